@@ -1,0 +1,67 @@
+"""One parametrised check: a scenario, an item and a host, with its facts and verdict."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hrw_preflight.catalogue import Scenario
+from hrw_preflight.facts import HostFacts
+from hrw_preflight.redact import Redactor
+from hrw_preflight.targets import Target
+from hrw_preflight.verdicts import Verdict
+
+EVIDENCE_LIMIT = 16_000  # characters of raw probe output kept per section in a report
+
+
+@dataclass(frozen=True)
+class CaseKey:
+    """What a test is parametrised by; its id is ``<host>:<scenario>:<item>``."""
+
+    host: str
+    scenario: str
+    item: str
+
+    @property
+    def id(self) -> str:
+        """Return the pytest id: inventory host name, scenario id and item."""
+        return f"{self.host}:{self.scenario}:{self.item}"
+
+
+@dataclass(frozen=True)
+class Case:
+    """A judged check, as the test body and the reports see it."""
+
+    target: Target
+    scenario: Scenario
+    item: str
+    facts: HostFacts
+    verdict: Verdict
+    redact: Redactor
+
+    def explain(self) -> str:
+        """Return the failure message: scenario, host, what was seen and expected, the fix."""
+        v = self.verdict
+        word = {"failed": "failed", "error": "could not be checked"}.get(v.outcome, v.outcome)
+        lines = [
+            f"{self.scenario.id} {word} on {self.target.name} [{self.item}]: {self.scenario.title}",
+            f"  seen:     {v.seen}",
+        ]
+        if v.expected:
+            lines.append(f"  expected: {v.expected}")
+        lines.append(f"  fix:      {self.scenario.remediation}")
+        lines.append(f"  article:  {self.scenario.section}")
+        return self.redact("\n".join(lines))
+
+    def evidence(self) -> str:
+        """Return the raw probe output this verdict judged, redacted and bounded."""
+        parts: list[str] = []
+        if self.facts.connect_error:
+            parts.append(f"[connection] {self.facts.connect_error}")
+        for name in self.verdict.sections or self.scenario.needs:
+            section = self.facts.section(name)
+            body = section.raw if section.raw else "(no output)"
+            if len(body) > EVIDENCE_LIMIT:
+                body = body[:EVIDENCE_LIMIT] + f"\n... ({len(body) - EVIDENCE_LIMIT} more chars)"
+            status = f"error: {section.error}" if section.error else "read"
+            parts.append(f"[{name}] taken {section.taken_at} ({status})\n{body}")
+        return self.redact("\n\n".join(parts))

@@ -1,0 +1,297 @@
+"""The pytest plugin: turns the catalogue and the host list into parametrised checks.
+
+Each test in ``tests_infra/`` names its scenario with ``@pytest.mark.scenario(ID)`` and takes
+the ``hrw_case`` fixture. The plugin generates one test per (host, scenario, item) for the
+hosts whose platform the scenario applies to, gathers each host's facts once, judges them in
+the fixture (so an unreadable fact or an unreachable host ends as an error, not a failure),
+and fills the HTML and JUnit reports.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from hrw_preflight.case import Case, CaseKey
+from hrw_preflight.catalogue import SEVERITIES, Catalogue, load_catalogue
+from hrw_preflight.certs import load_trusted_cas
+from hrw_preflight.collector import FactsCache
+from hrw_preflight.errors import ConfigError
+from hrw_preflight.options import RunOptions, add_options, read_options
+from hrw_preflight.probes.params import ProbeParams
+from hrw_preflight.redact import Redactor
+from hrw_preflight.run_dir import create_run_dir, new_run_id, point_latest
+from hrw_preflight.targets import HostDefaults, Target, parse_hosts_option
+from hrw_preflight.verdicts import Settings, judge
+
+CASE_KEY = pytest.StashKey[Case]()
+NO_HOSTS = ("no hosts to check: pass --hosts=ssh://user@host,winrm://user@win:5986 or "
+            "--ansible-inventory=FILE --hosts=ansible://all")
+
+
+@dataclass
+class Run:
+    """The state of one suite run, shared by the hooks and the fixture."""
+
+    options: RunOptions
+    targets: dict[str, Target]
+    catalogue: Catalogue
+    redact: Redactor
+    cache: FactsCache
+    run_dir: Path | None = None
+    outcomes: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+
+    def params_for(self, target: Target) -> ProbeParams:
+        """Return the probe inputs for ``target``: run options plus its inventory overrides."""
+        o = target.overrides
+        endpoints = o.get("hrw_endpoints") or {}
+        if not isinstance(endpoints, dict):
+            raise ConfigError(f"host '{target.name}': hrw_endpoints must map role -> host name")
+        proxy = o.get("hrw_proxy")
+        return ProbeParams(
+            lookback_hours=self.options.lookback_hours,
+            connect_timeout_s=self.options.endpoint_timeout_s,
+            workspace_id=o.get("hrw_workspace_id") or None,
+            endpoints={str(k): str(v) for k, v in endpoints.items()},
+            proxy=None if proxy is None else str(proxy),
+        )
+
+    def settings_for(self, target: Target) -> Settings:
+        """Return the verdict settings for ``target`` (its extra trusted CAs included)."""
+        files = list(self.options.trusted_ca_files)
+        if target.trusted_ca_file:
+            files.append(target.trusted_ca_file)
+        return self._settings(tuple(files))
+
+    @functools.cache  # noqa: B019 - one Run per session; the cache dies with it
+    def _settings(self, files: tuple[str, ...]) -> Settings:
+        o = self.options
+        return Settings(
+            trusted=load_trusted_cas(list(files)),
+            min_logical_processors=o.min_cpus,
+            min_memory_gb=o.min_memory_gb,
+            max_cpu_load=o.max_cpu_load,
+            min_memory_available_pct=o.min_memory_available_pct,
+            lookback_hours=o.lookback_hours,
+        )
+
+    def __hash__(self) -> int:
+        return id(self)
+
+
+RUN_KEY = pytest.StashKey[Run]()
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _targets(config: pytest.Config) -> list[Target]:
+    hosts = config.getoption("hosts", None)
+    if not hosts:
+        return []
+    inventory = config.getoption("ansible_inventory", None)
+    defaults = HostDefaults(
+        ssh_config=config.getoption("ssh_config", None),
+        ssh_identity_file=config.getoption("ssh_identity_file", None),
+        sudo=bool(config.getoption("sudo", False)),
+    )
+    return parse_hosts_option([hosts], [inventory] if inventory else [], defaults)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register the suite's options."""
+    add_options(parser)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Resolve the hosts, set default report paths and per-host xdist grouping."""
+    config.addinivalue_line("markers", "scenario(id): the catalogue scenario a test checks")
+    for name in (*SEVERITIES, "linux", "windows"):
+        config.addinivalue_line("markers", f"{name}: hrw-preflight scenario attribute")
+    try:
+        targets = _targets(config)
+        options = read_options(config)
+        catalogue = load_catalogue()
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+    if not targets:
+        return
+    redact = Redactor()
+    for target in targets:
+        for secret in target.secrets():
+            redact.add(secret)
+    run = Run(options=options, targets={t.name: t for t in targets}, catalogue=catalogue,
+              redact=redact, cache=FactsCache(targets, options.connect, lambda t: run.params_for(t)))
+    config.stash[RUN_KEY] = run
+    if _is_worker(config):
+        return
+    if config.getoption("numprocesses", None) and config.getoption("dist", "no") in ("no", "load"):
+        config.option.dist = "loadgroup"  # all tests of a host on one worker: one probe per host
+    if not config.getoption("htmlpath", None) or not config.getoption("xmlpath", None):
+        run.run_dir = create_run_dir(options.reports_dir, new_run_id())
+        if not config.getoption("htmlpath", None):
+            config.option.htmlpath = str(run.run_dir / "report.html")
+            config.option.self_contained_html = True
+        if not config.getoption("xmlpath", None):
+            config.option.xmlpath = str(run.run_dir / "junit.xml")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrise each scenario test over (host, item) for the hosts it applies to."""
+    if "hrw_case" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("scenario")
+    if marker is None or not marker.args:
+        raise pytest.UsageError(f"{metafunc.definition.nodeid}: add @pytest.mark.scenario(ID)")
+    run = metafunc.config.stash.get(RUN_KEY, None)
+    if run is None:
+        raise pytest.UsageError(NO_HOSTS)
+    scenario = run.catalogue.get(str(marker.args[0]))
+    params = []
+    for target in run.targets.values():
+        if not scenario.applies_to(target.platform):
+            continue
+        for item in scenario.items:
+            key = CaseKey(target.name, scenario.id, item)
+            marks = [pytest.mark.xdist_group(target.name), getattr(pytest.mark, scenario.severity),
+                     getattr(pytest.mark, target.platform)]
+            params.append(pytest.param(key, id=key.id, marks=marks))
+    metafunc.parametrize("hrw_case", params, indirect=True)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Attach the JUnit properties scenario_id, host, severity and item to every check."""
+    run = config.stash.get(RUN_KEY, None)
+    if run is None:
+        return
+    # A scenario with no host of its platform has an empty parameter set: drop it rather
+    # than report a skip for a check that was never meant to run here.
+    empty = [i for i in items if "hrw_case" in getattr(i, "fixturenames", ()) and _key(i) is None]
+    if empty:
+        config.hook.pytest_deselected(items=empty)
+        items[:] = [i for i in items if i not in empty]
+    for item in items:
+        key = _key(item)
+        if key is None:
+            continue
+        scenario = run.catalogue.get(key.scenario)
+        item.user_properties.extend([("scenario_id", key.scenario), ("host", key.host),
+                                     ("severity", scenario.severity), ("item", key.item)])
+
+
+def _key(item: pytest.Item) -> CaseKey | None:
+    callspec = getattr(item, "callspec", None)
+    value = callspec.params.get("hrw_case") if callspec else None
+    return value if isinstance(value, CaseKey) else None
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start probing every selected host in parallel (not under xdist, whose workers each
+    probe only the hosts they are given)."""
+    run = session.config.stash.get(RUN_KEY, None)
+    if run is None or _is_worker(session.config) or session.config.getoption("numprocesses", None):
+        return
+    hosts = [key.host for item in session.items if (key := _key(item))]
+    run.cache.prefetch(hosts, run.options.parallel)
+
+
+@pytest.fixture
+def hrw_case(request: pytest.FixtureRequest) -> Case:
+    """Return the judged check for this test's (host, scenario, item).
+
+    An unreachable host or unreadable facts end the test here, in setup, as an error; a check
+    that does not apply to the host's configuration is skipped with the reason.
+    """
+    run = request.config.stash[RUN_KEY]
+    key: CaseKey = request.param
+    target = run.targets[key.host]
+    facts = run.cache.get(key.host)
+    verdict = judge(key.scenario, key.item, facts, run.settings_for(target))
+    case = Case(target, run.catalogue.get(key.scenario), key.item, facts, verdict, run.redact)
+    request.node.stash[CASE_KEY] = case
+    if verdict.outcome == "error":
+        pytest.fail(case.explain(), pytrace=False)
+    if verdict.outcome == "skipped":
+        pytest.skip(run.redact(verdict.seen))
+    return case
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    """Attach the redacted evidence to the report of the phase that decided the outcome."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    case = item.stash.get(CASE_KEY, None)
+    if case is None:
+        return
+    decided = report.when == "call" or (report.when == "setup" and not report.passed)
+    if not decided:
+        return
+    kind = "error" if report.when == "setup" and report.failed else report.outcome
+    # JUnit writes the item's properties with the teardown report, so record it on the item.
+    item.user_properties.append(("outcome", kind))
+    try:
+        from pytest_html import extras
+    except ImportError:
+        return
+    report.extras = [*getattr(report, "extras", []),
+                     extras.text(case.evidence(), name=f"probe output ({case.target.name})")]
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Count outcomes per host for the terminal summary (also for reports from xdist)."""
+    props = dict(report.user_properties)
+    host, kind = props.get("host"), props.get("outcome")
+    if host and kind and report.when == "teardown":
+        _summary[str(host)][str(kind)] += 1
+
+
+_summary: dict[str, Counter[str]] = defaultdict(Counter)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Return the run header: hosts, catalogue version and options that weaken checks."""
+    run = config.stash.get(RUN_KEY, None)
+    if run is None:
+        return []
+    platforms = Counter(t.platform for t in run.targets.values())
+    lines = [f"hrw-preflight: {len(run.targets)} host(s) "
+             f"({', '.join(f'{n} {p}' for p, n in sorted(platforms.items()))}), catalogue "
+             f"v{run.catalogue.version} sha256:{run.catalogue.sha256[:12]}"]
+    if run.options.connect.accept_unknown_host_keys:
+        lines.append("hrw-preflight: WEAKENED: unknown SSH host keys are accepted")
+    for target in run.targets.values():
+        for sentence in target.weakened():
+            lines.append(f"hrw-preflight: WEAKENED on {target.name}: {sentence}")
+    return [run.redact(line) for line in lines]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print one line per host with its outcome counts, and where the reports are."""
+    run = terminalreporter.config.stash.get(RUN_KEY, None)
+    if run is None:
+        return
+    terminalreporter.section("hrw-preflight hosts")
+    for name in run.targets:
+        counts = _summary.get(name, Counter())
+        text = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no checks ran"
+        terminalreporter.write_line(f"{name}: {text}")
+    if run.run_dir is not None:
+        terminalreporter.write_line(f"reports: {run.run_dir}/ (latest: {run.run_dir.parent}/latest)")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Close connections and point reports/latest at this run once its files exist."""
+    run = config.stash.get(RUN_KEY, None)
+    if run is None:
+        return
+    run.cache.close()
+    if run.run_dir is not None and not _is_worker(config) and os.path.isdir(run.run_dir):
+        point_latest(run.run_dir)

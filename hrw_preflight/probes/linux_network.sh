@@ -1,0 +1,33 @@
+# hrw-preflight: Linux connectivity and TLS probe. Arguments: timeout, proxy (host:port or
+# empty), proxy-credentials source (a proxy.conf path, or empty), then endpoint host names.
+# Each endpoint is probed in parallel; every output line is prefixed "<host>|" so that the
+# interleaved lines can be told apart (one short line per write stays atomic on a pipe).
+LC_ALL=C
+export LC_ALL
+t="$1"; proxy="$2"; creds="$3"
+shift 3
+if ! command -v openssl >/dev/null 2>&1; then
+  echo "@@HRW-NO-OPENSSL"
+  exit 0
+fi
+if [ -n "$creds" ] && [ -r "$creds" ]; then
+  HRW_PROXY_USER=$(sed -n 's|^[A-Za-z]*://\([^:@/]*\):[^@]*@.*|\1|p' "$creds")
+  HRW_PROXY_PASS=$(sed -n 's|^[A-Za-z]*://[^:@/]*:\([^@]*\)@.*|\1|p' "$creds")
+  export HRW_PROXY_PASS
+fi
+probe() {
+  if [ -n "$proxy" ] && [ -n "$HRW_PROXY_USER" ]; then
+    timeout "$t" openssl s_client -connect "$1:443" -servername "$1" -showcerts \
+      -proxy "$proxy" -proxy_user "$HRW_PROXY_USER" -proxy_pass env:HRW_PROXY_PASS </dev/null
+  elif [ -n "$proxy" ]; then
+    timeout "$t" openssl s_client -connect "$1:443" -servername "$1" -showcerts \
+      -proxy "$proxy" </dev/null
+  else
+    timeout "$t" openssl s_client -connect "$1:443" -servername "$1" -showcerts </dev/null
+  fi
+  echo "@@RC $?"
+}
+for host in "$@"; do
+  probe "$host" 2>&1 | while IFS= read -r line; do printf '%s|%s\n' "$host" "$line"; done &
+done
+wait

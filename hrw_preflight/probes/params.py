@@ -1,0 +1,29 @@
+"""What a probe is told before it runs: time windows, timeouts and operator overrides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ProbeParams:
+    """Inputs of one host's probe.
+
+    The override fields come from inventory variables (``hrw_workspace_id``,
+    ``hrw_endpoints``, ``hrw_proxy``); when set they replace what the probe would
+    discover on the host. Values are passed to the host as data (base64 JSON or
+    shell-quoted), never spliced into code.
+    """
+
+    lookback_hours: float = 24.0
+    connect_timeout_s: float = 5.0
+    workspace_id: str | None = None
+    endpoints: dict[str, str] = field(default_factory=dict)  # role -> host name
+    proxy: str | None = None  # "[scheme://][user:pass@]host:port", or "" to force no proxy
+    omsconfig_log_max_bytes: int = 64 * 1024 * 1024
+    event_ids: dict[str, list[int]] = field(
+        default_factory=lambda: {
+            "Operations Manager": [4502, 2127, 2129, 2133, 2138, 4000, 4001, 4002],
+            "Microsoft-SMA/Operational": [15011],
+        }
+    )

@@ -1,0 +1,394 @@
+# hrw-preflight Windows probe (Windows PowerShell 5.1).
+#
+# Started by a short bootstrap (see hrw_preflight/probes/windows.py) that reads this script
+# from standard input and passes the probe parameters as one base64 JSON string. Nothing
+# here is built from the parameters as code: they are decoded with ConvertFrom-Json and
+# used as data only.
+#
+# Output: one block per section, between '@@HRW-BEGIN <name>' and '@@HRW-END <name>'.
+# A block holds parts ('@@HRW-PART <name>'); each part is the ConvertTo-Json text of what
+# the host returned (nothing when a pipeline yielded nothing), or '@@HRW-ERROR' followed by
+# the JSON of the error record. Every part has its own try/catch, so one failure never
+# hides the others. The parser on the suite side decides what an error means.
+#
+# Keep this file ASCII: the bootstrap reads it through the console input encoding.
+# Each '#region hrw:<name>' block is fingerprinted by the lab emulator; after changing a
+# block, update lab/winrm_emulator/probe_blocks.py (python -m lab.winrm_emulator.probe_blocks).
+
+#region hrw:preamble
+param([string]$ParamsB64)
+
+$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+try { [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding($false) } catch { $null = $_ }
+
+$HrwParams = [Text.Encoding]::UTF8.GetString([Convert]::FromBase64String($ParamsB64)) | ConvertFrom-Json
+$HrwTimeoutMs = [int]$HrwParams.connect_timeout_ms
+$HrwAgent = $null
+$HrwWorkers = @()
+$HrwTargets = @()
+$HrwProxy = $null
+
+function Write-HrwError {
+    param([System.Management.Automation.ErrorRecord]$Record)
+    '@@HRW-ERROR'
+    [pscustomobject]@{
+        ErrorId  = [string]$Record.FullyQualifiedErrorId
+        Category = [string]$Record.CategoryInfo.Category
+        Message  = [string]$Record.Exception.Message
+    } | ConvertTo-Json
+}
+
+function ConvertTo-HrwProxy {
+    param([string]$Text, [string]$User)
+    if (-not $Text) { return $null }
+    $full = $Text
+    if ($full -notmatch '^[A-Za-z][A-Za-z0-9+.-]*://') { $full = 'http://' + $full }
+    $uri = New-Object System.Uri($full)
+    $name = ''
+    $secret = ''
+    if ($uri.UserInfo) {
+        $pair = $uri.UserInfo.Split([char[]]@(':'), 2)
+        $name = [Uri]::UnescapeDataString($pair[0])
+        if ($pair.Count -gt 1) { $secret = [Uri]::UnescapeDataString($pair[1]) }
+    }
+    elseif ($User) { $name = $User }
+    $masked = $uri.Scheme + '://'
+    if ($name) { $masked += [Uri]::EscapeDataString($name) + ':***@' }
+    $masked += $uri.Host + ':' + $uri.Port
+    [pscustomobject]@{
+        Url            = $masked
+        Host           = $uri.Host
+        Port           = $uri.Port
+        HasCredentials = [bool]$name
+        User           = $name
+        Secret         = $secret
+    }
+}
+
+function ConvertTo-HrwSocketStatus {
+    param([Exception]$Failure)
+    $inner = $Failure
+    while ($inner -and -not ($inner -is [System.Net.Sockets.SocketException])) {
+        $inner = $inner.InnerException
+    }
+    if (-not $inner) { return 'error' }
+    switch ([string]$inner.SocketErrorCode) {
+        'ConnectionRefused' { return 'refused' }
+        'TimedOut' { return 'timeout' }
+        'HostUnreachable' { return 'unreachable' }
+        'NetworkUnreachable' { return 'unreachable' }
+        default { return 'error' }
+    }
+}
+
+function Read-HrwHttpStatusLine {
+    param([System.IO.Stream]$Stream)
+    $head = New-Object System.Text.StringBuilder
+    $one = New-Object byte[] 1
+    while ($head.Length -lt 8192) {
+        if ($Stream.Read($one, 0, 1) -le 0) { break }
+        [void]$head.Append([char]$one[0])
+        if ($head.Length -ge 4 -and $head.ToString().EndsWith("`r`n`r`n")) { break }
+    }
+    return ($head.ToString() -split "`r`n")[0]
+}
+
+function Test-HrwEndpoint {
+    param($Probe, [bool]$Connected)
+    $target = $Probe.Target
+    $result = [ordered]@{
+        Host         = $target.Host
+        Role         = $target.Role
+        ViaProxy     = $null
+        Tcp          = 'error'
+        Tls          = 'not-attempted'
+        Detail       = ''
+        PolicyErrors = ''
+        Chain        = @()
+    }
+    if ($HrwProxy) { $result.ViaProxy = '{0}:{1}' -f $HrwProxy.Host, $HrwProxy.Port }
+    $ssl = $null
+    try {
+        if (-not $Connected) {
+            $result.Tcp = 'timeout'
+            $result.Detail = 'no TCP connection within {0} ms' -f $HrwTimeoutMs
+            return [pscustomobject]$result
+        }
+        if ($Probe.Task.IsFaulted) {
+            $failure = $Probe.Task.Exception.InnerException
+            $result.Tcp = ConvertTo-HrwSocketStatus $failure
+            $result.Detail = $failure.Message
+            return [pscustomobject]$result
+        }
+        $stream = $Probe.Client.GetStream()
+        $stream.ReadTimeout = $HrwTimeoutMs
+        $stream.WriteTimeout = $HrwTimeoutMs
+        if ($HrwProxy) {
+            $request = "CONNECT {0}:443 HTTP/1.1`r`nHost: {0}:443`r`n" -f $target.Host
+            if ($HrwProxy.HasCredentials -and $HrwProxy.Secret) {
+                $pair = [Text.Encoding]::UTF8.GetBytes($HrwProxy.User + ':' + $HrwProxy.Secret)
+                $request += 'Proxy-Authorization: Basic ' + [Convert]::ToBase64String($pair) + "`r`n"
+            }
+            $request += "`r`n"
+            $bytes = [Text.Encoding]::ASCII.GetBytes($request)
+            try {
+                $stream.Write($bytes, 0, $bytes.Length)
+                $status = Read-HrwHttpStatusLine $stream
+            }
+            catch {
+                $result.Tcp = 'timeout'
+                $result.Detail = 'proxy did not answer CONNECT: ' + $_.Exception.Message
+                return [pscustomobject]$result
+            }
+            if ($status -notmatch '^HTTP/1\.[01] 200') {
+                $result.Tcp = 'proxy-refused'
+                $result.Detail = 'proxy answered CONNECT with: ' + $status
+                return [pscustomobject]$result
+            }
+        }
+        $result.Tcp = 'ok'
+        $certificates = New-Object System.Collections.ArrayList
+        $policies = New-Object System.Collections.ArrayList
+        # Record what the host received and accept it: the suite judges the chain.
+        $callback = {
+            param($source, $certificate, $builtChain, $policyErrors)
+            [void]$policies.Add([string]$policyErrors)
+            if ($builtChain -and $builtChain.ChainElements.Count -gt 0) {
+                foreach ($element in $builtChain.ChainElements) {
+                    [void]$certificates.Add([Convert]::ToBase64String($element.Certificate.RawData))
+                }
+            }
+            elseif ($certificate) {
+                [void]$certificates.Add([Convert]::ToBase64String($certificate.GetRawCertData()))
+            }
+            return $true
+        }.GetNewClosure()
+        $validator = [System.Net.Security.RemoteCertificateValidationCallback]$callback
+        $ssl = New-Object System.Net.Security.SslStream($stream, $false, $validator)
+        try {
+            $protocols = [System.Security.Authentication.SslProtocols]::Tls12
+            $ssl.AuthenticateAsClient($target.Host, $null, $protocols, $false)
+            $result.Tls = 'ok'
+            $result.Detail = 'TLS handshake completed'
+        }
+        catch {
+            $result.Tls = 'failed'
+            $failure = $_.Exception
+            while ($failure.InnerException) { $failure = $failure.InnerException }
+            $result.Detail = 'TLS handshake failed: ' + $failure.Message
+        }
+        $result.PolicyErrors = ($policies -join ', ')
+        $result.Chain = @($certificates)
+        return [pscustomobject]$result
+    }
+    catch {
+        $result.Detail = $_.Exception.Message
+        return [pscustomobject]$result
+    }
+    finally {
+        if ($ssl) { $ssl.Dispose() }
+        $Probe.Client.Close()
+    }
+}
+#endregion hrw:preamble
+
+#region hrw:service
+'@@HRW-BEGIN service'
+try {
+    Get-Service -Name 'HealthService' -ErrorAction Stop |
+        Select-Object -Property @('Name', 'Status', 'StartType') |
+        ConvertTo-Json
+}
+catch { Write-HrwError $_ }
+'@@HRW-END service'
+#endregion hrw:service
+
+#region hrw:hardware
+'@@HRW-BEGIN hardware'
+'@@HRW-PART processor'
+try {
+    Get-CimInstance -ClassName Win32_Processor -ErrorAction Stop |
+        Select-Object -Property @('DeviceID', 'NumberOfLogicalProcessors') |
+        ConvertTo-Json
+}
+catch { Write-HrwError $_ }
+'@@HRW-PART computersystem'
+try {
+    Get-CimInstance -ClassName Win32_ComputerSystem -ErrorAction Stop |
+        Select-Object -Property @('TotalPhysicalMemory') |
+        ConvertTo-Json
+}
+catch { Write-HrwError $_ }
+'@@HRW-END hardware'
+#endregion hrw:hardware
+
+#region hrw:pressure
+'@@HRW-BEGIN pressure'
+'@@HRW-PART processor'
+try {
+    Get-CimInstance -ClassName Win32_Processor -ErrorAction Stop |
+        Select-Object -Property @('DeviceID', 'LoadPercentage') |
+        ConvertTo-Json
+}
+catch { Write-HrwError $_ }
+'@@HRW-PART os'
+try {
+    Get-CimInstance -ClassName Win32_OperatingSystem -ErrorAction Stop |
+        Select-Object -Property @('FreePhysicalMemory', 'TotalVisibleMemorySize') |
+        ConvertTo-Json
+}
+catch { Write-HrwError $_ }
+'@@HRW-END pressure'
+#endregion hrw:pressure
+
+#region hrw:worker
+'@@HRW-BEGIN worker'
+'@@HRW-PART agent'
+try {
+    $config = New-Object -ComObject 'AgentConfigManager.MgmtSvcCfg'
+    $workspaces = @($config.GetCloudWorkspaces() | ForEach-Object { [string]$_.workspaceId })
+    $HrwAgent = [pscustomobject]@{
+        Workspaces    = $workspaces
+        ProxyUrl      = [string]$config.GetProxyUrl()
+        ProxyUsername = [string]$config.GetProxyUsername()
+    }
+    $HrwAgent | ConvertTo-Json
+}
+catch { Write-HrwError $_ }
+'@@HRW-PART workers'
+try {
+    $registryRoot = 'HKLM:\SOFTWARE\Microsoft\HybridRunbookWorker'
+    if (Test-Path -LiteralPath $registryRoot) {
+        $HrwWorkers = @(Get-ChildItem -LiteralPath $registryRoot -Recurse -ErrorAction Stop |
+                ForEach-Object {
+                    $jrdsUri = $_.GetValue('JobRuntimeDataServiceUri')
+                    if ($jrdsUri) {
+                        [pscustomobject]@{
+                            Key                      = $_.Name
+                            Group                    = $_.PSChildName
+                            JobRuntimeDataServiceUri = [string]$jrdsUri
+                        }
+                    }
+                })
+        $HrwWorkers | ConvertTo-Json
+    }
+}
+catch { Write-HrwError $_ }
+'@@HRW-PART version'
+try {
+    $agentDir = Join-Path $env:ProgramFiles 'Microsoft Monitoring Agent\Agent\AzureAutomation'
+    if (Test-Path -LiteralPath $agentDir) {
+        Get-ChildItem -LiteralPath $agentDir -Directory -ErrorAction Stop |
+            Select-Object -Property @('Name') |
+            ConvertTo-Json
+    }
+}
+catch { Write-HrwError $_ }
+'@@HRW-PART effective'
+try {
+    $workspaceId = $null
+    if ($HrwParams.workspace_id) { $workspaceId = [string]$HrwParams.workspace_id }
+    elseif ($HrwAgent -and @($HrwAgent.Workspaces).Count -gt 0) {
+        $workspaceId = [string]@($HrwAgent.Workspaces)[0]
+    }
+    $endpoints = [ordered]@{ agentsvc = $null; jrds = $null; oms = $null }
+    if ($workspaceId) {
+        $endpoints.agentsvc = $workspaceId + '.agentsvc.azure-automation.net'
+        $endpoints.oms = $workspaceId + '.oms.opinsights.azure.com'
+    }
+    foreach ($worker in $HrwWorkers) {
+        if (-not $endpoints.jrds) { $endpoints.jrds = (New-Object System.Uri($worker.JobRuntimeDataServiceUri)).Host }
+    }
+    foreach ($role in @('agentsvc', 'jrds', 'oms')) {
+        if ($HrwParams.endpoints -and $HrwParams.endpoints.$role) { $endpoints[$role] = [string]$HrwParams.endpoints.$role }
+    }
+    $proxySource = 'none'
+    if ($null -ne $HrwParams.proxy) {
+        $proxySource = 'params'
+        $HrwProxy = ConvertTo-HrwProxy ([string]$HrwParams.proxy) ''
+    }
+    elseif ($HrwAgent -and $HrwAgent.ProxyUrl) {
+        $proxySource = 'agent'
+        $HrwProxy = ConvertTo-HrwProxy $HrwAgent.ProxyUrl $HrwAgent.ProxyUsername
+    }
+    if (-not $HrwProxy) { $proxySource = 'none' }
+    foreach ($role in @('agentsvc', 'jrds', 'oms')) {
+        if ($endpoints[$role]) { $HrwTargets += [pscustomobject]@{ Role = $role; Host = $endpoints[$role] } }
+    }
+    $shownProxy = $null
+    if ($HrwProxy) {
+        $shownProxy = [pscustomobject]@{
+            Url            = $HrwProxy.Url
+            Host           = $HrwProxy.Host
+            Port           = $HrwProxy.Port
+            HasCredentials = $HrwProxy.HasCredentials
+            Source         = $proxySource
+        }
+    }
+    [pscustomobject]@{
+        WorkspaceId = $workspaceId
+        Agentsvc    = $endpoints.agentsvc
+        Jrds        = $endpoints.jrds
+        Oms         = $endpoints.oms
+        Proxy       = $shownProxy
+    } | ConvertTo-Json
+}
+catch { Write-HrwError $_ }
+'@@HRW-END worker'
+#endregion hrw:worker
+
+#region hrw:network
+'@@HRW-BEGIN network'
+try {
+    # Start every connect first, then wait on one shared deadline: blocked endpoints cost
+    # one timeout in total, not one each.
+    $probes = @()
+    foreach ($target in $HrwTargets) {
+        $client = New-Object System.Net.Sockets.TcpClient
+        if ($HrwProxy) { $task = $client.ConnectAsync($HrwProxy.Host, [int]$HrwProxy.Port) }
+        else { $task = $client.ConnectAsync($target.Host, 443) }
+        $probes += [pscustomobject]@{ Target = $target; Client = $client; Task = $task }
+    }
+    $deadline = [DateTime]::UtcNow.AddMilliseconds($HrwTimeoutMs)
+    $results = @(foreach ($probe in $probes) {
+            $left = [int][Math]::Max(0, ($deadline - [DateTime]::UtcNow).TotalMilliseconds)
+            $finished = $false
+            try { $finished = $probe.Task.Wait($left) } catch { $finished = $true }
+            Test-HrwEndpoint $probe $finished
+        })
+    $results | ConvertTo-Json -Depth 4
+}
+catch { Write-HrwError $_ }
+'@@HRW-END network'
+#endregion hrw:network
+
+#region hrw:events
+'@@HRW-BEGIN events'
+$windowStart = (Get-Date).AddHours(-[double]$HrwParams.lookback_hours)
+'@@HRW-PART window'
+[pscustomobject]@{
+    LookbackHours = [double]$HrwParams.lookback_hours
+    StartTime     = $windowStart.ToUniversalTime().ToString('o')
+} | ConvertTo-Json
+foreach ($query in @($HrwParams.event_logs)) {
+    '@@HRW-PART log ' + [string]$query.log
+    try {
+        $filter = @{ LogName = [string]$query.log; Id = [int[]]@($query.ids); StartTime = $windowStart }
+        Get-WinEvent -FilterHashtable $filter -MaxEvents 200 -ErrorAction Stop |
+            Select-Object -Property @('Id', 'ProviderName', 'Level', 'TimeCreated', 'Message') |
+            ConvertTo-Json
+    }
+    catch { Write-HrwError $_ }
+}
+'@@HRW-PART scan Microsoft-SMA/Operational'
+try {
+    $filter = @{ LogName = 'Microsoft-SMA/Operational'; StartTime = $windowStart }
+    Get-WinEvent -FilterHashtable $filter -MaxEvents 500 -ErrorAction Stop |
+        Where-Object { $_.Message -and $_.Message.Contains('Win32 Process Exited with code [4294967295]') } |
+        Select-Object -Property @('Id', 'ProviderName', 'Level', 'TimeCreated', 'Message') |
+        ConvertTo-Json
+}
+catch { Write-HrwError $_ }
+'@@HRW-END events'
+#endregion hrw:events

@@ -1,0 +1,102 @@
+"""The verdict type and the settings verdicts judge against.
+
+A verdict is a pure function of facts: it returns what was seen, what was expected and an
+outcome. It never talks to a host, so every verdict can be tested on recorded facts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from hrw_preflight.certs import TrustedCAs
+from hrw_preflight.facts import HostFacts
+
+Outcome = Literal["passed", "failed", "error", "skipped"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Thresholds and trust the verdicts use; all configurable from the command line."""
+
+    trusted: TrustedCAs
+    min_logical_processors: int = 2
+    min_memory_gb: float = 4.0
+    max_cpu_load: float = 0.9
+    min_memory_available_pct: float = 10.0
+    lookback_hours: float = 24.0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The judgement of one check on one host.
+
+    ``seen`` says what the facts showed and ``expected`` what a healthy host shows; for an
+    error it says what could not be read, for a skip why the check does not apply.
+    """
+
+    outcome: Outcome
+    seen: str
+    expected: str = ""
+    sections: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def passed(self) -> bool:
+        """Return True only for a pass (why: an error or skip must never count as healthy)."""
+        return self.outcome == "passed"
+
+
+def passed(seen: str, expected: str, *sections: str) -> Verdict:
+    """Return a passing verdict."""
+    return Verdict("passed", seen, expected, sections)
+
+
+def failed(seen: str, expected: str, *sections: str) -> Verdict:
+    """Return a failing verdict."""
+    return Verdict("failed", seen, expected, sections)
+
+
+def errored(seen: str, *sections: str) -> Verdict:
+    """Return an error verdict: the facts needed could not be read or made no sense."""
+    return Verdict("error", seen, "", sections)
+
+
+def skipped(reason: str, *sections: str) -> Verdict:
+    """Return a skip: the check does not apply to this host's configuration."""
+    return Verdict("skipped", reason, "", sections)
+
+
+class Unreadable(Exception):
+    """A section a verdict needs could not be read; turned into an error verdict."""
+
+
+def need(facts: HostFacts, name: str) -> dict[str, Any]:
+    """Return the data of section ``name`` or raise Unreadable with the probe's reason."""
+    section = facts.section(name)
+    if section.data is None:
+        raise Unreadable(f"could not read {name}: {section.error}")
+    return section.data
+
+
+Judge = Callable[[HostFacts, str, Settings], Verdict]
+
+
+def guarded(judge: Judge) -> Judge:
+    """Return ``judge`` wrapped so that unreadable or malformed facts become error verdicts.
+
+    Why: verdicts index into plain data; a missing key or a wrong type in a probe's output
+    must end as an error that says so, never as a crash that looks like a failure, nor a pass.
+    """
+
+    def run(facts: HostFacts, item: str, settings: Settings) -> Verdict:
+        try:
+            return judge(facts, item, settings)
+        except Unreadable as exc:
+            return errored(str(exc))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            return errored(f"malformed facts ({exc.__class__.__name__}: {exc})")
+
+    run.__name__ = judge.__name__
+    run.__doc__ = judge.__doc__
+    return run

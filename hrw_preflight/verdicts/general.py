@@ -1,0 +1,157 @@
+"""Verdicts shared by Linux and Windows workers: connectivity, TLS chain, hardware, pressure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hrw_preflight.certs import ChainUnreadable, judge_chain
+from hrw_preflight.facts import HostFacts
+from hrw_preflight.verdicts.base import (
+    Settings,
+    Unreadable,
+    Verdict,
+    errored,
+    failed,
+    guarded,
+    need,
+    passed,
+    skipped,
+)
+
+GIB = 1024**3
+# A machine sold as "4 GB" reports a little less to the OS (firmware and kernel reservations).
+MEMORY_ALLOWANCE = 0.9
+
+
+def _endpoint(facts: HostFacts, role: str) -> tuple[str, dict[str, Any]] | Verdict:
+    """Return (endpoint host, its network probe result), or the verdict that ends the check."""
+    worker = need(facts, "worker")
+    host = worker["endpoints"].get(role)
+    if not host:
+        if role == "jrds":
+            return skipped(
+                "no hybrid worker is registered on this host (no worker.conf), so it has no "
+                "JRDS endpoint to reach",
+                "worker",
+            )
+        if not worker.get("workspace_id"):
+            raise Unreadable("the workspace id could not be discovered on the host")
+        raise Unreadable(f"the {role} endpoint could not be discovered on the host")
+    network = need(facts, "network")
+    result = network.get(host)
+    if not isinstance(result, dict):
+        raise Unreadable(f"the network probe returned nothing for {host}")
+    return host, result
+
+
+def _route(result: dict[str, Any]) -> str:
+    proxy = result.get("via_proxy")
+    return f" through proxy {proxy}" if proxy else " directly"
+
+
+@guarded
+def outbound_443(facts: HostFacts, item: str, settings: Settings) -> Verdict:
+    """HRW-G01: return whether TCP 443 connects and a TLS handshake completes to the endpoint."""
+    found = _endpoint(facts, item)
+    if isinstance(found, Verdict):
+        return found
+    host, result = found
+    expected = f"TCP 443 to {host}{_route(result)} connects and a TLS handshake completes"
+    tcp, tls = result["tcp"], result["tls"]
+    detail = result.get("detail") or ""
+    if tcp == "error":
+        raise Unreadable(f"the connectivity probe for {host} failed: {detail}")
+    if tcp != "ok":
+        return failed(
+            f"TCP 443 to {host}{_route(result)}: {tcp} ({detail})", expected, "worker", "network"
+        )
+    if tls != "ok":
+        return failed(
+            f"TCP 443 to {host} connected{_route(result)} but the TLS handshake {tls} ({detail})",
+            expected,
+            "worker",
+            "network",
+        )
+    return passed(
+        f"connected to {host}:443{_route(result)} and completed a TLS handshake",
+        expected,
+        "worker",
+        "network",
+    )
+
+
+@guarded
+def azure_ca_chain(facts: HostFacts, item: str, settings: Settings) -> Verdict:
+    """HRW-G04: return whether the chain the host receives is anchored in an Azure CA."""
+    found = _endpoint(facts, item)
+    if isinstance(found, Verdict):
+        return found
+    host, result = found
+    expected = (
+        f"the chain received for {host}{_route(result)} is issued by a CA on the "
+        "Azure CA list (matched by thumbprint, signatures verified)"
+    )
+    chain = result.get("chain_pem") or []
+    if result["tcp"] == "error":
+        raise Unreadable(f"the TLS probe for {host} failed: {result.get('detail')}")
+    if not chain:
+        return failed(
+            f"no certificate chain received from {host}{_route(result)}: TCP "
+            f"{result['tcp']}, TLS {result['tls']} (see HRW-G01)",
+            expected,
+            "worker",
+            "network",
+        )
+    try:
+        judgement = judge_chain(list(chain), settings.trusted, host)
+    except ChainUnreadable as exc:
+        return errored(f"the chain received from {host} could not be parsed: {exc}", "network")
+    subjects = " <- ".join(judgement.subjects)
+    if judgement.ok:
+        return passed(
+            f"chain [{subjects}] anchored at {judgement.anchor}", expected, "worker", "network"
+        )
+    return failed(
+        f"chain [{subjects}]{_route(result)}: {judgement.reason}", expected, "worker", "network"
+    )
+
+
+@guarded
+def hardware_minimum(facts: HostFacts, item: str, settings: Settings) -> Verdict:
+    """HRW-G02: return whether logical processors or memory meet the configured minimum."""
+    hardware = need(facts, "hardware")
+    if item == "cpu":
+        count = int(hardware["logical_processors"])
+        expected = f"at least {settings.min_logical_processors} logical processors"
+        seen = f"{count} logical processor(s)"
+        ok = count >= settings.min_logical_processors
+    else:
+        memory = int(hardware["memory_bytes"])
+        expected = (
+            f"at least {settings.min_memory_gb:g} GB of RAM "
+            f"({int(MEMORY_ALLOWANCE * 100)}% of it is accepted as visible memory)"
+        )
+        seen = f"{memory / GIB:.2f} GiB of RAM"
+        ok = memory >= settings.min_memory_gb * GIB * MEMORY_ALLOWANCE
+    return (passed if ok else failed)(seen, expected, "hardware")
+
+
+@guarded
+def resource_pressure(facts: HostFacts, item: str, settings: Settings) -> Verdict:
+    """HRW-G03: return whether the host is under CPU or memory pressure at probe time."""
+    pressure = need(facts, "pressure")
+    if item == "cpu":
+        load = float(pressure["cpu_load"])
+        expected = f"CPU load per logical processor below {settings.max_cpu_load:g}"
+        seen = f"CPU load per logical processor {load:.2f}"
+        ok = load < settings.max_cpu_load
+    else:
+        available = int(pressure["memory_available_bytes"])
+        total = int(pressure["memory_total_bytes"])
+        if total <= 0:
+            raise ValueError("total memory reported as zero")
+        pct = 100.0 * available / total
+        expected = f"at least {settings.min_memory_available_pct:g}% of memory available"
+        seen = f"{pct:.1f}% of memory available ({available / GIB:.2f} of {total / GIB:.2f} GiB)"
+        ok = pct >= settings.min_memory_available_pct
+    return (passed if ok else failed)(seen, expected, "pressure")

@@ -1,0 +1,296 @@
+"""The OMS agent and Hybrid Worker files of a Linux lab host, in the agent's real formats.
+
+A host's ``/opt``, ``/etc/opt`` and ``/var/opt`` are bind mounts of directories built here,
+laid out like an agent-based worker (hrw-facts.md sections 2 and 2b): per-workspace
+directories with the agent's ``conf``/``log``/``run``/``state`` symlinks, omsadmin.conf in
+the agent's key order, the worker manager's oms.conf, the workers' worker.conf files, the
+module VERSION file and the agent's logs. ``process_plan`` gives the command lines of the
+agent and worker processes exactly as the real agent starts them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from lab.fleet import AGENTSERVICE_HOST, JRDS_HOST, Host
+
+WORKER_VERSION = "1.6.8.0"
+MODULE_DIR = "/opt/microsoft/omsconfig/modules/nxOMSAutomationWorker"
+WORKER_CODE_DIR = (
+    f"{MODULE_DIR}/DSCResources/MSFT_nxOMSAutomationWorkerResource/automationworker/worker"
+)
+STATE_DIR = "/var/opt/microsoft/omsagent/state/automationworker"
+PROXY_CONF = "/etc/opt/microsoft/omsagent/proxy.conf"
+OMSCONFIG_LOG = "/var/opt/microsoft/omsconfig/omsconfig.log"
+CLASS_MISSING_TEXT = "The specified class does not exist.."
+PLACEHOLDER = "# hrw lab: placeholder; the lab runs hrw-idle under this file's command line\n"
+
+
+@dataclass(frozen=True)
+class User:
+    """A local account of a lab host (written to its own /etc/passwd, group and shadow)."""
+
+    name: str
+    uid: int
+    gid: int
+    home: str
+    shell: str
+    gecos: str = ""
+
+
+def host_users(sshd_uid: int) -> list[User]:
+    """Return the accounts of every Linux lab host; ``sshd_uid`` is the privsep user's uid."""
+    return [
+        User("root", 0, 0, "/root", "/bin/bash", "root"),
+        User("sshd", sshd_uid, 65534, "/run/sshd", "/usr/sbin/nologin"),
+        User("omsagent", 997, 997, "/var/opt/microsoft/omsagent/run", "/bin/bash", "OMS agent"),
+        User("nxautomation", 996, 996, "/home/nxautomation/run", "/bin/bash", "nxOMSAutomation"),
+        User("hrwother", 1001, 1001, "/home/hrwother", "/bin/bash", "unrelated account"),
+        User("nobody", 65534, 65534, "/nonexistent", "/usr/sbin/nologin", "nobody"),
+    ]
+
+
+def group_lines() -> list[str]:
+    """Return /etc/group lines matching ``host_users`` (omiusers holds the agent's users)."""
+    return [
+        "root:x:0:",
+        "omsagent:x:997:",
+        "nxautomation:x:996:",
+        "omiusers:x:995:omsagent,nxautomation",
+        "hrwother:x:1001:",
+        "nogroup:x:65534:",
+    ]
+
+
+def user_by_name(users: list[User], name: str) -> User:
+    """Return the user called ``name`` (KeyError if the lab does not define it)."""
+    for user in users:
+        if user.name == name:
+            return user
+    raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class Process:
+    """A process a lab host runs: its user and its exact argv."""
+
+    user: str
+    argv: tuple[str, ...]
+    pid_file: str | None = None
+
+
+def agent_guid(host: Host) -> str:
+    """Return the host's stable agent id."""
+    return str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{host.name}.agent.hrw-lab"))
+
+
+def diy_worker_conf(host: Host) -> str:
+    """Return the user (DIY) worker's worker.conf path for the host's workspace."""
+    return f"/var/opt/microsoft/omsagent/{host.workspace_id}/state/automationworker/diy/worker.conf"
+
+
+def process_plan(host: Host) -> list[Process]:
+    """Return the agent and worker processes the host's profile says are running."""
+    p = host.profile
+    if not p["agent_running"]:
+        return []
+    ws = host.workspace_id
+    user = p["worker_user"]
+    hybridworker = f"{WORKER_CODE_DIR}/hybridworker.py"
+    plan = [
+        Process(
+            "omsagent",
+            (
+                "/opt/microsoft/omsagent/ruby/bin/ruby", "/opt/microsoft/omsagent/bin/omsagent",
+                "-d", f"/var/opt/microsoft/omsagent/{ws}/run/omsagent.pid",
+                "-o", f"/var/opt/microsoft/omsagent/{ws}/log/omsagent.log",
+                "-c", f"/etc/opt/microsoft/omsagent/{ws}/conf/omsagent.conf",
+            ),
+            pid_file=f"/var/opt/microsoft/omsagent/{ws}/run/omsagent.pid",
+        ),
+        Process(user, ("python", f"{WORKER_CODE_DIR}/main.py", f"{STATE_DIR}/oms.conf",
+                       f"rworkspace:{ws}", WORKER_VERSION)),
+    ]
+    worker_tail = ("managed", f"rworkspace:{ws}", f"rversion:{WORKER_VERSION}")
+    if p["update_management"]:
+        plan.append(Process(user, ("python", hybridworker, f"{STATE_DIR}/worker.conf",
+                                   *worker_tail)))
+    if p["user_worker"] and p["user_worker_running"]:
+        plan.append(Process(user, ("python", hybridworker, diy_worker_conf(host), *worker_tail)))
+    return plan
+
+
+def omsadmin_conf(host: Host) -> str:
+    """Return omsadmin.conf with its keys in the order the agent's omsadmin.sh writes them."""
+    ws, guid = host.workspace_id, agent_guid(host)
+    lines = [
+        f"WORKSPACE_ID={ws}",
+        f"AGENT_GUID={guid}",
+        "LOG_FACILITY=local0",
+        f"CERTIFICATE_UPDATE_ENDPOINT=https://{ws}.oms.opinsights.azure.com"
+        "/ConfigurationService.Svc/RenewCertificate",
+        "URL_TLD=opinsights.azure.com",
+        f"DSC_ENDPOINT=https://{AGENTSERVICE_HOST}/Accounts/{ws}/Nodes(AgentId='{guid}')",
+        f"OMS_ENDPOINT=https://{ws}.ods.opinsights.azure.com/OperationalData.svc/PostJsonDataItems",
+        "AZURE_RESOURCE_ID=",
+        f"OMSCLOUD_ID={_digits(host.name, 'cloud')}",
+        f"UUID={str(uuid.uuid5(uuid.NAMESPACE_DNS, host.name + '.uuid.hrw-lab')).upper()}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _digits(name: str, salt: str) -> str:
+    digest = hashlib.sha256(f"{name}:{salt}".encode()).hexdigest()
+    return "-".join(str(int(digest[i : i + 4], 16)).zfill(4)[:4] for i in range(0, 24, 4))
+
+
+def oms_conf(host: Host) -> str:
+    """Return the worker manager's oms.conf; worker paths appear only for registered workers."""
+    p = host.profile
+    lines = ["[oms-worker-conf]"]
+    if p["update_management"]:
+        lines.append(f"auto_registered_worker_conf_path = {STATE_DIR}/worker.conf")
+    if p["user_worker"]:
+        lines.append(f"manually_registered_worker_conf_path = {diy_worker_conf(host)}")
+    lines += [
+        "",
+        "[oms-global]",
+        f"resource_version = {WORKER_VERSION}",
+        f"hybrid_worker_path = {WORKER_CODE_DIR}/hybridworker.py",
+        f"workspace_id = {host.workspace_id}",
+        "disable_worker_creation = False",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def worker_conf(host: Host, diy: bool) -> str:
+    """Return a worker.conf (auto-registered, or the user worker's when ``diy``)."""
+    ws = host.workspace_id
+    state = f"/var/opt/microsoft/omsagent/{ws}/state/automationworker" + ("/diy" if diy else "")
+    group = "hrw-lab-linux" if diy else f"{host.name}_{ws}"
+    thumbprint = hashlib.sha1(f"{host.name}:{diy}".encode()).hexdigest().upper()
+    lines = [
+        "[worker-required]",
+        f"jrds_cert_path = {state}/certs/worker.crt",
+        f"jrds_key_path = {state}/certs/worker.key",
+        f"jrds_base_uri = https://{JRDS_HOST}",
+        f"account_id = {uuid.uuid5(uuid.NAMESPACE_DNS, 'account.hrw-lab')}",
+        f"machine_id = {uuid.uuid5(uuid.NAMESPACE_DNS, host.name + '.machine.hrw-lab')}",
+        f"hybrid_worker_group_name = {group}",
+        f"working_directory_path = /var/opt/microsoft/omsagent/{ws}/run/automationworker",
+        "",
+        "[worker-optional]",
+        f"proxy_configuration_path = {PROXY_CONF}",
+        f"state_directory_path = {state}",
+        "gpg_public_keyring_path = /etc/opt/omi/conf/omsconfig/keyring.gpg",
+        "bypass_certificate_verification = False",
+        "",
+        "[oms-metadata]",
+        f"agent_id = {agent_guid(host)}",
+        f"workspace_id = {ws}",
+        f"registration_endpoint = https://{ws}.agentsvc.azure-automation.net/accounts/{ws}",
+        f"jrds_cert_thumbprint = {thumbprint}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _stamp(minutes_ago: int) -> str:
+    when = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=minutes_ago)
+    return when.strftime("%Y/%m/%d %H:%M:%S")
+
+
+def omsconfig_log(host: Host) -> str:
+    """Return omsconfig.log: routine DSC lines, plus the class error when the profile says so."""
+    lines = [
+        f"{_stamp(90)}: DEBUG: Scripts/nxOMSAutomationWorker.py(102):\n"
+        "Test_Marshall returned [0]",
+        f"{_stamp(60)}: INFO: Scripts/PerformRequiredConfigurationChecks.py(58):\n"
+        "Consistency check completed",
+    ]
+    if host.profile["omsconfig_class_missing"]:
+        lines.append(
+            f"{_stamp(30)}: ERROR: Scripts/PerformRequiredConfigurationChecks.py(63):\n"
+            f"MI_RESULT_NOT_FOUND: {CLASS_MISSING_TEXT}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def omsagent_log(host: Host) -> str:
+    """Return omsagent.log with the agent's ordinary start-up lines."""
+    ws = host.workspace_id
+    return (
+        f"{_stamp(120)} +0000 [info]: starting fluentd-0.12.40 without supervision\n"
+        f"{_stamp(120)} +0000 [info]: reading config file "
+        f"path=\"/etc/opt/microsoft/omsagent/{ws}/conf/omsagent.conf\"\n"
+        f"{_stamp(119)} +0000 [info]: using configuration file: <ROOT> ... </ROOT>\n"
+    )
+
+
+def _write(root: Path, path: str, content: str, uid: int, gid: int, mode: int) -> None:
+    target = root / path.lstrip("/")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(content, encoding="utf-8")
+    os.chown(target, uid, gid)
+    os.chmod(target, mode)
+
+
+def _symlink(root: Path, path: str, target: str) -> None:
+    link = root / path.lstrip("/")
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(target)
+
+
+def build_agent_tree(host: Host, fs: Path, users: list[User], proxy_url: str | None) -> None:
+    """Write the host's /opt, /etc/opt and /var/opt trees under ``fs`` (as ``fs/opt`` ...).
+
+    ``proxy_url`` is the agent's proxy (with credentials) or None for a direct connection.
+    """
+    p = host.profile
+    ws = host.workspace_id
+    oms = user_by_name(users, "omsagent")
+    nxa = user_by_name(users, "nxautomation")
+    for code in ("main.py", "hybridworker.py", "configuration.py"):
+        _write(fs, f"{WORKER_CODE_DIR}/{code}", PLACEHOLDER, 0, 0, 0o644)
+    _write(fs, f"{MODULE_DIR}/VERSION", WORKER_VERSION + "\n", 0, 0, 0o644)
+    for tool in ("/opt/microsoft/omsagent/bin/omsagent",
+                 "/opt/microsoft/omsagent/bin/service_control",
+                 "/opt/microsoft/omsagent/ruby/bin/ruby"):
+        _write(fs, tool, PLACEHOLDER, 0, 0, 0o755)
+
+    etc_ws = f"/etc/opt/microsoft/omsagent/{ws}/conf"
+    _write(fs, f"{etc_ws}/omsadmin.conf", omsadmin_conf(host), oms.uid, oms.gid, 0o644)
+    _write(fs, f"{etc_ws}/omsagent.conf", "<source>\n  type heartbeat_request\n</source>\n",
+           oms.uid, oms.gid, 0o644)
+    _symlink(fs, "/etc/opt/microsoft/omsagent/conf", f"{ws}/conf")
+    if proxy_url is not None:
+        _write(fs, PROXY_CONF, proxy_url, oms.uid, oms.gid, 0o600)
+
+    var_ws = f"/var/opt/microsoft/omsagent/{ws}"
+    for sub in ("log", "run", "state", "tmp"):
+        (fs / var_ws.lstrip("/") / sub).mkdir(parents=True, exist_ok=True)
+        _symlink(fs, f"/var/opt/microsoft/omsagent/{sub}", f"{ws}/{sub}")
+    _write(fs, f"{var_ws}/log/omsagent.log", omsagent_log(host), oms.uid, oms.gid, 0o644)
+    state = f"{var_ws}/state/automationworker"
+    _write(fs, f"{state}/oms.conf", oms_conf(host), nxa.uid, nxa.gid, 0o644)
+    if p["update_management"]:
+        _write(fs, f"{state}/worker.conf", worker_conf(host, diy=False), nxa.uid, nxa.gid, 0o644)
+    if p["user_worker"]:
+        _write(fs, f"{state}/diy/worker.conf", worker_conf(host, diy=True), nxa.uid, nxa.gid,
+               0o644)
+    (fs / var_ws.lstrip("/") / "run" / "automationworker").mkdir(exist_ok=True)
+    for path in (f"{var_ws}/run", f"{var_ws}/state", f"{var_ws}/state/automationworker"):
+        os.chown(fs / path.lstrip("/"), oms.uid if path.endswith("run") else nxa.uid, oms.gid)
+    _write(fs, OMSCONFIG_LOG, omsconfig_log(host), oms.uid, oms.gid, 0o644)
+    home = fs / "home" / "nxautomation" / "run"
+    home.mkdir(parents=True, exist_ok=True)
+    os.chown(home.parent, nxa.uid, nxa.gid)
+    os.chown(home, nxa.uid, nxa.gid)
+    hrwother = user_by_name(users, "hrwother")
+    other = fs / "home" / "hrwother"
+    other.mkdir(parents=True, exist_ok=True)
+    os.chown(other, hrwother.uid, hrwother.gid)

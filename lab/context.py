@@ -1,0 +1,35 @@
+"""What every host's setup needs to know about the lab as a whole for one start."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from lab.fleet import PROXY_ADDRESS, PROXY_PORT
+from lab.paths import LabPaths
+from lab.pki import PkiFiles
+
+PROXY_USER = "hrwproxy"
+WINRM_USER = "hrwadmin"
+
+
+def new_secret() -> str:
+    """Return a fresh random password (URL-safe, so it fits in a proxy URL unquoted)."""
+    return secrets.token_urlsafe(18)
+
+
+@dataclass(frozen=True)
+class LabContext:
+    """Shared inputs of one lab start: paths, PKI, passwords and helper binaries."""
+
+    paths: LabPaths
+    pki: PkiFiles
+    proxy_password: str
+    winrm_password: str
+    lab_public_key: str
+    sshd_uid: int
+
+    @property
+    def proxy_url(self) -> str:
+        """Return the agent proxy URL with the lab proxy's credentials (a secret)."""
+        return f"http://{PROXY_USER}:{self.proxy_password}@{PROXY_ADDRESS}:{PROXY_PORT}"

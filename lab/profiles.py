@@ -1,0 +1,281 @@
+"""Load and validate the lab's host profiles (``lab/profiles/*.yaml``).
+
+A profile file holds only what makes its host differ from a healthy one; the healthy values
+come from ``_defaults.yaml`` (a ``common`` block plus one block per platform). Loading merges
+the two and checks every key and value, so a typo in a profile stops the lab with one line
+that names the file and the key instead of producing a host that silently looks healthy.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
+DEFAULTS_FILE = "_defaults.yaml"
+
+PLATFORMS = ("linux", "windows")
+NETWORK_MODES = ("direct", "intercepted", "blocked")
+WORKER_USERS = ("nxautomation", "omsagent", "hrwother", "root")
+SERVICE_STATUSES = ("Running", "Stopped", "StartPending", "StopPending", "Paused")
+SERVICE_START_TYPES = ("Automatic", "Manual", "Disabled")
+SCENARIO_ID = re.compile(r"^HRW-[GLW]\d{2}$")
+
+# Keys every profile of a platform has once defaults are merged in. Identity keys (name,
+# platform) come from the file itself and are never defaulted.
+COMMON_KEYS = (
+    "description",
+    "expect_failing",
+    "cpus",
+    "memory_mb",
+    "memory_available_mb",
+    "update_management",
+    "user_worker",
+    "network",
+)
+PLATFORM_KEYS: dict[str, tuple[str, ...]] = {
+    "linux": (
+        "load",
+        "agent_running",
+        "user_worker_running",
+        "worker_user",
+        "omsconfig_class_missing",
+    ),
+    "windows": ("cpu_load_percent", "healthservice", "events"),
+}
+EVENT_KEYS = ("log", "id", "provider", "level", "minutes_ago", "message")
+
+
+class ProfileError(ValueError):
+    """A profile or the defaults file is malformed; the message is one line saying what to fix."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One resolved profile: every key of its platform set, defaults merged in."""
+
+    name: str
+    platform: str
+    values: Mapping[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the full profile as a plain dict (name and platform first), e.g. for JSON."""
+        return {"name": self.name, "platform": self.platform, **_deep_copy(self.values)}
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+
+@dataclass(frozen=True)
+class ProfileSet:
+    """All profiles of a directory plus the fleet order from the defaults file."""
+
+    profiles: Mapping[str, Profile]
+    fleet_order: tuple[str, ...]
+
+    def ordered(self) -> list[Profile]:
+        """Return the profiles in fleet order (the order that fixes host addresses)."""
+        return [self.profiles[name] for name in self.fleet_order]
+
+
+def _deep_copy(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _deep_copy(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_deep_copy(v) for v in value]
+    return value
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ProfileError(f"{path}:{where} is not valid YAML; fix its syntax") from None
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot read ({exc.strerror})") from None
+    if not isinstance(data, dict):
+        raise ProfileError(f"{path}: must be a YAML mapping of key: value")
+    return data
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check(ok: bool, where: str, key: str, value: Any, wanted: str) -> None:
+    if not ok:
+        raise ProfileError(f"{where}: {key}={value!r} is invalid; use {wanted}")
+
+
+def _validate_healthservice(where: str, value: Any) -> None:
+    _check(isinstance(value, dict), where, "healthservice", value, "a mapping")
+    unknown = sorted(set(value) - {"exists", "status", "start_type"})
+    if unknown:
+        raise ProfileError(
+            f"{where}: unknown key healthservice.{unknown[0]}; use exists, status, start_type"
+        )
+    for key in ("exists", "status", "start_type"):
+        if key not in value:
+            raise ProfileError(f"{where}: healthservice.{key} is missing")
+    _check(isinstance(value["exists"], bool), where, "healthservice.exists", value["exists"],
+           "true or false")
+    _check(value["status"] in SERVICE_STATUSES, where, "healthservice.status", value["status"],
+           " | ".join(SERVICE_STATUSES))
+    _check(value["start_type"] in SERVICE_START_TYPES, where, "healthservice.start_type",
+           value["start_type"], " | ".join(SERVICE_START_TYPES))
+
+
+def _validate_events(where: str, value: Any) -> None:
+    _check(isinstance(value, list), where, "events", value, "a list of events")
+    for i, event in enumerate(value):
+        label = f"events[{i}]"
+        _check(isinstance(event, dict), where, label, event, f"a mapping with {EVENT_KEYS}")
+        unknown = sorted(set(event) - set(EVENT_KEYS))
+        if unknown:
+            raise ProfileError(
+                f"{where}: unknown key {label}.{unknown[0]}; use {', '.join(EVENT_KEYS)}"
+            )
+        missing = [k for k in EVENT_KEYS if k not in event]
+        if missing:
+            raise ProfileError(f"{where}: {label}.{missing[0]} is missing")
+        for key in ("log", "provider", "message"):
+            _check(isinstance(event[key], str) and bool(event[key].strip()), where,
+                   f"{label}.{key}", event[key], "a non-empty string")
+        _check(_is_int(event["id"]) and event["id"] > 0, where, f"{label}.id", event["id"],
+               "a positive integer")
+        _check(_is_int(event["level"]) and 1 <= event["level"] <= 5, where, f"{label}.level",
+               event["level"], "1 (critical) .. 5 (verbose)")
+        _check(_is_number(event["minutes_ago"]) and event["minutes_ago"] >= 0, where,
+               f"{label}.minutes_ago", event["minutes_ago"], "a number >= 0")
+
+
+Validator = Callable[[str, Any], None]
+
+
+def _simple(key: str, test: Callable[[Any], bool], wanted: str) -> Validator:
+    def validate(where: str, value: Any) -> None:
+        _check(test(value), where, key, value, wanted)
+
+    return validate
+
+
+def _validate_expect_failing(where: str, value: Any) -> None:
+    _check(isinstance(value, list), where, "expect_failing", value, "a list like [HRW-L01]")
+    for item in value:
+        _check(isinstance(item, str) and bool(SCENARIO_ID.match(item)), where,
+               "expect_failing", item, "scenario ids like HRW-L01, HRW-W02, HRW-G03")
+
+
+VALIDATORS: dict[str, Validator] = {
+    "description": _simple("description", lambda v: isinstance(v, str), "a string"),
+    "expect_failing": _validate_expect_failing,
+    "cpus": _simple("cpus", lambda v: _is_int(v) and v in (1, 2), "1 or 2"),
+    "memory_mb": _simple("memory_mb", lambda v: _is_int(v) and 256 <= v <= 1048576,
+                         "an integer number of MB between 256 and 1048576"),
+    "memory_available_mb": _simple("memory_available_mb", lambda v: _is_int(v) and v >= 0,
+                                   "an integer number of MB >= 0"),
+    "update_management": _simple("update_management", lambda v: isinstance(v, bool),
+                                 "true or false"),
+    "user_worker": _simple("user_worker", lambda v: isinstance(v, bool), "true or false"),
+    "network": _simple("network", lambda v: v in NETWORK_MODES, " | ".join(NETWORK_MODES)),
+    "load": _simple("load", lambda v: _is_number(v) and 0 <= v <= 64, "a number 0 .. 64"),
+    "agent_running": _simple("agent_running", lambda v: isinstance(v, bool), "true or false"),
+    "user_worker_running": _simple("user_worker_running", lambda v: isinstance(v, bool),
+                                   "true or false"),
+    "worker_user": _simple("worker_user", lambda v: v in WORKER_USERS, " | ".join(WORKER_USERS)),
+    "omsconfig_class_missing": _simple("omsconfig_class_missing",
+                                       lambda v: isinstance(v, bool), "true or false"),
+    "cpu_load_percent": _simple("cpu_load_percent", lambda v: _is_number(v) and 0 <= v <= 100,
+                                "a number 0 .. 100"),
+    "healthservice": _validate_healthservice,
+    "events": _validate_events,
+}
+
+
+def _allowed_keys(platform: str) -> tuple[str, ...]:
+    return COMMON_KEYS + PLATFORM_KEYS[platform]
+
+
+def _resolve(where: str, raw: dict[str, Any], defaults: Mapping[str, Any]) -> Profile:
+    for key in ("name", "platform"):
+        if key not in raw:
+            raise ProfileError(f"{where}: {key} is missing")
+    name, platform = raw["name"], raw["platform"]
+    _check(platform in PLATFORMS, where, "platform", platform, " | ".join(PLATFORMS))
+    stem = Path(where).stem
+    if name != stem:
+        raise ProfileError(f"{where}: name={name!r} must equal the file name {stem!r}")
+    allowed = _allowed_keys(platform)
+    for key in raw:
+        if key in ("name", "platform"):
+            continue
+        if key not in allowed:
+            other = [p for p in PLATFORMS if key in PLATFORM_KEYS[p]]
+            hint = f" (it is {other[0]}-only)" if other else ""
+            raise ProfileError(f"{where}: unknown key {key!r} for a {platform} profile{hint}")
+    merged = {key: _deep_copy(raw[key] if key in raw else defaults[key]) for key in allowed}
+    for key in allowed:
+        VALIDATORS[key](where, merged[key])
+    if merged["memory_available_mb"] > merged["memory_mb"]:
+        raise ProfileError(
+            f"{where}: memory_available_mb={merged['memory_available_mb']} exceeds "
+            f"memory_mb={merged['memory_mb']}; lower it"
+        )
+    return Profile(name=name, platform=platform, values=merged)
+
+
+def _platform_defaults(path: Path, data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    result: dict[str, dict[str, Any]] = {}
+    for platform in PLATFORMS:
+        block = data.get(platform)
+        if not isinstance(block, dict):
+            raise ProfileError(f"{path}: needs a mapping '{platform}:' of healthy defaults")
+        missing = [k for k in _allowed_keys(platform) if k not in block]
+        if missing:
+            raise ProfileError(f"{path}: {platform}.{missing[0]} has no default; add it")
+        unknown = sorted(set(block) - set(_allowed_keys(platform)))
+        if unknown:
+            raise ProfileError(f"{path}: unknown key {platform}.{unknown[0]}")
+        result[platform] = block
+    return result
+
+
+def load_profiles(directory: Path = PROFILES_DIR) -> ProfileSet:
+    """Return every profile in ``directory`` resolved against its defaults, in fleet order.
+
+    Profiles listed in the defaults' ``fleet`` come first in that order; any other profile
+    files follow in name order, so a new profile joins the fleet without editing the list.
+    Raises ProfileError (one line) on the first problem found.
+    """
+    defaults_path = directory / DEFAULTS_FILE
+    defaults_data = _read_yaml(defaults_path)
+    platform_defaults = _platform_defaults(defaults_path, defaults_data)
+    fleet = defaults_data.get("fleet", [])
+    if not isinstance(fleet, list) or not all(isinstance(n, str) for n in fleet):
+        raise ProfileError(f"{defaults_path}: fleet must be a list of profile names")
+    profiles: dict[str, Profile] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        if path.name.startswith("_"):
+            continue
+        raw = _read_yaml(path)
+        platform = raw.get("platform")
+        defaults = platform_defaults.get(platform, {}) if isinstance(platform, str) else {}
+        profiles[path.stem] = _resolve(str(path), raw, defaults)
+    unknown = [n for n in fleet if n not in profiles]
+    if unknown:
+        raise ProfileError(f"{defaults_path}: fleet names {unknown[0]!r}, which has no profile")
+    order = tuple(fleet) + tuple(sorted(n for n in profiles if n not in fleet))
+    if not order:
+        raise ProfileError(f"{directory}: holds no profiles")
+    return ProfileSet(profiles=profiles, fleet_order=order)

@@ -1,0 +1,1 @@
+"""A WinRM (WS-Management) server that stands in for a Windows Hybrid Runbook Worker in the lab."""

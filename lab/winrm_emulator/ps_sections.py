@@ -1,0 +1,363 @@
+"""Answers to each known block of the probe script, from the emulated host's profile.
+
+Each function writes what the corresponding ``#region hrw:<name>`` block prints on a real
+Windows PowerShell 5.1 host in the profile's state: the same marker lines, the same
+objects with the same property order, through :func:`convert_to_json`, and the same error
+records (5.1's error ids and messages) where a cmdlet fails.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from lab.winrm_emulator.config import HostConfig
+from lab.winrm_emulator.ps_json import PsDate, convert_to_json
+from lab.winrm_emulator.tls_probe import Endpoint, ProxyTarget, probe_all
+
+SMA_LOG = "Microsoft-SMA/Operational"
+SMA_EXIT_TEXT = "Win32 Process Exited with code [4294967295]"
+STATUS = {"Stopped": 1, "StartPending": 2, "StopPending": 3, "Running": 4, "Paused": 7}
+START_TYPE = {"Boot": 0, "System": 1, "Automatic": 2, "Manual": 3, "Disabled": 4}
+LEVEL = {"Critical": 1, "Error": 2, "Warning": 3, "Information": 4, "Verbose": 5}
+DEFAULT_AGENT_VERSION = "7.3.1418.0"
+
+
+@dataclass(frozen=True)
+class PsError:
+    """An error record as Write-HrwError prints it."""
+
+    error_id: str
+    category: str
+    message: str
+
+
+@dataclass
+class RunState:
+    """What one emulated script run knows: the host, its parameters and shared variables.
+
+    ``targets``, ``proxy`` and ``agent`` mirror the script's $HrwTargets, $HrwProxy and
+    $HrwAgent, set by the worker block and read by the network block.
+    """
+
+    host: HostConfig
+    params: dict[str, Any]
+    now: datetime
+    agent: dict[str, Any] | None = None
+    workers: list[dict[str, Any]] = field(default_factory=list)
+    targets: list[Endpoint] = field(default_factory=list)
+    proxy: ProxyTarget | None = None
+    proxy_shown: dict[str, Any] | None = None
+
+    @property
+    def profile(self) -> dict[str, Any]:
+        """Return the host's lab profile."""
+        return self.host.profile
+
+
+def _error(error: PsError) -> list[str]:
+    record = {"ErrorId": error.error_id, "Category": error.category, "Message": error.message}
+    return ["@@HRW-ERROR", convert_to_json(record)]
+
+
+def _json(value: Any) -> list[str]:
+    """Return the lines a pipeline's ConvertTo-Json prints: nothing for no objects."""
+    if isinstance(value, list):
+        if not value:
+            return []
+        if len(value) == 1:
+            value = value[0]
+    return [convert_to_json(value)]
+
+
+def _garble(name: str, state: RunState, lines: list[str]) -> list[str]:
+    """Cut the first JSON document short when the profile asks for a garbled section."""
+    if name not in state.profile.get("garbled_sections", []):
+        return lines
+    for index, line in enumerate(lines):
+        if line.startswith(("{", "[")):
+            lines[index] = line[: max(1, len(line) // 2)]
+            break
+    return lines
+
+
+def _block(name: str, state: RunState, body: list[str]) -> list[str]:
+    return [f"@@HRW-BEGIN {name}", *_garble(name, state, body), f"@@HRW-END {name}"]
+
+
+def service(state: RunState) -> list[str]:
+    """Answer the service block: Get-Service HealthService, or 5.1's not-found error."""
+    svc = state.profile.get("healthservice") or {}
+    if not svc.get("exists", True):
+        body = _error(
+            PsError(
+                "NoServiceFoundForGivenName,Microsoft.PowerShell.Commands.GetServiceCommand",
+                "ObjectNotFound",
+                "Cannot find any service with service name 'HealthService'.",
+            )
+        )
+    else:
+        status = STATUS[str(svc.get("status", "Running"))]
+        start = START_TYPE[str(svc.get("start_type", "Automatic"))]
+        body = _json({"Name": "HealthService", "Status": status, "StartType": start})
+    return _block("service", state, body)
+
+
+def _sockets(state: RunState) -> list[int]:
+    """Return logical processors per socket (one Win32_Processor object each)."""
+    cpus = int(state.profile.get("cpus", 2))
+    sockets = max(1, min(int(state.profile.get("sockets", 1)), cpus))
+    share, extra = divmod(cpus, sockets)
+    return [share + (1 if i < extra else 0) for i in range(sockets)]
+
+
+def hardware(state: RunState) -> list[str]:
+    """Answer the hardware block: processors per socket and physical memory in bytes."""
+    processors = [
+        {"DeviceID": f"CPU{i}", "NumberOfLogicalProcessors": n}
+        for i, n in enumerate(_sockets(state))
+    ]
+    memory = int(state.profile.get("memory_mb", 8192)) * 1024 * 1024
+    body = [
+        "@@HRW-PART processor",
+        *_json(processors),
+        "@@HRW-PART computersystem",
+        *_json({"TotalPhysicalMemory": memory}),
+    ]
+    return _block("hardware", state, body)
+
+
+def pressure(state: RunState) -> list[str]:
+    """Answer the pressure block: LoadPercentage per socket and free/total memory in KB."""
+    load = int(state.profile.get("cpu_load_percent", 10))
+    processors = [
+        {"DeviceID": f"CPU{i}", "LoadPercentage": load} for i in range(len(_sockets(state)))
+    ]
+    total_kb = int(state.profile.get("memory_mb", 8192)) * 1024
+    free_kb = int(state.profile.get("memory_available_mb", 6144)) * 1024
+    body = [
+        "@@HRW-PART processor",
+        *_json(processors),
+        "@@HRW-PART os",
+        *_json({"FreePhysicalMemory": free_kb, "TotalVisibleMemorySize": total_kb}),
+    ]
+    return _block("pressure", state, body)
+
+
+def _agent_installed(state: RunState) -> bool:
+    svc = state.profile.get("healthservice") or {}
+    return bool(svc.get("exists", True))
+
+
+def _registered_workers(state: RunState) -> list[dict[str, Any]]:
+    host = state.host
+    account = uuid.uuid5(uuid.NAMESPACE_DNS, f"{host.name}.account.hrw-lab")
+    agent_guid = uuid.uuid5(uuid.NAMESPACE_DNS, f"{host.name}.agent.hrw-lab")
+    groups = []
+    if state.profile.get("update_management", True):
+        groups.append(f"{host.name.upper()}_{agent_guid}")
+    if state.profile.get("user_worker", True):
+        groups.append(str(state.profile.get("worker_group", "hrw-lab-workers")))
+    root = "HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\HybridRunbookWorker"
+    return [
+        {
+            "Key": f"{root}\\{account}\\{group}",
+            "Group": group,
+            "JobRuntimeDataServiceUri": f"https://{host.endpoints['jrds']}",
+        }
+        for group in groups
+    ]
+
+
+def _proxy(text: str, user: str) -> tuple[ProxyTarget, dict[str, Any]] | None:
+    """Do what ConvertTo-HrwProxy does: parse, keep the secret apart, mask it for display."""
+    if not text:
+        return None
+    full = text if "://" in text else "http://" + text
+    parts = urlsplit(full)
+    name = unquote(parts.username or "") or user
+    secret = unquote(parts.password or "")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    host = parts.hostname or ""
+    masked = f"{parts.scheme}://" + (f"{name}:***@" if name else "") + f"{host}:{port}"
+    target = ProxyTarget(host=host, port=port, user=name, secret=secret)
+    return target, {"Url": masked, "Host": host, "Port": port, "HasCredentials": bool(name)}
+
+
+def worker(state: RunState) -> list[str]:
+    """Answer the worker block: MMA configuration, registered workers, version, effective."""
+    host, params = state.host, state.params
+    body = ["@@HRW-PART agent"]
+    if _agent_installed(state):
+        configured = urlsplit(host.proxy) if host.proxy else None
+        proxy_url = ""
+        if configured is not None:
+            proxy_url = f"{configured.scheme}://{configured.hostname}:{configured.port}"
+        state.agent = {
+            "Workspaces": [host.workspace_id],
+            "ProxyUrl": proxy_url,
+            "ProxyUsername": unquote(configured.username or "") if configured else "",
+        }
+        body += _json(state.agent)
+    else:
+        body += _error(
+            PsError(
+                "CannotLoadComObjectType,Microsoft.PowerShell.Commands.NewObjectCommand",
+                "InvalidType",
+                "Cannot load COM type AgentConfigManager.MgmtSvcCfg.",
+            )
+        )
+    body.append("@@HRW-PART workers")
+    state.workers = _registered_workers(state) if _agent_installed(state) else []
+    body += _json(state.workers)
+    body.append("@@HRW-PART version")
+    if _agent_installed(state):
+        version = str(state.profile.get("agent_version", DEFAULT_AGENT_VERSION))
+        body += _json({"Name": version})
+    body.append("@@HRW-PART effective")
+    workspace = params.get("workspace_id") or None
+    if not workspace and state.agent and state.agent["Workspaces"]:
+        workspace = state.agent["Workspaces"][0]
+    endpoints: dict[str, str | None] = {"agentsvc": None, "jrds": None, "oms": None}
+    if workspace:
+        endpoints["agentsvc"] = f"{workspace}.agentsvc.azure-automation.net"
+        endpoints["oms"] = f"{workspace}.oms.opinsights.azure.com"
+    if state.workers:
+        endpoints["jrds"] = urlsplit(state.workers[0]["JobRuntimeDataServiceUri"]).hostname
+    overrides = params.get("endpoints") or {}
+    for role in endpoints:
+        if overrides.get(role):
+            endpoints[role] = str(overrides[role])
+    parsed = None
+    source = "none"
+    if params.get("proxy") is not None:
+        parsed, source = _proxy(str(params["proxy"]), ""), "params"
+    elif state.agent and state.agent["ProxyUrl"]:
+        parsed = _proxy(state.agent["ProxyUrl"], state.agent["ProxyUsername"])
+        source = "agent"
+    if parsed is not None:
+        state.proxy = parsed[0]
+        state.proxy_shown = {**parsed[1], "Source": source}
+    state.targets = [
+        Endpoint(role, name, host.resolve.get(name)) for role, name in endpoints.items() if name
+    ]
+    effective = {
+        "WorkspaceId": workspace,
+        "Agentsvc": endpoints["agentsvc"],
+        "Jrds": endpoints["jrds"],
+        "Oms": endpoints["oms"],
+        "Proxy": state.proxy_shown,
+    }
+    body += _json(effective)
+    return _block("worker", state, body)
+
+
+def network(state: RunState) -> list[str]:
+    """Answer the network block by probing the endpoints for real, concurrently."""
+    port = int(state.profile.get("endpoint_port", 443))
+    proxy = state.proxy
+    if proxy is not None and proxy.host in state.host.resolve:
+        proxy = ProxyTarget(state.host.resolve[proxy.host], proxy.port, proxy.user, proxy.secret)
+    timeout_ms = int(state.params.get("connect_timeout_ms", 5000))
+    results = probe_all(state.targets, port, proxy, timeout_ms)
+    if state.proxy is not None:
+        for result in results:  # the script reports the proxy as configured, not resolved
+            result["ViaProxy"] = f"{state.proxy.host}:{state.proxy.port}"
+    return _block("network", state, _json(results))
+
+
+def _log_error(state: RunState, log: str) -> PsError | None:
+    if log in state.profile.get("event_logs_missing", []):
+        return PsError(
+            "NoMatchingLogsFound,Microsoft.PowerShell.Commands.GetWinEventCommand",
+            "ObjectNotFound",
+            f'There is not an event log on the localhost computer that matches "{log}".',
+        )
+    if log in state.profile.get("event_logs_denied", []):
+        return PsError(
+            "System.UnauthorizedAccessException,Microsoft.PowerShell.Commands.GetWinEventCommand",
+            "NotSpecified",
+            "Attempted to perform an unauthorized operation.",
+        )
+    return None
+
+
+_NO_EVENTS = PsError(
+    "NoMatchingEventsFound,Microsoft.PowerShell.Commands.GetWinEventCommand",
+    "ObjectNotFound",
+    "No events were found that match the specified selection criteria.",
+)
+
+
+def _events_in(state: RunState, log: str, start: datetime) -> list[dict[str, Any]]:
+    """Return the log's events since ``start``, newest first, as Select-Object shapes them."""
+    found = []
+    for event in state.profile.get("events", []) or []:
+        if event.get("log") != log:
+            continue
+        created = state.now - timedelta(minutes=float(event.get("minutes_ago", 0)))
+        if created < start:
+            continue
+        level = event.get("level", 4)
+        found.append(
+            {
+                "Id": int(event["id"]),
+                "ProviderName": str(event.get("provider", "")),
+                "Level": LEVEL.get(level, level) if isinstance(level, str) else int(level),
+                "TimeCreated": PsDate(created),
+                "Message": event.get("message"),
+            }
+        )
+    found.sort(key=lambda e: e["TimeCreated"].moment, reverse=True)
+    return found
+
+
+def _query(state: RunState, log: str, pick: list[dict[str, Any]] | None) -> list[str]:
+    failure = _log_error(state, log)
+    if failure is not None:
+        return _error(failure)
+    if not pick:
+        return _error(_NO_EVENTS)
+    return _json(pick)
+
+
+def _round_trip(moment: datetime) -> str:
+    """Return ``moment`` as .NET's ToUniversalTime().ToString('o') writes it."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
+
+
+def events(state: RunState) -> list[str]:
+    """Answer the events block: the window, each configured log query, the SMA scan."""
+    hours = float(state.params.get("lookback_hours", 24))
+    start = state.now - timedelta(hours=hours)
+    body = [
+        "@@HRW-PART window",
+        *_json({"LookbackHours": hours, "StartTime": _round_trip(start)}),
+    ]
+    for query in state.params.get("event_logs", []):
+        log, ids = str(query["log"]), {int(i) for i in query.get("ids", [])}
+        body.append(f"@@HRW-PART log {log}")
+        in_window = _events_in(state, log, start)
+        body += _query(state, log, [e for e in in_window if e["Id"] in ids][:200])
+    body.append(f"@@HRW-PART scan {SMA_LOG}")
+    scanned = _events_in(state, SMA_LOG, start)[:500]
+    if not _log_error(state, SMA_LOG) and not scanned:
+        body += _error(_NO_EVENTS)  # Get-WinEvent itself found nothing in the window
+    else:
+        matches = [e for e in scanned if SMA_EXIT_TEXT in str(e["Message"] or "")]
+        failure = _log_error(state, SMA_LOG)
+        body += _error(failure) if failure else _json(matches)
+    return _block("events", state, body)
+
+
+ANSWERS = {
+    "service": service,
+    "hardware": hardware,
+    "pressure": pressure,
+    "worker": worker,
+    "network": network,
+    "events": events,
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# `make test`: lint, unit tests, then the lab tests and the suite's acceptance run against a
+# freshly started lab fleet, which is always taken down again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+export PYTHONDONTWRITEBYTECODE=1
+
+echo "== lint (ruff, mypy --strict)"
+.venv/bin/ruff check .
+.venv/bin/mypy
+
+echo "== unit tests"
+$PY -m pytest -q -p no:cacheprovider tests -m "not lab"
+
+echo "== lab tests (lab up, suite against it, lab down)"
+trap '$PY -m lab down >/dev/null 2>&1 || true' EXIT
+$PY -m lab up
+$PY -m pytest -q -p no:cacheprovider tests -m lab
