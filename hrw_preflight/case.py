@@ -38,6 +38,10 @@ class Case:
     verdict: Verdict
     redact: Redactor
 
+    def __repr__(self) -> str:
+        # Tracebacks print fixture values; keep facts (and anything secret in them) out.
+        return f"Case({self.target.name}:{self.scenario.id}:{self.item} {self.verdict.outcome})"
+
     def explain(self) -> str:
         """Return the failure message: scenario, host, what was seen and expected, the fix."""
         v = self.verdict

@@ -125,6 +125,7 @@ def _resolve_hosts(
     from ansible.vars.manager import VariableManager
 
     loader = DataLoader()
+    _setup_vault(loader)
     try:
         inventory = InventoryManager(loader=loader, sources=list(inventory_paths))
     except AnsibleError as exc:
@@ -153,11 +154,51 @@ def _resolve_hosts(
                 try:
                     wanted[key] = plain(templar.template(value))
                 except AnsibleError as exc:
+                    hint = ""
+                    if "vault" in str(exc).lower():
+                        hint = ": set ANSIBLE_VAULT_PASSWORD_FILE to the vault password file"
                     raise ConfigError(
-                        f"host '{host.name}': cannot resolve {key}: {_first_line(exc)}"
+                        f"host '{host.name}': cannot resolve {key}: {_first_line(exc)}{hint}"
                     ) from exc
         resolved.append((host.name, wanted))
     return resolved
+
+
+def _setup_vault(loader: Any) -> None:
+    """Give the loader the vault passwords Ansible is configured with, if any.
+
+    ``ANSIBLE_VAULT_PASSWORD_FILE`` / ``ANSIBLE_VAULT_IDENTITY_LIST`` (or ansible.cfg) name
+    them, exactly as for ``ansible-playbook``; nothing is prompted for.
+    """
+    from ansible import constants
+    from ansible.cli import CLI
+    from ansible.errors import AnsibleError
+
+    # Read the settings now, not at Ansible's import, so the caller's environment counts.
+    password_file = constants.config.get_config_value("DEFAULT_VAULT_PASSWORD_FILE")
+    identities = list(constants.config.get_config_value("DEFAULT_VAULT_IDENTITY_LIST") or [])
+    if not (password_file or identities):
+        return
+    try:
+        from ansible.parsing.vault import VaultSecretsContext
+    except ImportError:  # ansible-core before 2.19 has no ambient vault context
+        context_options: dict[str, bool] = {}
+    else:
+        # The ambient context can be set once per process; later calls only feed the loader.
+        context_options = {"initialize_context": VaultSecretsContext.current(optional=True) is None}
+    try:
+        secrets = CLI.setup_vault_secrets(
+            loader,
+            vault_ids=identities,
+            vault_password_files=[password_file] if password_file else [],
+            auto_prompt=False,
+            **context_options,
+        )
+    except AnsibleError as exc:
+        raise ConfigError(
+            f"vault password: {_first_line(exc)}: check ANSIBLE_VAULT_PASSWORD_FILE"
+        ) from exc
+    loader.set_vault_secrets(secrets)
 
 
 def plain(value: Any) -> Any:

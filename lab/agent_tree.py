@@ -106,20 +106,33 @@ def process_plan(host: Host) -> list[Process]:
         Process(
             "omsagent",
             (
-                "/opt/microsoft/omsagent/ruby/bin/ruby", "/opt/microsoft/omsagent/bin/omsagent",
-                "-d", f"/var/opt/microsoft/omsagent/{ws}/run/omsagent.pid",
-                "-o", f"/var/opt/microsoft/omsagent/{ws}/log/omsagent.log",
-                "-c", f"/etc/opt/microsoft/omsagent/{ws}/conf/omsagent.conf",
+                "/opt/microsoft/omsagent/ruby/bin/ruby",
+                "/opt/microsoft/omsagent/bin/omsagent",
+                "-d",
+                f"/var/opt/microsoft/omsagent/{ws}/run/omsagent.pid",
+                "-o",
+                f"/var/opt/microsoft/omsagent/{ws}/log/omsagent.log",
+                "-c",
+                f"/etc/opt/microsoft/omsagent/{ws}/conf/omsagent.conf",
             ),
             pid_file=f"/var/opt/microsoft/omsagent/{ws}/run/omsagent.pid",
         ),
-        Process(user, ("python", f"{WORKER_CODE_DIR}/main.py", f"{STATE_DIR}/oms.conf",
-                       f"rworkspace:{ws}", WORKER_VERSION)),
+        Process(
+            user,
+            (
+                "python",
+                f"{WORKER_CODE_DIR}/main.py",
+                f"{STATE_DIR}/oms.conf",
+                f"rworkspace:{ws}",
+                WORKER_VERSION,
+            ),
+        ),
     ]
     worker_tail = ("managed", f"rworkspace:{ws}", f"rversion:{WORKER_VERSION}")
     if p["update_management"]:
-        plan.append(Process(user, ("python", hybridworker, f"{STATE_DIR}/worker.conf",
-                                   *worker_tail)))
+        plan.append(
+            Process(user, ("python", hybridworker, f"{STATE_DIR}/worker.conf", *worker_tail))
+        )
     if p["user_worker"] and p["user_worker_running"]:
         plan.append(Process(user, ("python", hybridworker, diy_worker_conf(host), *worker_tail)))
     return plan
@@ -207,8 +220,7 @@ def _stamp(minutes_ago: int) -> str:
 def omsconfig_log(host: Host) -> str:
     """Return omsconfig.log: routine DSC lines, plus the class error when the profile says so."""
     lines = [
-        f"{_stamp(90)}: DEBUG: Scripts/nxOMSAutomationWorker.py(102):\n"
-        "Test_Marshall returned [0]",
+        f"{_stamp(90)}: DEBUG: Scripts/nxOMSAutomationWorker.py(102):\nTest_Marshall returned [0]",
         f"{_stamp(60)}: INFO: Scripts/PerformRequiredConfigurationChecks.py(58):\n"
         "Consistency check completed",
     ]
@@ -226,7 +238,7 @@ def omsagent_log(host: Host) -> str:
     return (
         f"{_stamp(120)} +0000 [info]: starting fluentd-0.12.40 without supervision\n"
         f"{_stamp(120)} +0000 [info]: reading config file "
-        f"path=\"/etc/opt/microsoft/omsagent/{ws}/conf/omsagent.conf\"\n"
+        f'path="/etc/opt/microsoft/omsagent/{ws}/conf/omsagent.conf"\n'
         f"{_stamp(119)} +0000 [info]: using configuration file: <ROOT> ... </ROOT>\n"
     )
 
@@ -257,15 +269,23 @@ def build_agent_tree(host: Host, fs: Path, users: list[User], proxy_url: str | N
     for code in ("main.py", "hybridworker.py", "configuration.py"):
         _write(fs, f"{WORKER_CODE_DIR}/{code}", PLACEHOLDER, 0, 0, 0o644)
     _write(fs, f"{MODULE_DIR}/VERSION", WORKER_VERSION + "\n", 0, 0, 0o644)
-    for tool in ("/opt/microsoft/omsagent/bin/omsagent",
-                 "/opt/microsoft/omsagent/bin/service_control",
-                 "/opt/microsoft/omsagent/ruby/bin/ruby"):
+    for tool in (
+        "/opt/microsoft/omsagent/bin/omsagent",
+        "/opt/microsoft/omsagent/bin/service_control",
+        "/opt/microsoft/omsagent/ruby/bin/ruby",
+    ):
         _write(fs, tool, PLACEHOLDER, 0, 0, 0o755)
 
     etc_ws = f"/etc/opt/microsoft/omsagent/{ws}/conf"
     _write(fs, f"{etc_ws}/omsadmin.conf", omsadmin_conf(host), oms.uid, oms.gid, 0o644)
-    _write(fs, f"{etc_ws}/omsagent.conf", "<source>\n  type heartbeat_request\n</source>\n",
-           oms.uid, oms.gid, 0o644)
+    _write(
+        fs,
+        f"{etc_ws}/omsagent.conf",
+        "<source>\n  type heartbeat_request\n</source>\n",
+        oms.uid,
+        oms.gid,
+        0o644,
+    )
     _symlink(fs, "/etc/opt/microsoft/omsagent/conf", f"{ws}/conf")
     if proxy_url is not None:
         _write(fs, PROXY_CONF, proxy_url, oms.uid, oms.gid, 0o600)
@@ -280,8 +300,7 @@ def build_agent_tree(host: Host, fs: Path, users: list[User], proxy_url: str | N
     if p["update_management"]:
         _write(fs, f"{state}/worker.conf", worker_conf(host, diy=False), nxa.uid, nxa.gid, 0o644)
     if p["user_worker"]:
-        _write(fs, f"{state}/diy/worker.conf", worker_conf(host, diy=True), nxa.uid, nxa.gid,
-               0o644)
+        _write(fs, f"{state}/diy/worker.conf", worker_conf(host, diy=True), nxa.uid, nxa.gid, 0o644)
     (fs / var_ws.lstrip("/") / "run" / "automationworker").mkdir(exist_ok=True)
     for path in (f"{var_ws}/run", f"{var_ws}/state", f"{var_ws}/state/automationworker"):
         os.chown(fs / path.lstrip("/"), oms.uid if path.endswith("run") else nxa.uid, oms.gid)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import ssl
 import sys
@@ -42,29 +43,29 @@ def http_response(status: str, body: bytes) -> bytes:
 async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     """Answer one request on an established TLS connection, then close it."""
     peer = writer.get_extra_info("peername")
-    sni = writer.get_extra_info("ssl_object").server_hostname if writer.get_extra_info(
-        "ssl_object") else None
     try:
         request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), READ_TIMEOUT)
         first = request.split(b"\r\n", 1)[0].decode("latin-1", "replace")
-        LOG.info("%s sni=%s %s", peer, sni, first)
+        LOG.info("%s %s", peer, first)
         writer.write(http_response("200 OK", BODY))
         await writer.drain()
-    except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-            ConnectionError, ssl.SSLError):
-        LOG.info("%s sni=%s closed without a request", peer, sni)
+    except (
+        TimeoutError,
+        asyncio.IncompleteReadError,
+        asyncio.LimitOverrunError,
+        ConnectionError,
+        ssl.SSLError,
+    ):
+        LOG.info("%s closed without a request", peer)
     finally:
         writer.close()
-        try:
+        with contextlib.suppress(ConnectionError, ssl.SSLError):
             await writer.wait_closed()
-        except (ConnectionError, ssl.SSLError):
-            pass
 
 
 async def serve(host: str, port: int, context: ssl.SSLContext) -> None:
     """Serve TLS on host:port until cancelled."""
-    server = await asyncio.start_server(handle, host, port, ssl=context,
-                                        ssl_handshake_timeout=10.0)
+    server = await asyncio.start_server(handle, host, port, ssl=context, ssl_handshake_timeout=10.0)
     LOG.info("listening on %s:%d", host, port)
     async with server:
         await server.serve_forever()
@@ -85,8 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--key", required=True, help="PEM private key of the leaf")
     parser.add_argument("--listen", default="10.213.0.2:443")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s"
+    )
     try:
         host, port = parse_listen(args.listen)
         context = server_context(args.chain, args.key)

@@ -47,12 +47,26 @@ def meminfo(memory_mb: int, available_mb: int) -> str:
     cached = available - free
     used = total - available
     rows = [
-        ("MemTotal", total), ("MemFree", free), ("MemAvailable", available),
-        ("Buffers", cached // 8), ("Cached", cached - cached // 8), ("SwapCached", 0),
-        ("Active", used // 2), ("Inactive", used // 4), ("SwapTotal", 0), ("SwapFree", 0),
-        ("Dirty", 0), ("Writeback", 0), ("AnonPages", used // 2), ("Mapped", used // 16),
-        ("Shmem", 1024), ("Slab", used // 16), ("CommitLimit", total // 2),
-        ("Committed_AS", used), ("HugePages_Total", 0), ("Hugepagesize", 2048),
+        ("MemTotal", total),
+        ("MemFree", free),
+        ("MemAvailable", available),
+        ("Buffers", cached // 8),
+        ("Cached", cached - cached // 8),
+        ("SwapCached", 0),
+        ("Active", used // 2),
+        ("Inactive", used // 4),
+        ("SwapTotal", 0),
+        ("SwapFree", 0),
+        ("Dirty", 0),
+        ("Writeback", 0),
+        ("AnonPages", used // 2),
+        ("Mapped", used // 16),
+        ("Shmem", 1024),
+        ("Slab", used // 16),
+        ("CommitLimit", total // 2),
+        ("Committed_AS", used),
+        ("HugePages_Total", 0),
+        ("Hugepagesize", 2048),
     ]
     out = []
     for key, value in rows:

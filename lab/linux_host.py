@@ -61,8 +61,13 @@ def hosts_file(host: Host) -> str:
 
 def _start_line(proc: Process, ctx: LabContext, uid: int, gid: int) -> str:
     argv = [
-        "setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups",
-        str(ctx.paths.idle), "--as", *proc.argv,
+        "setpriv",
+        f"--reuid={uid}",
+        f"--regid={gid}",
+        "--clear-groups",
+        str(ctx.paths.idle),
+        "--as",
+        *proc.argv,
     ]
     line = " ".join(shlex.quote(a) for a in argv) + " </dev/null >/dev/null 2>&1 &"
     if proc.pid_file:
@@ -111,8 +116,7 @@ def prepare(host: Host, ctx: LabContext) -> str:
     (hdir / "etc" / "group").write_text("\n".join(group_lines()) + "\n", encoding="utf-8")
     # "*": no password, but not locked, so sshd without PAM still admits keys.
     shadow = hdir / "etc" / "shadow"
-    shadow.write_text("".join(f"{u.name}:*:20000:0:99999:7:::\n" for u in users),
-                      encoding="utf-8")
+    shadow.write_text("".join(f"{u.name}:*:20000:0:99999:7:::\n" for u in users), encoding="utf-8")
     shadow.chmod(0o640)
     (hdir / "etc" / "hosts").write_text(hosts_file(host), encoding="utf-8")
 
@@ -143,12 +147,29 @@ def start(host: Host, ctx: LabContext) -> int:
     """Start the host's namespaces and init in the background; return the launcher's pid."""
     hdir = ctx.paths.host_dir(host.name)
     argv = [
-        "ip", "netns", "exec", host.netns,
-        "taskset", "-c", cpu_list(host.profile["cpus"]),
-        "unshare", "--mount", "--pid", "--uts", "--fork", "--kill-child", "--mount-proc",
-        "/bin/sh", str(hdir / "init.sh"),
+        "ip",
+        "netns",
+        "exec",
+        host.netns,
+        "taskset",
+        "-c",
+        cpu_list(host.profile["cpus"]),
+        "unshare",
+        "--mount",
+        "--pid",
+        "--uts",
+        "--fork",
+        "--kill-child",
+        "--mount-proc",
+        "/bin/sh",
+        str(hdir / "init.sh"),
     ]
     with open(hdir / "log" / "init.log", "ab") as log:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     return proc.pid

@@ -71,11 +71,7 @@ def create_namespaces(namespaces: Sequence[Namespace]) -> None:
 
 def configure_inside(ns: Namespace) -> None:
     """Give the namespace its address and loopback, plus the 443 drop rule when blocked."""
-    batch = (
-        f"addr add {ns.address}/{PREFIX_LEN} dev eth0\n"
-        "link set eth0 up\n"
-        "link set lo up\n"
-    )
+    batch = f"addr add {ns.address}/{PREFIX_LEN} dev eth0\nlink set eth0 up\nlink set lo up\n"
     run(["ip", "-n", ns.name, "-batch", "-"], stdin=batch)
     if ns.block_azure_443:
         run(["ip", "netns", "exec", ns.name, "nft", "-f", "-"], stdin=block_ruleset())
@@ -116,8 +112,11 @@ def delete_namespaces(names: Sequence[str]) -> None:
     for name in names:
         kill_pids(namespace_pids(name))
     if names:
-        run(["ip", "-force", "-batch", "-"],
-            stdin="".join(f"netns del {n}\n" for n in names), check=False)
+        run(
+            ["ip", "-force", "-batch", "-"],
+            stdin="".join(f"netns del {n}\n" for n in names),
+            check=False,
+        )
     for name in names:
         # A crash between creating the file and mounting it leaves a plain file behind.
         leftover = NETNS_DIR / name
@@ -138,5 +137,8 @@ def delete_links() -> None:
     veths = [n for n in links if n != BRIDGE]
     ordered = [*veths, BRIDGE] if BRIDGE in links else veths
     if ordered:
-        run(["ip", "-force", "-batch", "-"],
-            stdin="".join(f"link del {n}\n" for n in ordered), check=False)
+        run(
+            ["ip", "-force", "-batch", "-"],
+            stdin="".join(f"link del {n}\n" for n in ordered),
+            check=False,
+        )

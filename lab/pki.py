@@ -84,9 +84,15 @@ def make_ca(
         .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                crl_sign=True, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -94,7 +100,7 @@ def make_ca(
     )
     if issuer_cert is not None:
         builder = builder.add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_cert.public_key()), False
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), False
         )
     return builder.sign(issuer_key, hashes.SHA256())
 
@@ -123,7 +129,7 @@ def make_leaf(
         .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_cert.public_key()), False
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), False
         )
         .sign(issuer_key, hashes.SHA256())
     )
@@ -213,8 +219,9 @@ def create_pki(directory: Path) -> PkiFiles:
     directory.mkdir(parents=True, exist_ok=True)
     root_key, issuing_key, leaf_key = rsa_key(), rsa_key(), rsa_key()
     root = make_ca(AZURE_ROOT_CN, "Hybrid Worker Lab", root_key, path_length=1)
-    issuing = make_ca(AZURE_ISSUING_CN, "Hybrid Worker Lab", issuing_key,
-                      issuer=(root, root_key), path_length=0)
+    issuing = make_ca(
+        AZURE_ISSUING_CN, "Hybrid Worker Lab", issuing_key, issuer=(root, root_key), path_length=0
+    )
     leaf = make_leaf(list(AZURE_SANS), [], leaf_key, (issuing, issuing_key))
     files.azure_root.write_bytes(cert_pem(root))
     files.trusted_cas.write_bytes(cert_pem(root) + cert_pem(issuing))
@@ -233,8 +240,9 @@ def create_pki(directory: Path) -> PkiFiles:
     return files
 
 
-def issue_winrm_cert(files: PkiFiles, name: str, address: str, cert_path: Path,
-                     key_path: Path) -> None:
+def issue_winrm_cert(
+    files: PkiFiles, name: str, address: str, cert_path: Path, key_path: Path
+) -> None:
     """Write a WinRM HTTPS certificate (SAN = host name and IP) and its key for one host."""
     ca_cert = x509.load_pem_x509_certificate(files.winrm_ca.read_bytes())
     ca_key = load_key(files.winrm_ca_key)

@@ -128,12 +128,27 @@ def _validate_healthservice(where: str, value: Any) -> None:
     for key in ("exists", "status", "start_type"):
         if key not in value:
             raise ProfileError(f"{where}: healthservice.{key} is missing")
-    _check(isinstance(value["exists"], bool), where, "healthservice.exists", value["exists"],
-           "true or false")
-    _check(value["status"] in SERVICE_STATUSES, where, "healthservice.status", value["status"],
-           " | ".join(SERVICE_STATUSES))
-    _check(value["start_type"] in SERVICE_START_TYPES, where, "healthservice.start_type",
-           value["start_type"], " | ".join(SERVICE_START_TYPES))
+    _check(
+        isinstance(value["exists"], bool),
+        where,
+        "healthservice.exists",
+        value["exists"],
+        "true or false",
+    )
+    _check(
+        value["status"] in SERVICE_STATUSES,
+        where,
+        "healthservice.status",
+        value["status"],
+        " | ".join(SERVICE_STATUSES),
+    )
+    _check(
+        value["start_type"] in SERVICE_START_TYPES,
+        where,
+        "healthservice.start_type",
+        value["start_type"],
+        " | ".join(SERVICE_START_TYPES),
+    )
 
 
 def _validate_events(where: str, value: Any) -> None:
@@ -150,14 +165,34 @@ def _validate_events(where: str, value: Any) -> None:
         if missing:
             raise ProfileError(f"{where}: {label}.{missing[0]} is missing")
         for key in ("log", "provider", "message"):
-            _check(isinstance(event[key], str) and bool(event[key].strip()), where,
-                   f"{label}.{key}", event[key], "a non-empty string")
-        _check(_is_int(event["id"]) and event["id"] > 0, where, f"{label}.id", event["id"],
-               "a positive integer")
-        _check(_is_int(event["level"]) and 1 <= event["level"] <= 5, where, f"{label}.level",
-               event["level"], "1 (critical) .. 5 (verbose)")
-        _check(_is_number(event["minutes_ago"]) and event["minutes_ago"] >= 0, where,
-               f"{label}.minutes_ago", event["minutes_ago"], "a number >= 0")
+            _check(
+                isinstance(event[key], str) and bool(event[key].strip()),
+                where,
+                f"{label}.{key}",
+                event[key],
+                "a non-empty string",
+            )
+        _check(
+            _is_int(event["id"]) and event["id"] > 0,
+            where,
+            f"{label}.id",
+            event["id"],
+            "a positive integer",
+        )
+        _check(
+            _is_int(event["level"]) and 1 <= event["level"] <= 5,
+            where,
+            f"{label}.level",
+            event["level"],
+            "1 (critical) .. 5 (verbose)",
+        )
+        _check(
+            _is_number(event["minutes_ago"]) and event["minutes_ago"] >= 0,
+            where,
+            f"{label}.minutes_ago",
+            event["minutes_ago"],
+            "a number >= 0",
+        )
 
 
 Validator = Callable[[str, Any], None]
@@ -173,31 +208,44 @@ def _simple(key: str, test: Callable[[Any], bool], wanted: str) -> Validator:
 def _validate_expect_failing(where: str, value: Any) -> None:
     _check(isinstance(value, list), where, "expect_failing", value, "a list like [HRW-L01]")
     for item in value:
-        _check(isinstance(item, str) and bool(SCENARIO_ID.match(item)), where,
-               "expect_failing", item, "scenario ids like HRW-L01, HRW-W02, HRW-G03")
+        _check(
+            isinstance(item, str) and bool(SCENARIO_ID.match(item)),
+            where,
+            "expect_failing",
+            item,
+            "scenario ids like HRW-L01, HRW-W02, HRW-G03",
+        )
 
 
 VALIDATORS: dict[str, Validator] = {
     "description": _simple("description", lambda v: isinstance(v, str), "a string"),
     "expect_failing": _validate_expect_failing,
     "cpus": _simple("cpus", lambda v: _is_int(v) and v in (1, 2), "1 or 2"),
-    "memory_mb": _simple("memory_mb", lambda v: _is_int(v) and 256 <= v <= 1048576,
-                         "an integer number of MB between 256 and 1048576"),
-    "memory_available_mb": _simple("memory_available_mb", lambda v: _is_int(v) and v >= 0,
-                                   "an integer number of MB >= 0"),
-    "update_management": _simple("update_management", lambda v: isinstance(v, bool),
-                                 "true or false"),
+    "memory_mb": _simple(
+        "memory_mb",
+        lambda v: _is_int(v) and 256 <= v <= 1048576,
+        "an integer number of MB between 256 and 1048576",
+    ),
+    "memory_available_mb": _simple(
+        "memory_available_mb", lambda v: _is_int(v) and v >= 0, "an integer number of MB >= 0"
+    ),
+    "update_management": _simple(
+        "update_management", lambda v: isinstance(v, bool), "true or false"
+    ),
     "user_worker": _simple("user_worker", lambda v: isinstance(v, bool), "true or false"),
     "network": _simple("network", lambda v: v in NETWORK_MODES, " | ".join(NETWORK_MODES)),
     "load": _simple("load", lambda v: _is_number(v) and 0 <= v <= 64, "a number 0 .. 64"),
     "agent_running": _simple("agent_running", lambda v: isinstance(v, bool), "true or false"),
-    "user_worker_running": _simple("user_worker_running", lambda v: isinstance(v, bool),
-                                   "true or false"),
+    "user_worker_running": _simple(
+        "user_worker_running", lambda v: isinstance(v, bool), "true or false"
+    ),
     "worker_user": _simple("worker_user", lambda v: v in WORKER_USERS, " | ".join(WORKER_USERS)),
-    "omsconfig_class_missing": _simple("omsconfig_class_missing",
-                                       lambda v: isinstance(v, bool), "true or false"),
-    "cpu_load_percent": _simple("cpu_load_percent", lambda v: _is_number(v) and 0 <= v <= 100,
-                                "a number 0 .. 100"),
+    "omsconfig_class_missing": _simple(
+        "omsconfig_class_missing", lambda v: isinstance(v, bool), "true or false"
+    ),
+    "cpu_load_percent": _simple(
+        "cpu_load_percent", lambda v: _is_number(v) and 0 <= v <= 100, "a number 0 .. 100"
+    ),
     "healthservice": _validate_healthservice,
     "events": _validate_events,
 }

@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import base64
 import binascii
+import contextlib
 import hmac
 import json
 import logging
@@ -55,8 +56,17 @@ def load_config(path: Path) -> ProxyConfig:
     raw: Any = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: must hold a JSON object")
-    keys = ("listen_host", "listen_port", "username", "password", "ca_cert", "ca_key",
-            "upstream_address", "upstream_ca", "intercept_suffixes")
+    keys = (
+        "listen_host",
+        "listen_port",
+        "username",
+        "password",
+        "ca_cert",
+        "ca_key",
+        "upstream_address",
+        "upstream_ca",
+        "intercept_suffixes",
+    )
     missing = [k for k in keys if k not in raw]
     if missing:
         raise ValueError(f"{path}: missing key {missing[0]!r}")
@@ -170,10 +180,8 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 async def _close(writer: asyncio.StreamWriter) -> None:
     writer.close()
-    try:
+    with contextlib.suppress(ConnectionError, ssl.SSLError, OSError):
         await writer.wait_closed()
-    except (ConnectionError, ssl.SSLError, OSError):
-        pass
 
 
 class ProxyServer:
@@ -189,19 +197,34 @@ class ProxyServer:
         try:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), IO_TIMEOUT)
             method, target, headers = parse_head(head[:HEAD_LIMIT])
-        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                ValueError, ConnectionError):
+        except (
+            TimeoutError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            ValueError,
+            ConnectionError,
+        ):
             await _close(writer)
             return
         status = await self._tunnel(reader, writer, method, target, headers)
         LOG.info("%s %s %s -> %s", peer, method, target, status)
 
-    async def _tunnel(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                      method: str, target: str, headers: dict[str, str]) -> str:
+    async def _tunnel(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+    ) -> str:
         cfg = self.config
         if not credentials_ok(headers.get("proxy-authorization"), cfg.username, cfg.password):
-            writer.write(simple_response("407 Proxy Authentication Required",
-                                         'Proxy-Authenticate: Basic realm="hrw-lab-proxy"\r\n'))
+            writer.write(
+                simple_response(
+                    "407 Proxy Authentication Required",
+                    'Proxy-Authenticate: Basic realm="hrw-lab-proxy"\r\n',
+                )
+            )
             await _close(writer)
             return "407"
         if method != "CONNECT":
@@ -220,7 +243,8 @@ class ProxyServer:
             return "502 (name not allowed)"
         try:
             up_reader, up_writer = await asyncio.wait_for(
-                asyncio.open_connection(cfg.upstream_address, port), UPSTREAM_CONNECT_TIMEOUT)
+                asyncio.open_connection(cfg.upstream_address, port), UPSTREAM_CONNECT_TIMEOUT
+            )
         except (TimeoutError, OSError):
             writer.write(simple_response("502 Bad Gateway"))
             await _close(writer)
@@ -228,12 +252,14 @@ class ProxyServer:
         writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
         try:
             await writer.drain()
-            await writer.start_tls(self.interceptor.context_for(host),
-                                   ssl_handshake_timeout=IO_TIMEOUT)
+            await writer.start_tls(
+                self.interceptor.context_for(host), ssl_handshake_timeout=IO_TIMEOUT
+            )
             ssl_object = writer.get_extra_info("ssl_object")
             sni = getattr(ssl_object, "server_hostname", None) or host
-            await up_writer.start_tls(self.interceptor.upstream, server_hostname=sni,
-                                      ssl_handshake_timeout=IO_TIMEOUT)
+            await up_writer.start_tls(
+                self.interceptor.upstream, server_hostname=sni, ssl_handshake_timeout=IO_TIMEOUT
+            )
         except (ssl.SSLError, ConnectionError, OSError, TimeoutError) as exc:
             await _close(writer)
             await _close(up_writer)
@@ -245,8 +271,9 @@ class ProxyServer:
 async def serve(config: ProxyConfig, interceptor: Interceptor) -> None:
     """Run the proxy until cancelled."""
     proxy = ProxyServer(config, interceptor)
-    server = await asyncio.start_server(proxy.handle, config.listen_host, config.listen_port,
-                                        limit=HEAD_LIMIT)
+    server = await asyncio.start_server(
+        proxy.handle, config.listen_host, config.listen_port, limit=HEAD_LIMIT
+    )
     LOG.info("listening on %s:%d", config.listen_host, config.listen_port)
     async with server:
         await server.serve_forever()
@@ -257,8 +284,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lab.proxy", description=__doc__)
     parser.add_argument("--config", required=True, type=Path)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s"
+    )
     try:
         config = load_config(args.config)
     except (OSError, ValueError) as exc:

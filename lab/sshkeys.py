@@ -18,9 +18,11 @@ def write_keypair(private_path: Path, comment: str) -> str:
         serialization.PrivateFormat.OpenSSH,
         serialization.NoEncryption(),
     )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
-    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
     write_private(private_path, private)
     line = f"{public} {comment}"
     private_path.with_name(private_path.name + ".pub").write_text(line + "\n", encoding="utf-8")
@@ -30,6 +32,8 @@ def write_keypair(private_path: Path, comment: str) -> str:
 def public_key_of(private_path: Path) -> str:
     """Return the ``ssh-ed25519 AAAA...`` public key of an existing OpenSSH private key."""
     key = serialization.load_ssh_private_key(private_path.read_bytes(), password=None)
-    return key.public_key().public_bytes(
-        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
-    ).decode()
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )

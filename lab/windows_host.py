@@ -70,10 +70,23 @@ def start(host: Host, ctx: LabContext) -> int:
     """Start the emulator in the host's namespace; return its pid (it logs to winrm.log)."""
     hdir = ctx.paths.host_dir(host.name)
     argv = [
-        "ip", "netns", "exec", host.netns,
-        sys.executable, "-m", EMULATOR_MODULE, "--config", str(hdir / "winrm.json"),
+        "ip",
+        "netns",
+        "exec",
+        host.netns,
+        sys.executable,
+        "-m",
+        EMULATOR_MODULE,
+        "--config",
+        str(hdir / "winrm.json"),
     ]
     with open(hdir / "winrm.log", "ab") as log:
-        proc = subprocess.Popen(argv, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            cwd=REPO_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     return proc.pid

@@ -13,7 +13,7 @@
 #
 # Keep this file ASCII: the bootstrap reads it through the console input encoding.
 # Each '#region hrw:<name>' block is fingerprinted by the lab emulator; after changing a
-# block, update lab/winrm_emulator/probe_blocks.py (python -m lab.winrm_emulator.probe_blocks).
+# block, update lab/winrm_emulator/probe_blocks.py (python -m lab.winrm_emulator.probe_blocks --write).
 
 #region hrw:preamble
 param([string]$ParamsB64)

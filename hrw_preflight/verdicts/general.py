@@ -27,13 +27,14 @@ def _endpoint(facts: HostFacts, role: str) -> tuple[str, dict[str, Any]] | Verdi
     """Return (endpoint host, its network probe result), or the verdict that ends the check."""
     worker = need(facts, "worker")
     host = worker["endpoints"].get(role)
+    registered = bool(worker["update_management"]) or bool(worker["user_worker"])
+    if role == "jrds" and not registered:
+        return skipped(
+            "no hybrid worker is registered on this host (oms.conf names no worker.conf), "
+            "so it has no JRDS endpoint to reach",
+            "worker",
+        )
     if not host:
-        if role == "jrds":
-            return skipped(
-                "no hybrid worker is registered on this host (no worker.conf), so it has no "
-                "JRDS endpoint to reach",
-                "worker",
-            )
         if not worker.get("workspace_id"):
             raise Unreadable("the workspace id could not be discovered on the host")
         raise Unreadable(f"the {role} endpoint could not be discovered on the host")

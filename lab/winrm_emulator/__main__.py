@@ -10,7 +10,7 @@ import threading
 from types import FrameType
 
 from lab.winrm_emulator.config import ConfigError, load
-from lab.winrm_emulator.server import create_server
+from lab.winrm_emulator.server import DEFAULT_ENGINE, create_server, load_engine
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,6 +20,11 @@ def main(argv: list[str] | None = None) -> int:
     """
     parser = argparse.ArgumentParser(prog="python -m lab.winrm_emulator", description=__doc__)
     parser.add_argument("--config", required=True, help="host config JSON (mode 600)")
+    parser.add_argument(
+        "--engine",
+        default=DEFAULT_ENGINE,
+        help=f"module:function answering commands (default {DEFAULT_ENGINE})",
+    )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"])
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -29,9 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         host = load(args.config)
-        server = create_server(host)
+        server = create_server(host, load_engine(args.engine))
     except ConfigError as exc:
         print(f"winrm-emulator: {exc}", file=sys.stderr)
+        return 2
+    except ImportError as exc:
+        print(f"winrm-emulator: cannot load engine {args.engine}: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"winrm-emulator: cannot serve {args.config}: {exc}", file=sys.stderr)

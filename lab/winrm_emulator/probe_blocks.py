@@ -4,24 +4,26 @@ The emulator does not run PowerShell. It recognises the suite's bootstrap and ea
 ``#region hrw:<name>`` block of the probe script by SHA-256 and answers only those; a
 changed block is unknown code and fails loudly instead of getting made-up answers.
 After an intended change to the probe, print the new table with
-``python -m lab.winrm_emulator.probe_blocks`` and paste it below.
+``python -m lab.winrm_emulator.probe_blocks`` (``--write`` stores it here).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import sys
+from pathlib import Path
 
-BOOTSTRAP_SHA256 = "f5bfa0a8c4ad0d8fa26a4de61c0f0b3f89b20bfc5a5c5fbd6b8f3c6b2d6c5f9b"
+BOOTSTRAP_SHA256 = "925d0d4cbd00a92d4cf45eb4ff55800c525af2a5251742ebb22cded11e9b8dd6"
 
 BLOCK_SHA256: dict[str, str] = {
-    "preamble": "",
-    "service": "",
-    "hardware": "",
-    "pressure": "",
-    "worker": "",
-    "network": "",
-    "events": "",
+    "preamble": "71953b234d0b85d1d494f052028309104e115125d28c2febfd7afa43a0516c40",
+    "service": "d607d6622b6a3c123ffb454db5780a509ca76c15be79a258a55d1b60cb2fa77b",
+    "hardware": "034afb6dd2f53ac7d7c39a14a7a043e8c5caa46d6cc1a1e6d89f1b7f0370629d",
+    "pressure": "b71dbc6f8d78dd5f741dc90f9cd7dfd13f648af87770e775b405db404b87b2ff",
+    "worker": "fdce085fcec3fb1b4e7b259893988c728f7c9fc9640cabbcc63754e7e48803d6",
+    "network": "e68e21ef71a309d1f594df5df1230f490762a4cfd8ccc8f0b20e98b989e638a6",
+    "events": "ab237838e6847c3e08982b4604adb39b69270bde83693acdd09cb0bac018d31a",
 }
 
 _REGION = re.compile(r"^#region hrw:(?P<name>[a-z]+)\s*$")
@@ -70,17 +72,29 @@ def known_block(name: str, body: str) -> bool:
     return bool(expected) and digest(body) == expected
 
 
-def main() -> None:
-    """Print the fingerprints of the probe currently in the package, ready to paste."""
+def current_table() -> str:
+    """Return the fingerprint constants of the probe now in the package, as Python source."""
     from hrw_preflight.probes.windows import BOOTSTRAP, script_text
 
-    print(f'BOOTSTRAP_SHA256 = "{digest(BOOTSTRAP)}"\n')
-    print("BLOCK_SHA256: dict[str, str] = {")
+    lines = [f'BOOTSTRAP_SHA256 = "{digest(BOOTSTRAP)}"', "", "BLOCK_SHA256: dict[str, str] = {"]
     regions, _ = split_regions(script_text())
-    for name, body in regions:
-        print(f'    "{name}": "{digest(body)}",')
-    print("}")
+    lines += [f'    "{name}": "{digest(body)}",' for name, body in regions]
+    return "\n".join([*lines, "}"])
+
+
+def main(argv: list[str]) -> None:
+    """Print the current fingerprints; with ``--write``, store them in this module."""
+    table = current_table()
+    if "--write" not in argv:
+        print(table)
+        return
+    path = Path(__file__)
+    source = path.read_text(encoding="utf-8")
+    start = source.index("BOOTSTRAP_SHA256 = ")
+    end = source.index("}", source.index("BLOCK_SHA256: dict")) + 1
+    path.write_text(source[:start] + table + source[end:], encoding="utf-8")
+    print(f"updated {path}")
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -64,13 +64,21 @@ class ServerStats:
             return self._counts[event]
 
 
-def default_engine() -> Engine:
-    """Return the engine that answers commands like the host's PowerShell would.
+DEFAULT_ENGINE = "lab.winrm_emulator.engine:run_command"
 
-    Imported on demand so the transport (and its tests) work without the engine module.
+
+def load_engine(spec: str = DEFAULT_ENGINE) -> Engine:
+    """Return the engine function named ``module:function``.
+
+    By default it is the one that answers like the host's PowerShell would; it is imported on
+    demand so the transport (and its tests) work without that module.
     """
-    module = importlib.import_module("lab.winrm_emulator.engine")
-    return cast(Engine, module.run_command)
+    module_name, _, function_name = spec.partition(":")
+    module = importlib.import_module(module_name)
+    engine = getattr(module, function_name or "run_command", None)
+    if not callable(engine):
+        raise ImportError(f"{spec} is not a callable engine")
+    return cast(Engine, engine)
 
 
 class WinRMServer:
@@ -78,7 +86,7 @@ class WinRMServer:
 
     def __init__(self, host: HostConfig, engine: Engine | None = None) -> None:
         self.host = host
-        self.engine: Engine = engine if engine is not None else default_engine()
+        self.engine: Engine = engine if engine is not None else load_engine()
         self.shells = ShellTable()
         self.stats = ServerStats()
         self.hang = bool(host.profile.get("winrm_hang_after_connect", False))

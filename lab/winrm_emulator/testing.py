@@ -1,7 +1,8 @@
 """Helpers to run the emulator in-process on loopback, for tests of it and of its clients.
 
 :func:`throwaway_tls` makes a short-lived self-signed certificate for 127.0.0.1;
-:func:`loopback_host` builds a :class:`HostConfig` on ephemeral loopback ports.
+:func:`loopback_host` builds a :class:`HostConfig` on ephemeral loopback ports;
+:func:`echo_engine` is an engine double that shows exactly what the transport delivered.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from lab.winrm_emulator.config import HostConfig
+from lab.winrm_emulator.engine_api import CommandOutput
 
 
 @dataclass(frozen=True)
@@ -88,4 +90,18 @@ def loopback_host(
         resolve={},
         proxy=None,
         profile=profile or {},
+    )
+
+
+def echo_engine(
+    command: str, arguments: list[str], stdin: bytes, host: HostConfig
+) -> CommandOutput:
+    """Return the command line then the stdin on stdout, the arguments on stderr, exit code 7.
+
+    Why: a transport test can then check every part of a command crossed the wire intact.
+    """
+    return CommandOutput(
+        stdout=f"{command}\n".encode() + stdin,
+        stderr=" ".join(arguments).encode(),
+        exit_code=7,
     )

@@ -30,7 +30,7 @@ def test_regex_metacharacters_in_secret_are_literal() -> None:
 def test_secret_spanning_lines_is_masked() -> None:
     secret = "line-one\nline-two"
     redact = Redactor([secret])
-    assert redact(f"key:\nline-one\nline-two\nend") == "key:\n***\nend"
+    assert redact("key:\nline-one\nline-two\nend") == "key:\n***\nend"
 
 
 def test_short_secret_only_masked_as_a_whole_token() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -12,33 +13,24 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import pytest
 import requests
-import winrm
 import winrm.exceptions
+from winrm.protocol import Protocol
 
 from lab.winrm_emulator.config import ConfigError, HostConfig, load
 from lab.winrm_emulator.engine_api import CommandOutput
 from lab.winrm_emulator.server import WinRMServer, create_server
-from lab.winrm_emulator.testing import TlsFiles, loopback_host, throwaway_tls
+from lab.winrm_emulator.testing import TlsFiles, echo_engine, loopback_host, throwaway_tls
 
 USER = "hrwadmin"
 PASSWORD = "Tr4nsport-Secret!"
 REPO = Path(__file__).resolve().parents[2]
-
-
-def echo_engine(
-    command: str, arguments: list[str], stdin: bytes, host: HostConfig
-) -> CommandOutput:
-    """Answer with the command line on stdout, then the stdin; the arguments on stderr."""
-    return CommandOutput(
-        stdout=f"{command}\n".encode() + stdin,
-        stderr=" ".join(arguments).encode(),
-        exit_code=7,
-    )
 
 
 @pytest.fixture
@@ -52,10 +44,17 @@ def server(tls: TlsFiles) -> Iterator[WinRMServer]:
         yield running
 
 
+Auth = Literal["ntlm", "basic"]
+
+
 def protocol(
-    endpoint: str, transport: str, password: str = PASSWORD, **kwargs: object
-) -> winrm.Protocol:
-    return winrm.Protocol(
+    endpoint: str,
+    transport: Auth,
+    password: str = PASSWORD,
+    ca_trust_path: str | None = None,
+    message_encryption: Literal["auto", "never"] = "auto",
+) -> Protocol:
+    return Protocol(
         endpoint,
         transport=transport,
         username=USER,
@@ -63,17 +62,16 @@ def protocol(
         read_timeout_sec=10,
         operation_timeout_sec=5,
         proxy=None,
-        **kwargs,
+        ca_trust_path=ca_trust_path,  # type: ignore[arg-type]  # None: system CAs only
+        message_encryption=message_encryption,
     )
 
 
-def run_once(
-    p: winrm.Protocol, command: str, args: list[str], stdin: bytes
-) -> tuple[bytes, bytes, int]:
+def run_once(p: Protocol, command: str, args: list[str], stdin: bytes) -> tuple[bytes, bytes, int]:
     shell = p.open_shell()
     command_id = p.run_command(shell, command, args)
     p.send_command_input(shell, command_id, stdin, end=True)
-    result = p.get_command_output(shell, command_id)
+    result: tuple[bytes, bytes, int] = p.get_command_output(shell, command_id)
     p.cleanup_command(shell, command_id)
     p.close_shell(shell)
     return result
@@ -115,10 +113,8 @@ class Recorder:
             pass
         finally:
             for s in (src, dst):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def close(self) -> None:
         self.listener.close()
@@ -180,7 +176,7 @@ def test_basic_over_http_is_refused(server: WinRMServer) -> None:
 
 
 @pytest.mark.parametrize("transport", ["ntlm", "basic"])
-def test_wrong_password_gets_401(server: WinRMServer, tls: TlsFiles, transport: str) -> None:
+def test_wrong_password_gets_401(server: WinRMServer, tls: TlsFiles, transport: Auth) -> None:
     p = protocol(
         f"https://127.0.0.1:{server.https_port}/wsman",
         transport,
@@ -216,17 +212,15 @@ def test_unknown_shell_and_action_get_wsman_faults(server: WinRMServer, tls: Tls
         p.run_command("00000000-0000-0000-0000-000000000001", "dir")
     assert missing.value.wsman_fault_code == 2150858843
     assert "shell was not found" in missing.value.reason
-    envelope = {
-        "env:Envelope": p.build_wsman_header(
-            action="http://schemas.xmlsoap.org/ws/2004/09/transfer/Get",
-            resource_uri="http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd",
-        )
-    }
-    envelope["env:Envelope"]["env:Body"] = {}
-    import xmltodict
-
+    get_request = f"""<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"
+        xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing"
+        xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"><s:Header>
+        <a:Action>http://schemas.xmlsoap.org/ws/2004/09/transfer/Get</a:Action>
+        <a:MessageID>uuid:{uuid.uuid4()}</a:MessageID>
+        <w:ResourceURI>http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd</w:ResourceURI>
+        </s:Header><s:Body/></s:Envelope>"""
     with pytest.raises(winrm.exceptions.WSManFaultError) as unknown:
-        p.send_message(xmltodict.unparse(envelope))
+        p.send_message(get_request)
     assert unknown.value.fault_subcode == "a:ActionNotSupported"
 
 
@@ -259,7 +253,7 @@ def test_receive_long_polls_until_a_slow_command_finishes(tls: TlsFiles) -> None
         return CommandOutput(b"late", b"", 0)
 
     with create_server(loopback_host(tls, USER, PASSWORD), slow_engine) as srv:
-        p = winrm.Protocol(
+        p = Protocol(
             f"https://127.0.0.1:{srv.https_port}/wsman",
             transport="ntlm",
             username=USER,
@@ -387,7 +381,15 @@ def test_module_serves_until_sigterm(tmp_path: Path, tls: TlsFiles) -> None:
     https_port = free_port()
     config = write_config(tmp_path / "h.json", tls, http_port=free_port(), https_port=https_port)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lab.winrm_emulator", "--config", str(config)],
+        [
+            sys.executable,
+            "-m",
+            "lab.winrm_emulator",
+            "--config",
+            str(config),
+            "--engine",
+            "lab.winrm_emulator.testing:echo_engine",
+        ],
         cwd=REPO,
         stderr=subprocess.PIPE,
         text=True,
@@ -401,7 +403,8 @@ def test_module_serves_until_sigterm(tmp_path: Path, tls: TlsFiles) -> None:
                 )
                 break
             except requests.exceptions.ConnectionError:
-                assert time.monotonic() < deadline, "emulator did not start listening"
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"emulator did not start: {proc.communicate(timeout=5)[1]}")
                 time.sleep(0.1)
         p = protocol(f"https://127.0.0.1:{https_port}/wsman", "ntlm", ca_trust_path=str(tls.cert))
         p.close_shell(p.open_shell())

@@ -1,0 +1,151 @@
+"""Linux probe output as a real host prints it, built from parts so tests can vary one fact.
+
+The text follows the exact marker format of ``hrw_preflight/probes/linux_facts.sh`` and
+``linux_network.sh``; the parser under test turns it into sections.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+WS = "3f6c2b1a-9d4e-4c7b-8a21-5e0f6d7c8b9a"
+VERSION = "1.7.4.0"
+PROXY_CONF = "/etc/opt/microsoft/omsagent/proxy.conf"
+CODE = ("/opt/microsoft/omsconfig/modules/nxOMSAutomationWorker/DSCResources/"
+        "MSFT_nxOMSAutomationWorkerResource/automationworker/worker")
+STATE = "/var/opt/microsoft/omsagent/state/automationworker"
+DIY = f"/var/opt/microsoft/omsagent/{WS}/state/automationworker/diy/worker.conf"
+AGENTSVC = f"{WS}.agentsvc.azure-automation.net"
+OMS = f"{WS}.oms.opinsights.azure.com"
+JRDS = "eus-jobruntimedata-prod-su1.azure-automation.net"
+
+
+def omsadmin(ws: str = WS) -> str:
+    """Return an omsadmin.conf in the agent's key order."""
+    return "\n".join([
+        f"WORKSPACE_ID={ws}", "AGENT_GUID=0b7e1a52-7d0c-4a8e-9a4b-2f1c3d4e5f60",
+        "LOG_FACILITY=local0",
+        f"CERTIFICATE_UPDATE_ENDPOINT=https://{ws}.oms.opinsights.azure.com/"
+        "ConfigurationService.Svc/RenewCertificate",
+        "URL_TLD=opinsights.azure.com",
+        f"DSC_ENDPOINT=https://eus-agentservice-prod-1.azure-automation.net/Accounts/{ws}/"
+        "Nodes(AgentId='0b7e1a52-7d0c-4a8e-9a4b-2f1c3d4e5f60')",
+        f"OMS_ENDPOINT=https://{ws}.ods.opinsights.azure.com/OperationalData.svc/"
+        "PostJsonDataItems",
+        "AZURE_RESOURCE_ID=", "OMSCLOUD_ID=", "UUID=4C4C4544-0042-3510-8050-B4C04F4E3532", "",
+    ])
+
+
+def oms_conf(auto: bool = True, user: bool = True) -> str:
+    """Return oms.conf naming the auto-registered and/or user worker."""
+    lines = ["[oms-worker-conf]"]
+    if auto:
+        lines.append(f"auto_registered_worker_conf_path = {STATE}/worker.conf")
+    if user:
+        lines.append(f"manually_registered_worker_conf_path = {DIY}")
+    lines += ["", "[oms-global]", f"resource_version = {VERSION}",
+              f"hybrid_worker_path = {CODE}/hybridworker.py", f"workspace_id = {WS}",
+              "disable_worker_creation = False", ""]
+    return "\n".join(lines)
+
+
+def worker_conf() -> str:
+    """Return a worker.conf with the JRDS and registration endpoints."""
+    return "\n".join([
+        "[worker-required]", "jrds_cert_path = /var/opt/microsoft/omsagent/state/automationworker"
+        "/worker_certificate.crt", f"jrds_base_uri = https://{JRDS}",
+        "account_id = 6a1d2c3b-4e5f-4a6b-8c7d-9e0f1a2b3c4d", "", "[oms-metadata]",
+        f"workspace_id = {WS}", f"registration_endpoint = https://{AGENTSVC}/accounts/{WS}", "",
+    ])
+
+
+def process_lines(owner: tuple[int, str] = (998, "nxautomation"), auto: bool = True,
+                  user: bool = True, agent: bool = True) -> list[str]:
+    """Return ps lines (pid uid user args) of a running agent and its workers."""
+    uid, name = owner
+    lines = []
+    if agent:
+        lines.append(f"  411   997 omsagent  /opt/microsoft/omsagent/ruby/bin/ruby "
+                     f"/opt/microsoft/omsagent/bin/omsagent -d /var/opt/microsoft/omsagent/{WS}"
+                     f"/run/omsagent.pid -o /var/opt/microsoft/omsagent/{WS}/log/omsagent.log "
+                     f"-c /etc/opt/microsoft/omsagent/{WS}/conf/omsagent.conf")
+        lines.append(f" 8567 {uid} {name} python {CODE}/main.py {STATE}/oms.conf "
+                     f"rworkspace:{WS} {VERSION}")
+        if auto:
+            lines.append(f" 8593 {uid} {name} python {CODE}/hybridworker.py {STATE}/worker.conf"
+                         f" managed rworkspace:{WS} rversion:{VERSION}")
+        if user:
+            lines.append(f" 8595 {uid} {name} python {CODE}/hybridworker.py {DIY} managed "
+                         f"rworkspace:{WS} rversion:{VERSION}")
+    return lines
+
+
+def _file(path: str, body: str | None, rc: str = "0") -> str:
+    if body is None:
+        return f"@@HRW-FILE {path}\n\n@@HRW-FILE-END {path} rc=missing\n"
+    return f"@@HRW-FILE {path}\n{body}\n@@HRW-FILE-END {path} rc={rc}\n"
+
+
+@dataclass
+class LinuxHost:
+    """A Linux worker's state; ``facts_output()`` prints what the facts probe would."""
+
+    cpus: int = 2
+    mem_kb: int = 8 * 1024 * 1024
+    avail_kb: int = 6 * 1024 * 1024
+    load: float = 0.2
+    auto: bool = True
+    user: bool = True
+    agent: bool = True
+    owner: tuple[int, str] = (998, "nxautomation")
+    nxautomation_uid: int | None = 998
+    proxy: str | None = None
+    log_lines: list[str] = field(default_factory=list)
+    log_state: str = "present"
+    files_rc: dict[str, str] = field(default_factory=dict)
+
+    def facts_output(self) -> str:
+        """Return the stdout of linux_facts.sh on this host."""
+        parts = [_file("/etc/opt/microsoft/omsagent/conf/omsadmin.conf", omsadmin()),
+                 _file(PROXY_CONF, self.proxy, self.files_rc.get(PROXY_CONF, "0")),
+                 _file("/etc/opt/microsoft/omsagent/conf/proxy.conf", None),
+                 _file(f"{STATE}/oms.conf", oms_conf(self.auto, self.user)),
+                 _file(f"{STATE}/worker.conf", worker_conf() if self.auto else None)]
+        if self.user:
+            parts.append(_file(DIY, worker_conf()))
+        parts.append(_file("/opt/microsoft/omsconfig/modules/nxOMSAutomationWorker/VERSION",
+                           VERSION))
+        parts.append(_file("/proc/meminfo", f"MemTotal:       {self.mem_kb} kB\nMemFree:        "
+                           f"{self.avail_kb} kB\nMemAvailable:   {self.avail_kb} kB"))
+        parts.append(_file("/proc/loadavg", f"{self.load:.2f} 0.10 0.05 1/123 4567"))
+        parts.append(f"@@HRW-BEGIN nproc\n{self.cpus}\n@@HRW-END nproc rc=0\n")
+        if self.nxautomation_uid is None:
+            parts.append("@@HRW-BEGIN users\n@@HRW-END users rc=2\n")
+        else:
+            parts.append(f"@@HRW-BEGIN users\nnxautomation:x:{self.nxautomation_uid}:"
+                         f"{self.nxautomation_uid}::/home/nxautomation:/bin/bash\n"
+                         "@@HRW-END users rc=0\n")
+        ps = "\n".join(process_lines(self.owner, self.auto, self.user, self.agent))
+        parts.append(f"@@HRW-BEGIN ps\n{ps}\n@@HRW-END ps rc=0\n" if ps else
+                     "@@HRW-BEGIN ps\n@@HRW-END ps rc=0\n")
+        if self.log_state == "present":
+            body = "\n".join(["size=52311", *self.log_lines, f"grep_rc={0 if self.log_lines else 1}"])
+        else:
+            body = f"state={self.log_state}"
+        parts.append(f"@@HRW-BEGIN omsconfig_log\n{body}\n@@HRW-END omsconfig_log rc=0\n")
+        return "".join(parts)
+
+
+def openssl_ok(host: str, chain: list[str]) -> list[str]:
+    """Return the lines openssl s_client prints for a completed handshake."""
+    lines = ["CONNECTED(00000003)", "---", "Certificate chain"]
+    for i, pem in enumerate(chain):
+        lines += [f" {i} s:CN = cert{i}", *pem.strip().splitlines()]
+    lines += ["---", "SSL handshake has read 3120 bytes and written 402 bytes",
+              "New, TLSv1.3, Cipher is TLS_AES_256_GCM_SHA384", "DONE", "@@RC 0"]
+    return [f"{host}|{line}" for line in lines]
+
+
+def openssl_timeout(host: str) -> list[str]:
+    """Return what the probe prints when the connect timed out (killed by timeout)."""
+    return [f"{host}|@@RC 124"]

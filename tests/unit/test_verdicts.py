@@ -1,0 +1,154 @@
+"""Every verdict on recorded facts: a pass, a fail and malformed or unreadable input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hrw_preflight.catalogue import load_catalogue
+from hrw_preflight.certs import load_trusted_cas
+from hrw_preflight.facts import HostFacts, Section
+from hrw_preflight.probes import linux
+from hrw_preflight.probes.params import ProbeParams
+from hrw_preflight.verdicts import JUDGES, Settings, judge
+from tests.linux_samples import AGENTSVC, JRDS, OMS, LinuxHost, openssl_ok, openssl_timeout
+from tests.unit.test_certs import Issued, make_cert
+from tests.unit.test_linux_probe import Out
+
+
+@pytest.fixture(scope="module")
+def chains() -> dict[str, list[str]]:
+    root = make_cert("Lab Azure Root CA", None, ca=True)
+    inter = make_cert("Lab Azure TLS Issuing CA", root, ca=True)
+    sans = ["*.agentsvc.azure-automation.net", "*.azure-automation.net",
+            "*.oms.opinsights.azure.com"]
+    leaf = make_cert("azure", inter, ca=False, sans=sans)
+    forged = make_cert("Microsoft Azure RSA TLS Issuing CA 03", None, ca=True)
+    intercepted = make_cert("azure", forged, ca=False, sans=sans)
+    return {"root": [root.pem], "good": [leaf.pem, inter.pem],
+            "intercepted": [intercepted.pem, forged.pem]}
+
+
+@pytest.fixture(scope="module")
+def settings(chains: dict[str, list[str]], tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    path: Path = tmp_path_factory.mktemp("pki") / "trusted.pem"
+    path.write_text(chains["root"][0])
+    return Settings(trusted=load_trusted_cas([str(path)]))
+
+
+def linux_facts(host: LinuxHost, network: list[str] | None = None) -> HostFacts:
+    sections = linux.parse_facts(Out(host.facts_output()), ProbeParams())
+    roles = {AGENTSVC: "agentsvc", JRDS: "jrds", OMS: "oms"}
+    if network is not None:
+        sections["network"] = linux.parse_network(Out("\n".join(network)), roles, None)
+    return HostFacts("h1", "linux", sections)
+
+
+def net(chain: list[str], blocked: tuple[str, ...] = ()) -> list[str]:
+    lines: list[str] = []
+    for host in (AGENTSVC, JRDS, OMS):
+        lines += openssl_timeout(host) if host in blocked else openssl_ok(host, chain)
+    return lines
+
+
+def outcome(sid: str, item: str, facts: HostFacts, settings: Settings) -> str:
+    return judge(sid, item, facts, settings).outcome
+
+
+def test_every_catalogue_scenario_has_a_verdict() -> None:
+    assert {s.id for s in load_catalogue().scenarios} == set(JUDGES)
+
+
+def test_healthy_linux_host_passes_everything(chains: dict[str, list[str]],
+                                              settings: Settings) -> None:
+    facts = linux_facts(LinuxHost(), net(chains["good"]))
+    for scenario in load_catalogue().scenarios:
+        if scenario.applies_to("linux"):
+            for item in scenario.items:
+                verdict = judge(scenario.id, item, facts, settings)
+                assert verdict.outcome == "passed", (scenario.id, item, verdict)
+
+
+@pytest.mark.parametrize(("host", "failing"), [
+    (LinuxHost(agent=False), {("HRW-L01", "manager"), ("HRW-L01", "auto-registered"),
+                              ("HRW-L01", "user"), ("HRW-L02", "omsagent")}),
+    (LinuxHost(owner=(997, "omsagent")), {("HRW-L01", "manager"), ("HRW-L01", "auto-registered"),
+                                          ("HRW-L01", "user")}),
+    (LinuxHost(log_lines=["[2026/11/27 08:00:01] The specified class does not exist.."]),
+     {("HRW-L03", "omsconfig-log")}),
+    (LinuxHost(cpus=1, mem_kb=2 * 1024 * 1024, avail_kb=1024 * 1024),
+     {("HRW-G02", "cpu"), ("HRW-G02", "memory")}),
+    (LinuxHost(load=3.8, avail_kb=200 * 1024), {("HRW-G03", "cpu"), ("HRW-G03", "memory")}),
+    (LinuxHost(nxautomation_uid=None), {("HRW-L01", "manager"), ("HRW-L01", "auto-registered"),
+                                        ("HRW-L01", "user")}),
+])
+def test_each_fault_fails_exactly_its_checks(host: LinuxHost, failing: set[tuple[str, str]],
+                                             chains: dict[str, list[str]],
+                                             settings: Settings) -> None:
+    facts = linux_facts(host, net(chains["good"]))
+    seen = {(s.id, i) for s in load_catalogue().scenarios if s.applies_to("linux")
+            for i in s.items if outcome(s.id, i, facts, settings) == "failed"}
+    assert seen == failing
+
+
+def test_user_worker_process_missing_fails_only_that_item(chains: dict[str, list[str]],
+                                                           settings: Settings) -> None:
+    host = LinuxHost()
+    text = host.facts_output().replace(" 8595 998", " 8595 998 x").replace(
+        "diy/worker.conf managed", "diy/NOT-worker.conf managed")
+    facts = HostFacts("h", "linux", linux.parse_facts(Out(text), ProbeParams()))
+    assert outcome("HRW-L01", "user", facts, settings) == "failed"
+    assert outcome("HRW-L01", "manager", facts, settings) == "passed"
+
+
+def test_configuration_driven_skips_carry_a_reason(settings: Settings) -> None:
+    facts = linux_facts(LinuxHost(auto=False, user=False), [])
+    verdict = judge("HRW-L01", "auto-registered", facts, settings)
+    assert verdict.outcome == "skipped" and "Update Management" in verdict.seen
+    assert outcome("HRW-L01", "user", facts, settings) == "skipped"
+    assert outcome("HRW-G01", "jrds", facts, settings) == "skipped"
+
+
+def test_network_faults(chains: dict[str, list[str]], settings: Settings) -> None:
+    blocked = linux_facts(LinuxHost(), net(chains["good"], blocked=(AGENTSVC, JRDS, OMS)))
+    assert outcome("HRW-G01", "oms", blocked, settings) == "failed"
+    assert outcome("HRW-G04", "oms", blocked, settings) == "failed"
+    intercepted = linux_facts(LinuxHost(), net(chains["intercepted"]))
+    assert outcome("HRW-G01", "oms", intercepted, settings) == "passed"
+    verdict = judge("HRW-G04", "oms", intercepted, settings)
+    assert verdict.outcome == "failed" and "Microsoft" in verdict.seen
+
+
+def test_unreadable_or_malformed_facts_are_errors_never_passes(settings: Settings) -> None:
+    unreadable = HostFacts("h", "linux", {n: Section.failed(n, "permission denied") for n in
+                                          ("worker", "processes", "omsconfig_log", "hardware",
+                                           "pressure", "network")})
+    malformed = HostFacts("h", "linux", {
+        "hardware": Section("hardware", {"logical_processors": "two"}),
+        "pressure": Section("pressure", {"cpu_load": "high"}),
+        "processes": Section("processes", {"procs": []}),
+        "worker": Section("worker", {"endpoints": {}}),
+        "network": Section("network", {}),
+        "omsconfig_log": Section("omsconfig_log", {"exists": True}),
+    })
+    unreachable = HostFacts("h", "linux", connect_error="ssh failed: Connection timed out")
+    for facts in (unreadable, malformed, unreachable):
+        for scenario in load_catalogue().scenarios:
+            if scenario.applies_to("linux"):
+                for item in scenario.items:
+                    assert outcome(scenario.id, item, facts, settings) == "error", (
+                        scenario.id, item)
+
+
+def test_garbled_chain_is_an_error(settings: Settings) -> None:
+    bad = ["-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----"]
+    facts = linux_facts(LinuxHost(), net(bad))
+    assert outcome("HRW-G04", "agentsvc", facts, settings) == "error"
+
+
+def test_thresholds_are_configurable(chains: dict[str, list[str]], settings: Settings) -> None:
+    facts = linux_facts(LinuxHost(cpus=2), net(chains["good"]))
+    strict = Settings(trusted=settings.trusted, min_logical_processors=4)
+    assert outcome("HRW-G02", "cpu", facts, strict) == "failed"
+    assert outcome("HRW-G02", "cpu", facts, settings) == "passed"
