@@ -11,11 +11,13 @@ TLS inspection.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from types import MappingProxyType
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -73,8 +75,14 @@ def load_trusted_cas(extra_files: list[str]) -> TrustedCAs:
 
     Extra files are configuration (``hrw_trusted_ca_file``; the lab's
     ``.lab/pki/trusted-cas.pem``); a missing, empty or malformed one raises ConfigError
-    naming the file.
+    naming the file. Results are cached per list of files: every host of a run shares them.
     """
+    return _load_trusted_cas(tuple(extra_files))
+
+
+@functools.lru_cache(maxsize=32)
+def _load_trusted_cas(extra_files: tuple[str, ...]) -> TrustedCAs:
+    """Return :func:`load_trusted_cas`'s result for a hashable tuple of files."""
     entries = shipped_ca_list()
     trusted = {e.thumbprint: e.name for e in entries if e.trusted}
     removed = {e.thumbprint: e for e in entries if not e.trusted}
@@ -84,8 +92,12 @@ def load_trusted_cas(extra_files: list[str]) -> TrustedCAs:
             extras.append(cert)
             trusted[thumbprint(cert)] = _common_name(cert.subject)
             removed.pop(thumbprint(cert), None)
+    # Read-only views: the cached instance is shared by every caller.
     return TrustedCAs(
-        trusted=trusted, removed=removed, extra_certs=tuple(extras), extra_files=tuple(extra_files)
+        trusted=MappingProxyType(trusted),
+        removed=MappingProxyType(removed),
+        extra_certs=tuple(extras),
+        extra_files=extra_files,
     )
 
 
@@ -207,7 +219,7 @@ def _walk(
                 ),
             )
         if current.issuer == current.subject and _signed_by(current, current):
-            return path, None, _untrusted_top(current, self_signed=True)
+            return path, None, _untrusted_top(path, self_signed=True)
         for ca in trusted.extra_certs:
             if ca.subject == current.issuer and _signed_by(current, ca):
                 ca_thumb = thumbprint(ca)
@@ -222,25 +234,32 @@ def _walk(
                     "verify against that CA: forged or mismatched chain"
                 ),
             )
-        return path, None, _untrusted_top(current, self_signed=False)
+        return path, None, _untrusted_top(path, self_signed=False)
 
 
-def _untrusted_top(cert: x509.Certificate, *, self_signed: bool) -> str:
-    """Return the reason for a chain that ends in ``cert`` without reaching a trusted CA."""
-    thumb = thumbprint(cert)
-    subject = _common_name(cert.subject)
-    if self_signed or _is_ca(cert):
-        # The top certificate received is itself a CA: its own thumbprint is the evidence.
+def _untrusted_top(path: list[x509.Certificate], *, self_signed: bool) -> str:
+    """Return the reason for a chain walked along ``path`` without reaching a trusted CA.
+
+    A received CA certificate that borrows a Microsoft/DigiCert name is the likely
+    interception CA, so it is named with its thumbprint wherever it sits on the path.
+    """
+    top = path[-1]
+    received_cas = [cert for cert in path[1:] if _is_ca(cert)]
+    if self_signed or _is_ca(top):
+        received_cas.append(top)
+    for cert in received_cas:
         vendor = _vendor_name(cert.subject)
         if vendor:
             return (
-                f"issuer '{subject}' carries a {vendor} name but its thumbprint {thumb} "
-                "is not on the Azure CA list: TLS inspection?"
+                f"issuer '{_common_name(cert.subject)}' carries a {vendor} name but its "
+                f"thumbprint {thumbprint(cert)} is not on the Azure CA list: TLS inspection?"
             )
-        if self_signed:
-            return f"the chain ends in self-signed '{subject}' ({thumb}), not on the Azure CA list"
-    issuer = _common_name(cert.issuer)
-    vendor = _vendor_name(cert.issuer)
+    thumb = thumbprint(top)
+    subject = _common_name(top.subject)
+    if self_signed:
+        return f"the chain ends in self-signed '{subject}' ({thumb}), not on the Azure CA list"
+    issuer = _common_name(top.issuer)
+    vendor = _vendor_name(top.issuer)
     if vendor:
         return (
             f"issuer '{issuer}' carries a {vendor} name but no certificate of it was received "

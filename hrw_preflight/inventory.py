@@ -59,12 +59,9 @@ _FALSE = frozenset({"false", "no", "off", "0", "n", "f", ""})
 
 # Later names win, as in Ansible's connection plugins (ansible_winrm_password beats
 # ansible_password); templating is applied only to these and the hrw_* variables.
-_PASSWORD_VARS = (
-    "ansible_password",
-    "ansible_ssh_pass",
-    "ansible_winrm_pass",
-    "ansible_winrm_password",
-)
+_SSH_PASSWORD_VARS = ("ansible_password", "ansible_ssh_pass", "ansible_ssh_password")
+_WINRM_PASSWORD_VARS = ("ansible_password", "ansible_winrm_pass", "ansible_winrm_password")
+_PASSWORD_VARS = (*_SSH_PASSWORD_VARS, *_WINRM_PASSWORD_VARS)
 _USER_VARS = ("ansible_ssh_user", "ansible_user", "ansible_winrm_user")
 _MAPPED_VARS = frozenset(
     {
@@ -106,18 +103,20 @@ def targets_from_inventory(
         if "," not in path and not os.path.exists(path):
             raise ConfigError(f"inventory '{path}' does not exist: check the path")
     source = f"inventory {', '.join(inventory_paths)} (pattern '{pattern}')"
+    defaults = defaults or HostDefaults()
     with _quiet_ansible() as warnings:
-        resolved = _resolve_hosts(inventory_paths, pattern, warnings)
-    return [
-        target_from_hostvars(name, hostvars, source, defaults or HostDefaults())
-        for name, hostvars in resolved
-    ]
+        resolved = _resolve_hosts(inventory_paths, pattern, warnings, defaults)
+    return [target_from_hostvars(name, hostvars, source, defaults) for name, hostvars in resolved]
 
 
 def _resolve_hosts(
-    inventory_paths: list[str], pattern: str, warnings: list[str]
+    inventory_paths: list[str], pattern: str, warnings: list[str], defaults: HostDefaults
 ) -> list[tuple[str, dict[str, Any]]]:
-    """Return (host name, templated variables) for each host matching ``pattern``."""
+    """Return (host name, templated variables) for each host matching ``pattern``.
+
+    Ansible's configured defaults fill unset variables, except that the command line's
+    ``--ssh-identity-file`` beats ansible.cfg's ``private_key_file``.
+    """
     from ansible.errors import AnsibleError
     from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader
@@ -144,6 +143,9 @@ def _resolve_hosts(
             "check the group or host name"
         )
     variables = VariableManager(loader=loader, inventory=inventory)
+    config_defaults = _ansible_config_defaults()
+    if defaults.ssh_identity_file:
+        config_defaults.pop("ansible_private_key_file", None)
     resolved: list[tuple[str, dict[str, Any]]] = []
     for host in hosts:
         all_vars = variables.get_vars(host=host, include_hostvars=False)
@@ -160,8 +162,30 @@ def _resolve_hosts(
                     raise ConfigError(
                         f"host '{host.name}': cannot resolve {key}: {_first_line(exc)}{hint}"
                     ) from exc
-        resolved.append((host.name, wanted))
+        resolved.append((host.name, {**config_defaults, **wanted}))
     return resolved
+
+
+def _ansible_config_defaults() -> dict[str, Any]:
+    """Return host variables implied by Ansible's configuration (ansible.cfg, ANSIBLE_*).
+
+    ``remote_user``, ``remote_port``, ``private_key_file`` and ``become`` apply to every
+    host that does not set the matching variable, as they do for ``ansible-playbook``
+    (and testinfra's own inventory support).
+    """
+    from ansible import constants
+
+    found: dict[str, Any] = {}
+    for setting, variable in (
+        ("DEFAULT_REMOTE_USER", "ansible_user"),
+        ("DEFAULT_REMOTE_PORT", "ansible_port"),
+        ("DEFAULT_PRIVATE_KEY_FILE", "ansible_private_key_file"),
+        ("DEFAULT_BECOME", "ansible_become"),
+    ):
+        value = constants.config.get_config_value(setting)
+        if value not in (None, "", False):
+            found[variable] = plain(value)
+    return found
 
 
 def _setup_vault(loader: Any) -> None:
@@ -365,8 +389,9 @@ def target_from_hostvars(
     address = _text(hostvars.get("ansible_host")) or name
     port = _as_port(hostvars["ansible_port"], name) if "ansible_port" in hostvars else None
     user = next((_text(hostvars[k]) for k in reversed(_USER_VARS) if _text(hostvars.get(k))), None)
+    password_vars = _WINRM_PASSWORD_VARS if connection == "winrm" else _SSH_PASSWORD_VARS
     password_text = next(
-        (str(hostvars[k]) for k in reversed(_PASSWORD_VARS) if _text(hostvars.get(k))), None
+        (str(hostvars[k]) for k in reversed(password_vars) if _text(hostvars.get(k))), None
     )
     password = Secret(password_text) if password_text else None
     overrides = _overrides(hostvars, name)

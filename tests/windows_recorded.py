@@ -69,8 +69,9 @@ class Recording:
 
 
 RECORDINGS: dict[str, Recording] = {
-    "windows-healthy": Recording("healthy worker, two sockets, informational SMA event only",
-                                 {"sockets": 2}),
+    "windows-healthy": Recording(
+        "healthy worker, two sockets, informational SMA event only", {"sockets": 2}
+    ),
     "windows-healthservice-stopped": Recording(
         "HealthService exists but is stopped",
         {"healthservice": {"exists": True, "status": "Stopped", "start_type": "Automatic"}},
@@ -175,7 +176,7 @@ _PROGRESS = (
     '<Obj S="progress" RefId="0"><TN RefId="0"><T>System.Management.Automation.PSCustomObject'
     '</T><T>System.Object</T></TN><MS><I64 N="SourceId">1</I64><PR N="Record">'
     "<AV>Preparing modules for first use.</AV><AI>0</AI><Nil /><PI>-1</PI><PC>-1</PC>"
-    '<T>Completed</T><SR>-1</SR><SD> </SD></PR></MS></Obj></Objs>'
+    "<T>Completed</T><SR>-1</SR><SD> </SD></PR></MS></Obj></Objs>"
 )
 
 
@@ -233,14 +234,21 @@ def network_for(kind: str, workdir: Path) -> Iterator[tuple[dict[str, str], int,
 
     with ExitStack() as stack:
         if kind == "direct":
-            chain = make_chain(workdir / "azure", "Lab Azure Root CA", "Lab Azure TLS Issuing CA",
-                               ["*.azure-automation.net", "*.opinsights.azure.com"])
+            chain = make_chain(
+                workdir / "azure",
+                "Lab Azure Root CA",
+                "Lab Azure TLS Issuing CA",
+                ["*.azure-automation.net", "*.opinsights.azure.com"],
+            )
             port = stack.enter_context(tls_server(chain))
             yield {"*": "127.0.0.1"}, port, None
         elif kind.startswith("intercepted"):
-            chain = make_chain(workdir / "proxy", "Lab Proxy Root CA",
-                               "Microsoft Azure RSA TLS Issuing CA 03",
-                               ["*.azure-automation.net", "*.opinsights.azure.com"])
+            chain = make_chain(
+                workdir / "proxy",
+                "Lab Proxy Root CA",
+                "Microsoft Azure RSA TLS Issuing CA 03",
+                ["*.azure-automation.net", "*.opinsights.azure.com"],
+            )
             upstream = stack.enter_context(tls_server(chain))
             proxy_port = stack.enter_context(connect_proxy(upstream, PROXY_USER, PROXY_SECRET))
             url = f"http://{PROXY_USER}:{PROXY_SECRET}@127.0.0.1:{proxy_port}"
@@ -280,9 +288,18 @@ def record_one(name: str, workdir: Path) -> tuple[bytes, bytes, int]:
         else:
             resolve = {names[role]: address for role, address in addresses.items()}
         host = HostConfig(
-            name=name, address="127.0.0.1", http_port=0, https_port=0, tls_cert="",
-            tls_key="", username="hrwadmin", password="unused", workspace_id=workspace,
-            endpoints=names, resolve=resolve, proxy=proxy,
+            name=name,
+            address="127.0.0.1",
+            http_port=0,
+            https_port=0,
+            tls_cert="",
+            tls_key="",
+            username="hrwadmin",
+            password="unused",
+            workspace_id=workspace,
+            endpoints=names,
+            resolve=resolve,
+            proxy=proxy,
             profile={**HEALTHY, **recording.profile, "endpoint_port": port},
         )
         timeout = 0.3 if recording.network in ("blocked", "mixed") else 3.0

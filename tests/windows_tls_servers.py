@@ -75,9 +75,7 @@ def make_chain(directory: Path, root_cn: str, issuing_cn: str, names: list[str])
     files.chain.write_bytes(leaf.public_bytes(pem) + issuing.public_bytes(pem))
     files.root.write_bytes(root.public_bytes(pem))
     files.key.write_bytes(
-        leaf_key.private_bytes(
-            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        leaf_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     return files
 
@@ -144,11 +142,16 @@ def connect_proxy(upstream_port: int, user: str, password: str) -> Iterator[int]
                     return
                 head += chunk
             headers = head.decode("latin-1").split("\r\n")
-            given = [h.split(":", 1)[1].strip() for h in headers if ":" in h and
-                     h.lower().startswith("proxy-authorization")]
+            given = [
+                h.split(":", 1)[1].strip()
+                for h in headers
+                if ":" in h and h.lower().startswith("proxy-authorization")
+            ]
             if given != [expected]:
-                conn.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\n"
-                             b'Proxy-Authenticate: Basic realm="lab"\r\n\r\n')
+                conn.sendall(
+                    b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                    b'Proxy-Authenticate: Basic realm="lab"\r\n\r\n'
+                )
                 return
             with socket.create_connection((LOOPBACK, upstream_port), timeout=5) as up:
                 conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")

@@ -30,9 +30,7 @@ SMA_LOG = "Microsoft-SMA/Operational"
 OPS_LOG = "Operations Manager"
 
 # Reads the parameter line and the script from stdin and runs the script with it.
-BOOTSTRAP = (
-    "$i=[Console]::In;$p=$i.ReadLine();$s=$i.ReadToEnd();& ([scriptblock]::Create($s)) $p"
-)
+BOOTSTRAP = "$i=[Console]::In;$p=$i.ReadLine();$s=$i.ReadToEnd();& ([scriptblock]::Create($s)) $p"
 COMMAND_PREFIX = "powershell -NoProfile -NonInteractive -EncodedCommand "
 
 _NO_EVENTS = "NoMatchingEventsFound"
@@ -42,6 +40,10 @@ _START_NAMES = {"Boot": 0, "System": 1, "Automatic": 2, "Manual": 3, "Disabled":
 _TCP_STATES = {"ok", "timeout", "refused", "unreachable", "proxy-refused", "error"}
 _TLS_STATES = {"ok", "failed", "not-attempted"}
 _ROLES = {"agentsvc", "jrds", "oms"}
+_PROXY_AUTH_HINT = (
+    "; the agent's proxy password cannot be read from the MMA configuration,"
+    " give the proxy with its credentials in hrw_proxy"
+)
 _DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
 _GUID = "[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
 # Update Management registers its system worker in a group named "<computer>_<agent guid>".
@@ -349,6 +351,8 @@ def _network(parts: dict[str, Part]) -> dict[str, Any]:
         detail = str(item.get("Detail") or "")
         if item.get("PolicyErrors") and item.get("PolicyErrors") != "None":
             detail += f" (certificate policy: {item['PolicyErrors']})"
+        if tcp == "proxy-refused" and " 407" in detail:
+            detail += _PROXY_AUTH_HINT
         results[host] = {
             "role": role,
             "via_proxy": item.get("ViaProxy") or None,
@@ -357,6 +361,11 @@ def _network(parts: dict[str, Part]) -> dict[str, Any]:
             "detail": detail,
             "chain_pem": _pem_chain(host, item.get("Chain")),
         }
+    if not results:
+        raise Unreadable(
+            "network section: no endpoint to probe (no workspace id or endpoints were found; "
+            "see the worker section, or set hrw_workspace_id / hrw_endpoints)"
+        )
     return results
 
 

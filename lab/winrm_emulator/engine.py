@@ -33,10 +33,24 @@ _STRINGS = re.compile(r"'[^']*'|\"[^\"]*\"")
 _KNOWN_COMMANDS = {
     name.lower()
     for name in (
-        "ConvertFrom-Json", "ConvertTo-Json", "ForEach-Object", "Get-ChildItem", "Get-CimInstance",
-        "Get-Date", "Get-Service", "Get-WinEvent", "Join-Path", "New-Object", "Select-Object",
-        "Test-Path", "Where-Object", "Write-HrwError", "ConvertTo-HrwProxy",
-        "ConvertTo-HrwSocketStatus", "Read-HrwHttpStatusLine", "Test-HrwEndpoint",
+        "ConvertFrom-Json",
+        "ConvertTo-Json",
+        "ForEach-Object",
+        "Get-ChildItem",
+        "Get-CimInstance",
+        "Get-Date",
+        "Get-Service",
+        "Get-WinEvent",
+        "Join-Path",
+        "New-Object",
+        "Select-Object",
+        "Test-Path",
+        "Where-Object",
+        "Write-HrwError",
+        "ConvertTo-HrwProxy",
+        "ConvertTo-HrwSocketStatus",
+        "Read-HrwHttpStatusLine",
+        "Test-HrwEndpoint",
     )
 }
 _ECHO = re.compile(r"^(?:echo|write-output|write-host)\s+(.+)$", re.IGNORECASE)

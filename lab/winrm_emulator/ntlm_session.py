@@ -98,10 +98,13 @@ class CredentialFile:
         if self._dir is None:
             self._dir = tempfile.mkdtemp(prefix="winrm-emulator-")  # mode 700
         path = os.path.join(self._dir, "ntlm-users")
-        # The acceptor matches the domain the client sends; a local account on Windows is
-        # reachable as USER, .\USER and any domain the client names, so list the user with an
-        # empty domain, which pyspnego matches for a client that sends no domain.
-        lines = [f":{user}:{password}" for user, (password, _) in self._users.items()]
+        # pyspnego looks the user up under the domain the client sends; a Windows local
+        # account answers to both USER (no domain) and .\USER, so list it under both.
+        lines = [
+            f"{domain}:{user}:{password}"
+            for user, (password, _) in self._users.items()
+            for domain in ("", ".")
+        ]
         fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write("\n".join(lines) + "\n")

@@ -343,3 +343,24 @@ def test_ca_csv_accepts_colon_thumbprints(tmp_path: Path) -> None:
 def test_missing_ca_csv_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"CA list .*nope\.csv: cannot read it"):
         read_ca_csv(tmp_path / "nope.csv")
+
+
+def test_interception_ca_named_even_below_a_proxy_root(tmp_path: Path) -> None:
+    proxy_root = make_cert("Corp Proxy Root", None, ca=True)
+    ms_named = make_cert("Microsoft Azure RSA TLS Issuing CA 03", proxy_root, ca=True)
+    leaf = make_cert("agentsvc", ms_named, ca=False, sans=[SERVER])
+    verdict = judge_chain([leaf.pem, ms_named.pem, proxy_root.pem], load_trusted_cas([]), SERVER)
+    assert not verdict.ok
+    assert verdict.reason == (
+        "issuer 'Microsoft Azure RSA TLS Issuing CA 03' carries a Microsoft name but its "
+        f"thumbprint {thumbprint(ms_named.cert)} is not on the Azure CA list: TLS inspection?"
+    )
+
+
+def test_trusted_cas_are_cached_and_read_only(tmp_path: Path, pki: dict[str, Issued]) -> None:
+    path = tmp_path / "ca.pem"
+    path.write_text(pki["root"].pem)
+    first = load_trusted_cas([str(path)])
+    assert load_trusted_cas([str(path)]) is first
+    with pytest.raises(TypeError):
+        first.trusted["00"] = "x"  # type: ignore[index]

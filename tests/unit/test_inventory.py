@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -24,8 +25,8 @@ DYNAMIC = str(DATA / "dynamic" / "inventory.py")
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep the caller's WinRM password variables out of these tests."""
     monkeypatch.setenv("HRW_TEST_LAB_PASSWORD", "Lab-Pass-42")
-    for name in ("HRW_WINRM_PASSWORD", "HRW_WINRM_PASSWORD_WINDOWS_HEALTHY"):
-        monkeypatch.delenv(name, raising=False)
+    for name in [n for n in os.environ if n.startswith("HRW_WINRM_PASSWORD")]:
+        monkeypatch.delenv(name)
 
 
 def by_name(targets: list[Target]) -> dict[str, Target]:
@@ -321,3 +322,29 @@ def test_vaulted_password_without_vault_password_says_what_to_set(tmp_path: Path
     inventory = vaulted_inventory(tmp_path, "Vaulted-Pw-1", "vault-key")
     with pytest.raises(ConfigError, match="set ANSIBLE_VAULT_PASSWORD_FILE"):
         targets_from_inventory([inventory], "all")
+
+
+def test_ansible_configuration_supplies_unset_user_and_key(tmp_path: Path) -> None:
+    path = write_inventory(tmp_path, "ansible_host: 192.0.2.1")
+    code = f"""
+        from hrw_preflight.inventory import targets_from_inventory
+        (target,) = targets_from_inventory([{path!r}], "all")
+        print(target.user, target.identity_file, target.port, target.sudo)
+    """
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "ANSIBLE_REMOTE_USER": "cfg-user",
+        "ANSIBLE_PRIVATE_KEY_FILE": "/keys/id_cfg",
+        "ANSIBLE_REMOTE_PORT": "2022",
+        "ANSIBLE_BECOME": "true",
+    }
+    result = run_isolated(code, env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["cfg-user", "/keys/id_cfg", "2022", "True"]
+
+
+def test_ssh_password_variables_do_not_leak_across_connections() -> None:
+    linux = target_from_hostvars("l", {"ansible_ssh_pass": "ssh-pw"}, "t", HostDefaults())
+    assert linux.password == Secret("ssh-pw")
+    with pytest.raises(ConfigError, match="no WinRM password"):
+        target_from_hostvars("w", winrm_vars(ansible_ssh_pass="ssh-pw"), "t", HostDefaults())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import pickle
 from pathlib import Path
 
@@ -27,8 +28,8 @@ NO_DEFAULTS = HostDefaults()
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep the caller's WinRM password variables out of these tests."""
-    for name in ("HRW_WINRM_PASSWORD", "HRW_WINRM_PASSWORD_WIN1"):
-        monkeypatch.delenv(name, raising=False)
+    for name in [n for n in os.environ if n.startswith("HRW_WINRM_PASSWORD")]:
+        monkeypatch.delenv(name)
     monkeypatch.setenv("HRW_TEST_LAB_PASSWORD", "Lab-Pass-42")
 
 

@@ -160,6 +160,20 @@ def test_ntlm_over_https_with_ca_trust_path(server: WinRMServer, tls: TlsFiles) 
     assert server.stats.get("encrypted_request") == 0  # TLS protects it; no NTLM sealing
 
 
+def test_ntlm_accepts_a_local_account_written_with_dot_domain(
+    server: WinRMServer, tls: TlsFiles
+) -> None:
+    p = Protocol(
+        f"https://127.0.0.1:{server.https_port}/wsman",
+        transport="ntlm",
+        username=f".\\{USER}",
+        password=PASSWORD,
+        ca_trust_path=str(tls.cert),
+        proxy=None,
+    )
+    assert run_once(p, "ver", [], b"") == (b"ver\n", b"", 7)
+
+
 def test_basic_over_https_is_accepted(server: WinRMServer, tls: TlsFiles) -> None:
     p = protocol(
         f"https://127.0.0.1:{server.https_port}/wsman", "basic", ca_trust_path=str(tls.cert)

@@ -1,0 +1,77 @@
+"""Fixtures for the lab's own tests: they run against the running lab fleet, as root.
+
+Every test here is marked ``lab``. They are skipped unless the lab is up (``inventories/lab.yml``
+exists) and we are root; ``test_lifecycle.py`` brings the lab up and down itself and is
+skipped unless ``LAB_LIFECYCLE=1``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from lab.fleet import Host, expand_fleet
+from lab.paths import LabPaths
+from lab.profiles import load_profiles
+
+PATHS = LabPaths()
+HERE = Path(__file__).resolve().parent
+
+
+def _lab_hosts() -> list[Host]:
+    """Return the running fleet (rebuilt from the inventory's size), or [] when it is down."""
+    if not PATHS.inventory.exists() or os.geteuid() != 0:
+        return []
+    groups = yaml.safe_load(PATHS.inventory.read_text(encoding="utf-8"))["all"]["children"]
+    names = [n for g in ("linux", "windows") for n in (groups[g]["hosts"] or {})]
+    hosts = expand_fleet(load_profiles(), len(names))
+    if sorted(h.name for h in hosts) != sorted(names):
+        raise pytest.UsageError(f"{PATHS.inventory} does not match the fleet; run make lab-up")
+    return hosts
+
+
+HOSTS = _lab_hosts()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark this directory's tests ``lab``; skip them when the lab is down or we are not root."""
+    for item in items:
+        if HERE not in Path(str(item.fspath)).resolve().parents:
+            continue
+        item.add_marker(pytest.mark.lab)
+        if item.module is not None and item.module.__name__.endswith("test_lifecycle"):
+            continue
+        if os.geteuid() != 0:
+            item.add_marker(pytest.mark.skip(reason="lab tests need root"))
+        elif not PATHS.inventory.exists():
+            item.add_marker(pytest.mark.skip(reason="lab is down (no inventories/lab.yml)"))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize ``linux_host``/``windows_host``/``any_host`` over the running fleet."""
+    wanted = {"linux_host": "linux", "windows_host": "windows", "any_host": None}
+    for fixture, platform in wanted.items():
+        if fixture in metafunc.fixturenames:
+            chosen = [h for h in HOSTS if platform is None or h.platform == platform]
+            metafunc.parametrize(fixture, chosen, ids=[h.name for h in chosen])
+
+
+@pytest.fixture(scope="session")
+def lab_paths() -> LabPaths:
+    """Return the lab's paths."""
+    return PATHS
+
+
+@pytest.fixture(scope="session")
+def lab_state() -> dict[str, Any]:
+    """Return the running lab's state file (host list, passwords, proxy URL)."""
+    from lab.control import read_state
+
+    state = read_state(PATHS)
+    if state is None:
+        pytest.skip("lab state file is missing")
+    return state

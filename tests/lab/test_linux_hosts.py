@@ -1,0 +1,172 @@
+"""Each Linux lab host is reachable over SSH and shows its profile's fault, and only it."""
+
+from __future__ import annotations
+
+import configparser
+import re
+import subprocess
+
+from lab.fleet import Host
+from lab.hostexec import run_in_host
+from lab.paths import LabPaths
+
+STATE = "/var/opt/microsoft/omsagent/state/automationworker"
+OMSADMIN_ORDER = [
+    "WORKSPACE_ID",
+    "AGENT_GUID",
+    "LOG_FACILITY",
+    "CERTIFICATE_UPDATE_ENDPOINT",
+    "URL_TLD",
+    "DSC_ENDPOINT",
+    "OMS_ENDPOINT",
+    "AZURE_RESOURCE_ID",
+    "OMSCLOUD_ID",
+    "UUID",
+]
+PROXY_URL = re.compile(r"^http://hrwproxy:[A-Za-z0-9_-]+@10\.213\.0\.3:3128$")
+
+
+def _sh(paths: LabPaths, host: Host, script: str) -> str:
+    proc = run_in_host(paths, host.name, ["sh", "-c", script])
+    assert proc.returncode == 0, f"{host.name}: {script!r} failed: {proc.stderr.strip()}"
+    return proc.stdout
+
+
+def _uid(paths: LabPaths, host: Host, user: str) -> int:
+    return int(_sh(paths, host, f"id -u {user}").strip())
+
+
+def test_ssh_with_lab_key_and_known_hosts(lab_paths: LabPaths, linux_host: Host) -> None:
+    proc = subprocess.run(
+        [
+            "ssh",
+            "-i",
+            str(lab_paths.ssh_key),
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            f"UserKnownHostsFile={lab_paths.known_hosts}",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "ConnectTimeout=5",
+            f"root@{linux_host.address}",
+            "hostname",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == linux_host.name
+
+
+def _roles(ps_output: str) -> dict[str, list[int]]:
+    """Return {role: [uids]} of agent/worker processes found in ``ps -eo uid=,args=``."""
+    roles: dict[str, list[int]] = {}
+    for line in ps_output.splitlines():
+        uid_text, _, args = line.strip().partition(" ")
+        if args.startswith("python ") and "/worker/main.py " in args:
+            role = "manager"
+        elif args.startswith("python ") and f"{STATE}/worker.conf managed" in args:
+            role = "auto"
+        elif args.startswith("python ") and "/automationworker/diy/worker.conf managed" in args:
+            role = "diy"
+        elif args.startswith("/opt/microsoft/omsagent/ruby/bin/ruby "):
+            role = "omsagent"
+        else:
+            continue
+        roles.setdefault(role, []).append(int(uid_text))
+    return roles
+
+
+def test_processes_follow_profile(lab_paths: LabPaths, linux_host: Host) -> None:
+    p = linux_host.profile
+    roles = _roles(_sh(lab_paths, linux_host, "ps -ww -eo uid=,args="))
+    expected = set()
+    if p["agent_running"]:
+        expected = {"omsagent", "manager"}
+        expected |= {"auto"} if p["update_management"] else set()
+        expected |= {"diy"} if p["user_worker"] and p["user_worker_running"] else set()
+    assert set(roles) == expected
+    worker_uid = _uid(lab_paths, linux_host, p["worker_user"])
+    for role, uids in roles.items():
+        owner = _uid(lab_paths, linux_host, "omsagent") if role == "omsagent" else worker_uid
+        assert uids == [owner], f"{role} runs as {uids}, expected [{owner}]"
+    if p["worker_user"] != "nxautomation" and roles:
+        assert _uid(lab_paths, linux_host, "nxautomation") not in [
+            u for uids in roles.values() for u in uids
+        ]
+
+
+def test_cpu_memory_load_follow_profile(lab_paths: LabPaths, linux_host: Host) -> None:
+    p = linux_host.profile
+    out = _sh(
+        lab_paths,
+        linux_host,
+        "nproc; grep -c '^processor' /proc/cpuinfo; cat /sys/devices/system/cpu/online;"
+        " cat /proc/loadavg; grep -E '^(MemTotal|MemAvailable):' /proc/meminfo",
+    )
+    lines = out.splitlines()
+    assert int(lines[0]) == p["cpus"]
+    assert int(lines[1]) == p["cpus"]
+    assert lines[2] == ("0" if p["cpus"] == 1 else f"0-{p['cpus'] - 1}")
+    assert float(lines[3].split()[0]) == float(p["load"])
+    mem = {line.split(":")[0]: int(line.split()[1]) for line in lines[4:]}
+    assert mem == {
+        "MemTotal": p["memory_mb"] * 1024,
+        "MemAvailable": p["memory_available_mb"] * 1024,
+    }
+
+
+def test_omsadmin_conf_key_order(lab_paths: LabPaths, linux_host: Host) -> None:
+    text = _sh(lab_paths, linux_host, "cat /etc/opt/microsoft/omsagent/conf/omsadmin.conf")
+    keys = [line.split("=", 1)[0] for line in text.splitlines()]
+    assert keys == OMSADMIN_ORDER
+    assert f"WORKSPACE_ID={linux_host.workspace_id}" in text.splitlines()
+
+
+def test_worker_configs_follow_profile(lab_paths: LabPaths, linux_host: Host) -> None:
+    p, ws = linux_host.profile, linux_host.workspace_id
+    diy = f"/var/opt/microsoft/omsagent/{ws}/state/automationworker/diy/worker.conf"
+    oms = configparser.ConfigParser()
+    oms.read_string(_sh(lab_paths, linux_host, f"cat {STATE}/oms.conf"))
+    section = oms["oms-worker-conf"]
+    assert ("auto_registered_worker_conf_path" in section) == p["update_management"]
+    assert ("manually_registered_worker_conf_path" in section) == p["user_worker"]
+    assert oms["oms-global"]["workspace_id"] == ws
+    present = _sh(
+        lab_paths,
+        linux_host,
+        f"for f in {STATE}/worker.conf {diy}; do test -f $f && echo yes || echo no; done",
+    ).split()
+    assert present == [
+        "yes" if p["update_management"] else "no",
+        "yes" if p["user_worker"] else "no",
+    ]
+    if p["user_worker"]:
+        worker = configparser.ConfigParser()
+        worker.read_string(_sh(lab_paths, linux_host, f"cat {diy}"))
+        uri = worker["worker-required"]["jrds_base_uri"]
+        assert uri == "https://eus-jobruntimedata-prod-su1.azure-automation.net"
+
+
+def test_proxy_conf_only_when_intercepted(lab_paths: LabPaths, linux_host: Host) -> None:
+    path = "/etc/opt/microsoft/omsagent/proxy.conf"
+    out = _sh(
+        lab_paths, linux_host, f"if test -f {path}; then stat -c '%a %U' {path}; cat {path}; fi"
+    )
+    if linux_host.profile["network"] != "intercepted":
+        assert out == ""
+        return
+    mode_owner, content = out.split("\n", 1)
+    assert mode_owner == "600 omsagent"
+    assert not content.endswith("\n")
+    assert PROXY_URL.match(content)
+
+
+def test_omsconfig_log_class_error_only_when_set(lab_paths: LabPaths, linux_host: Host) -> None:
+    log = _sh(lab_paths, linux_host, "cat /var/opt/microsoft/omsconfig/omsconfig.log")
+    has_error = "The specified class does not exist.." in log
+    assert has_error == linux_host.profile["omsconfig_class_missing"]

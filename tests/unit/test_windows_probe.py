@@ -1,0 +1,381 @@
+"""The Windows probe: its invocation, and parsing recorded and malformed PowerShell 5.1 output."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+
+import pytest
+from cryptography import x509
+
+from hrw_preflight.probes.clixml import decode_stderr, encode_error_lines
+from hrw_preflight.probes.params import ProbeParams
+from hrw_preflight.probes.windows import (
+    BOOTSTRAP,
+    COMMAND_PREFIX,
+    SECTIONS,
+    build_invocation,
+    collect,
+    parse_output,
+    script_text,
+)
+from tests.windows_recorded import PROXY_SECRET, load_recorded, recorded_names, recorded_output
+
+# Which sections each recording must leave unreadable; all others must hold data.
+UNREADABLE = {
+    "windows-access-denied": {"events"},
+    "windows-cut-off": {"network", "events"},
+    "windows-garbled-json": {"hardware"},
+    "windows-missing-log": {"events"},
+    "windows-service-missing": {"worker", "network"},
+    "windows-unknown-command": {"hardware", "pressure", "worker", "network", "events"},
+}
+
+
+def _decoded_command(command: str) -> str:
+    assert command.startswith(COMMAND_PREFIX)
+    return base64.b64decode(command[len(COMMAND_PREFIX) :]).decode("utf-16-le")
+
+
+def _block(name: str, body: str) -> str:
+    return f"@@HRW-BEGIN {name}\r\n{body}\r\n@@HRW-END {name}\r\n"
+
+
+def _with_block(recording: str, name: str, body: str) -> bytes:
+    """Return a recording's stdout with the block ``name`` replaced by ``body``."""
+    stdout = recorded_output(recording)[0].decode("utf-8")
+    start = stdout.index(f"@@HRW-BEGIN {name}")
+    end = stdout.index(f"@@HRW-END {name}") + len(f"@@HRW-END {name}\r\n")
+    return (stdout[:start] + _block(name, body) + stdout[end:]).encode("utf-8")
+
+
+# --- invocation -----------------------------------------------------------------------
+
+
+def test_command_line_is_short_and_runs_the_bootstrap() -> None:
+    command, _ = build_invocation(ProbeParams())
+    assert len(command) < 8191
+    assert _decoded_command(command) == BOOTSTRAP
+
+
+def test_stdin_is_the_parameter_line_then_the_script_verbatim() -> None:
+    params = ProbeParams(lookback_hours=6, connect_timeout_s=2.5, workspace_id="ws-1")
+    _, stdin = build_invocation(params)
+    first, script = stdin.decode("ascii").split("\r\n", 1)
+    document = json.loads(base64.b64decode(first))
+    assert script == script_text()
+    assert document["lookback_hours"] == 6.0
+    assert document["connect_timeout_ms"] == 2500
+    assert document["workspace_id"] == "ws-1"
+    assert {q["log"] for q in document["event_logs"]} == {
+        "Operations Manager",
+        "Microsoft-SMA/Operational",
+    }
+
+
+def test_hostile_inventory_values_never_reach_the_script_text() -> None:
+    hostile = "x'; Remove-Item -Recurse C:\\ ; '"
+    params = ProbeParams(workspace_id=hostile, endpoints={"agentsvc": hostile}, proxy=hostile)
+    command, stdin = build_invocation(params)
+    first, script = stdin.decode("ascii").split("\r\n", 1)
+    assert hostile not in script and hostile not in command
+    assert json.loads(base64.b64decode(first))["endpoints"] == {"agentsvc": hostile}
+
+
+def test_script_is_ascii_so_the_console_encoding_cannot_mangle_it() -> None:
+    script_text().encode("ascii")
+
+
+@dataclass
+class _Result:
+    stdout_bytes: bytes
+    stderr_bytes: bytes
+    rc: int
+
+
+def test_collect_asks_the_host_exactly_one_command() -> None:
+    calls: list[tuple[str, bytes]] = []
+    stdout, stderr, rc = recorded_output("windows-healthy")
+
+    def run(command: str, stdin: bytes) -> _Result:
+        calls.append((command, stdin))
+        return _Result(stdout, stderr, rc)
+
+    sections = collect(run, ProbeParams())
+    assert len(calls) == 1
+    assert calls[0] == build_invocation(ProbeParams())
+    assert sections["hardware"].data == {"logical_processors": 2, "memory_bytes": 8589934592}
+
+
+# --- recorded outputs -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", recorded_names())
+def test_recording_yields_every_section_readable_or_failed_as_expected(name: str) -> None:
+    sections = load_recorded(name)
+    assert list(sections) == list(SECTIONS)
+    failed = {n for n, s in sections.items() if s.error is not None}
+    assert failed == UNREADABLE.get(name, set())
+    for section in sections.values():
+        assert (section.data is None) == (section.error is not None)
+
+
+@pytest.mark.parametrize("name", recorded_names())
+def test_recording_never_carries_the_proxy_secret(name: str) -> None:
+    stdout, stderr, _ = recorded_output(name)
+    assert PROXY_SECRET.encode() not in stdout + stderr
+    for section in load_recorded(name).values():
+        assert PROXY_SECRET not in json.dumps(section.data) + section.raw
+
+
+def test_healthy_recording() -> None:
+    sections = load_recorded("windows-healthy")
+    assert sections["service"].data == {
+        "exists": True,
+        "name": "HealthService",
+        "status": 4,
+        "start_type": 2,
+    }
+    assert sections["hardware"].data == {"logical_processors": 2, "memory_bytes": 8 << 30}
+    assert sections["pressure"].data == {
+        "cpu_load": 0.1,
+        "memory_available_bytes": 6 << 30,
+        "memory_total_bytes": 8 << 30,
+    }
+    worker = sections["worker"].data
+    assert worker is not None
+    ws = worker["workspace_id"]
+    assert worker["endpoints"] == {
+        "agentsvc": f"{ws}.agentsvc.azure-automation.net",
+        "jrds": "eus-jobruntimedata-prod-su1.azure-automation.net",
+        "oms": f"{ws}.oms.opinsights.azure.com",
+    }
+    assert worker["update_management"] and worker["user_worker"]
+    assert worker["version"] == "7.3.1418.0" and worker["proxy"] is None
+    network = sections["network"].data
+    assert network is not None and set(network) == set(worker["endpoints"].values())
+    for result in network.values():
+        assert (result["tcp"], result["tls"], result["via_proxy"]) == ("ok", "ok", None)
+        issuers = [
+            x509.load_pem_x509_certificate(pem.encode()).issuer.rfc4514_string()
+            for pem in result["chain_pem"]
+        ]
+        assert issuers[:2] == ["CN=Lab Azure TLS Issuing CA", "CN=Lab Azure Root CA"]
+    events = sections["events"].data
+    assert events == {
+        "lookback_hours": 24.0,
+        "logs": {"Operations Manager": [], "Microsoft-SMA/Operational": []},
+    }
+
+
+def test_stopped_and_missing_service() -> None:
+    stopped = load_recorded("windows-healthservice-stopped")["service"].data
+    assert stopped is not None and (stopped["status"], stopped["start_type"]) == (1, 2)
+    missing = load_recorded("windows-service-missing")
+    assert missing["service"].data == {
+        "exists": False,
+        "name": "HealthService",
+        "status": None,
+        "start_type": None,
+    }
+    assert "AgentConfigManager.MgmtSvcCfg" in str(missing["worker"].error)
+    assert "no endpoint to probe" in str(missing["network"].error)
+
+
+def test_a_single_event_is_read_although_51_writes_it_as_an_object() -> None:
+    stdout = recorded_output("windows-event-4502")[0].decode()
+    assert '@@HRW-PART log Operations Manager\r\n{\r\n    "Id":  4502' in stdout
+    events = load_recorded("windows-event-4502")["events"].data
+    assert events is not None
+    (event,) = events["logs"]["Operations Manager"]
+    assert (event["id"], event["level"], event["provider"]) == (4502, 2, "HealthService")
+    assert event["time"] == "2026-11-27T08:40:00+00:00"
+    assert "HybridAgent" in event["message"]
+
+
+def test_sma_log_merges_id_query_and_message_scan_within_the_window() -> None:
+    events = load_recorded("windows-sma-4294967295")["events"].data
+    assert events is not None
+    sma = events["logs"]["Microsoft-SMA/Operational"]
+    assert [(e["id"], e["time"]) for e in sma] == [
+        (15102, "2026-11-27T08:30:00+00:00"),
+        (15011, "2026-11-27T08:25:00+00:00"),
+    ]
+    assert "Win32 Process Exited with code [4294967295]" in sma[0]["message"]
+
+
+def test_event_logs_that_cannot_be_read_fail_the_section() -> None:
+    missing = load_recorded("windows-missing-log")["events"]
+    assert missing.error is not None and "Microsoft-SMA/Operational" in missing.error
+    assert "There is not an event log" in missing.error and "NoMatchingLogsFound" in missing.raw
+    denied = load_recorded("windows-access-denied")["events"]
+    assert denied.error == (
+        "event log 'Operations Manager' cannot be read: "
+        "Attempted to perform an unauthorized operation."
+    )
+
+
+def test_connectivity_errors_keep_each_endpoints_own_status() -> None:
+    sections = load_recorded("windows-connectivity-errors")
+    worker, network = sections["worker"].data, sections["network"].data
+    assert worker is not None and network is not None
+    statuses = {role: network[host]["tcp"] for role, host in worker["endpoints"].items()}
+    assert statuses == {"agentsvc": "refused", "oms": "timeout", "jrds": "error"}
+    assert all(r["tls"] == "not-attempted" and not r["chain_pem"] for r in network.values())
+    blocked = load_recorded("windows-443-blocked")["network"].data
+    assert blocked is not None and {r["tcp"] for r in blocked.values()} == {"timeout"}
+
+
+def test_intercepting_proxy_chain_and_masked_credentials() -> None:
+    sections = load_recorded("windows-tls-intercepted")
+    worker, network = sections["worker"].data, sections["network"].data
+    assert worker is not None and network is not None
+    proxy = worker["proxy"]
+    assert proxy["url"] == f"http://labproxy:***@127.0.0.1:{proxy['port']}"
+    assert proxy["has_credentials"] is True
+    for result in network.values():
+        assert result["via_proxy"] == f"127.0.0.1:{proxy['port']}"
+        leaf = x509.load_pem_x509_certificate(result["chain_pem"][0].encode())
+        assert "Microsoft Azure RSA TLS Issuing CA 03" in leaf.issuer.rfc4514_string()
+
+
+def test_proxy_without_a_readable_password_is_proxy_refused_with_advice() -> None:
+    network = load_recorded("windows-proxy-no-password")["network"].data
+    assert network is not None
+    for result in network.values():
+        assert result["tcp"] == "proxy-refused"
+        assert "407" in result["detail"] and "hrw_proxy" in result["detail"]
+
+
+def test_underspec_and_pressure() -> None:
+    underspec = load_recorded("windows-underspec")["hardware"].data
+    assert underspec == {"logical_processors": 1, "memory_bytes": 2 << 30}
+    pressure = load_recorded("windows-resource-pressure")["pressure"].data
+    assert pressure is not None and pressure["cpu_load"] == 0.97
+    assert pressure["memory_available_bytes"] == 256 << 20
+
+
+def test_garbled_cut_off_and_failed_runs_say_why() -> None:
+    garbled = load_recorded("windows-garbled-json")["hardware"]
+    assert garbled.error is not None and garbled.error.startswith("garbled JSON in the hardware")
+    assert garbled.raw.startswith("@@HRW-PART processor")
+    cut = load_recorded("windows-cut-off")
+    assert cut["network"].error == "the probe output of the network section was cut off"
+    unknown = load_recorded("windows-unknown-command")["worker"].error
+    assert unknown is not None and "exit code 1" in unknown
+    assert "The term 'Get-ComputerInfo' is not recognized" in unknown
+
+
+def test_progress_records_on_stderr_are_ignored() -> None:
+    _, stderr, _ = recorded_output("windows-progress-stderr")
+    assert stderr.startswith(b"#< CLIXML") and decode_stderr(stderr) == ""
+    assert all(s.error is None for s in load_recorded("windows-progress-stderr").values())
+
+
+# --- malformed output -----------------------------------------------------------------
+
+
+def test_nothing_printed_fails_every_section_with_powershells_complaint() -> None:
+    stderr = encode_error_lines(["Exception calling \"FromBase64String\": bad input", "At line:1"])
+    sections = parse_output(b"", stderr, 1)
+    for name, section in sections.items():
+        assert section.error == (
+            f"the probe printed no {name} section (exit code 1): "
+            'Exception calling "FromBase64String": bad input'
+        )
+
+
+def test_byte_order_mark_and_lf_line_ends_are_accepted() -> None:
+    stdout, stderr, rc = recorded_output("windows-healthy")
+    relaxed = b"\xef\xbb\xbf" + stdout.replace(b"\r\n", b"\n")
+    assert parse_output(relaxed, stderr, rc)["service"].data == parse_output(
+        stdout, stderr, rc
+    )["service"].data
+
+
+@pytest.mark.parametrize(
+    ("section", "body", "reason"),
+    [
+        ("service", '{"Name": "HealthService", "Status": "Sideways", "StartType": 2}', "Status"),
+        ("service", "@@HRW-ERROR\r\nnot json", "garbled JSON in the service section"),
+        ("service", '["a", "b"]', "expected JSON objects"),
+        (
+            "service",
+            '@@HRW-ERROR\r\n{"ErrorId": "CouldNotGetService", "Category": "x", "Message": "RPC"}',
+            "service section: RPC",
+        ),
+        (
+            "pressure",
+            "@@HRW-PART processor\r\n"
+            '{"DeviceID": "CPU0", "LoadPercentage": null}\r\n'
+            "@@HRW-PART os\r\n"
+            '{"FreePhysicalMemory": 1, "TotalVisibleMemorySize": 2}',
+            "no LoadPercentage",
+        ),
+        (
+            "hardware",
+            '@@HRW-PART processor\r\n{"DeviceID": "CPU0", "NumberOfLogicalProcessors": 2}',
+            "part 'computersystem') is missing",
+        ),
+        (
+            "network",
+            '{"Host": "h", "Role": "agentsvc", "ViaProxy": null, "Tcp": "ok", "Tls": "ok",'
+            ' "Detail": "", "Chain": ["@@not base64@@"]}',
+            "not base64",
+        ),
+        (
+            "network",
+            '{"Host": "h", "Role": "agentsvc", "Tcp": "maybe", "Tls": "ok", "Chain": []}',
+            "malformed endpoint result",
+        ),
+        (
+            "events",
+            '@@HRW-PART window\r\n{"LookbackHours": 24}\r\n'
+            "@@HRW-PART log Operations Manager\r\n"
+            '{"Id": 4502, "ProviderName": "p", "Level": 2, "TimeCreated": "yesterday"}\r\n'
+            "@@HRW-PART log Microsoft-SMA/Operational",
+            "unreadable TimeCreated",
+        ),
+        (
+            "events",
+            '@@HRW-PART window\r\n{"LookbackHours": 24}\r\n@@HRW-PART log Operations Manager',
+            "'Microsoft-SMA/Operational' log was not queried",
+        ),
+    ],
+)
+def test_malformed_section_is_failed_with_its_raw_text(
+    section: str, body: str, reason: str
+) -> None:
+    stdout = _with_block("windows-healthy", section, body)
+    result = parse_output(stdout, b"", 0)[section]
+    assert result.data is None and result.error is not None
+    assert reason in result.error
+    assert result.raw == body.replace("\r\n", "\n")
+
+
+def test_other_shapes_51_and_7_can_produce_are_read() -> None:
+    events = (
+        '@@HRW-PART window\r\n{"LookbackHours": 1.5}\r\n'
+        "@@HRW-PART log Operations Manager\r\n"
+        '[{"Id": 2138, "ProviderName": "HealthService", "Level": 3,'
+        ' "TimeCreated": "2026-11-27T08:00:00+01:00", "Message": null},'
+        ' {"Id": 4000, "ProviderName": "HealthService", "Level": 2,'
+        ' "TimeCreated": "\\/Date(1795766400000)\\/", "Message": "dns"}]\r\n'
+        "@@HRW-PART log Microsoft-SMA/Operational\r\n"
+        "@@HRW-ERROR\r\n"
+        '{"ErrorId": "NoMatchingEventsFound,Microsoft.PowerShell.Commands.GetWinEventCommand",'
+        ' "Category": "ObjectNotFound", "Message": "No events were found"}'
+    )
+    stdout = _with_block("windows-healthy", "events", events)
+    stdout = stdout.replace(b'"Status":  4', b'"Status":  "Running"')
+    sections = parse_output(stdout, b"", 0)
+    assert sections["service"].data is not None and sections["service"].data["status"] == 4
+    data = sections["events"].data
+    assert data is not None and data["lookback_hours"] == 1.5
+    ops = data["logs"]["Operations Manager"]
+    assert [(e["id"], e["time"], e["message"]) for e in ops] == [
+        (4000, "2026-11-27T08:00:00+00:00", "dns"),
+        (2138, "2026-11-27T07:00:00+00:00", ""),
+    ]
+    assert data["logs"]["Microsoft-SMA/Operational"] == []
