@@ -78,8 +78,12 @@ def probe_host(target: Target, host: testinfra.host.Host, params: ProbeParams) -
 class FactsCache:
     """Gathers each host's facts at most once per run, from any thread."""
 
-    def __init__(self, targets: Iterable[Target], options: ConnectOptions,
-                 params_for: Callable[[Target], ProbeParams]) -> None:
+    def __init__(
+        self,
+        targets: Iterable[Target],
+        options: ConnectOptions,
+        params_for: Callable[[Target], ProbeParams],
+    ) -> None:
         self.targets = {t.name: t for t in targets}
         self.options = options
         self.params_for = params_for
@@ -144,5 +148,5 @@ class FactsCache:
         for host in list(self._hosts.values()):
             try:
                 close_host(host)
-            except Exception:  # noqa: BLE001 - closing is best effort at the end of a run
+            except Exception:
                 continue

@@ -51,14 +51,19 @@ class BoundedSshBackend(SshBackend):  # type: ignore[misc]
         """Run the local ssh command line; raise HostUnreachable if it outlives the timeout."""
         cmd = self.encode(self.quote(command, *args))
         try:
-            proc = subprocess.run(  # noqa: S602 - testinfra builds a quoted shell line
-                cmd, shell=True, stdin=subprocess.DEVNULL, capture_output=True,
-                timeout=self.command_timeout_s, check=False,
+            proc = subprocess.run(
+                cmd,
+                shell=True,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=self.command_timeout_s,
+                check=False,
             )
         except subprocess.TimeoutExpired as exc:
             raise HostUnreachable(
                 f"no answer within {self.command_timeout_s} s (the host accepted the "
-                "connection but the command did not finish)") from exc
+                "connection but the command did not finish)"
+            ) from exc
         return self.result(proc.returncode, cmd, proc.stdout, proc.stderr)
 
 
@@ -70,8 +75,12 @@ def _control_dir() -> str:
 
 def _ssh_host(target: Target, options: ConnectOptions) -> testinfra.host.Host:
     spec = target.hostspec().split("://", 1)[1].split("?", 1)[0]
-    extra = [target.ssh_extra_args, "-o BatchMode=yes", "-o ServerAliveInterval=10",
-             "-o ServerAliveCountMax=3"]
+    extra = [
+        target.ssh_extra_args,
+        "-o BatchMode=yes",
+        "-o ServerAliveInterval=10",
+        "-o ServerAliveCountMax=3",
+    ]
     if options.accept_unknown_host_keys:
         extra.append("-o StrictHostKeyChecking=accept-new")
     backend = BoundedSshBackend(
@@ -80,7 +89,8 @@ def _ssh_host(target: Target, options: ConnectOptions) -> testinfra.host.Host:
         ssh_config=target.ssh_config,
         ssh_identity_file=target.identity_file,
         timeout=target.timeout or options.connect_timeout_s,
-        controlpath=os.path.join(_control_dir(), "%C"),
+        # testinfra %-formats the ssh command line, so ssh's own %C token is written %%C.
+        controlpath=os.path.join(_control_dir(), "%%C"),
         controlpersist=60,
         ssh_extra_args=" ".join(a for a in extra if a),
         sudo=target.sudo,
@@ -97,7 +107,8 @@ def _winrm_host(target: Target, options: ConnectOptions) -> testinfra.host.Host:
     if target.password is None:
         raise HostUnreachable(
             f"no WinRM password for {target.name}: set ansible_password in the inventory or "
-            "the HRW_WINRM_PASSWORD environment variable")
+            "the HRW_WINRM_PASSWORD environment variable"
+        )
     settings = WinRMSettings(
         host=target.address,
         port=target.port or (5986 if target.winrm_scheme == "https" else 5985),
@@ -137,7 +148,8 @@ def close_host(host: testinfra.host.Host) -> None:
     backend = host.backend
     if isinstance(backend, BoundedSshBackend):
         spec = backend.host
-        cmd = ["ssh", "-O", "exit", "-o", f"ControlPath={backend.controlpath}"]
+        path = str(backend.controlpath).replace("%%", "%")
+        cmd = ["ssh", "-O", "exit", "-o", f"ControlPath={path}"]
         if backend.ssh_config:
             cmd += ["-F", backend.ssh_config]
         if spec.user:

@@ -162,7 +162,10 @@ def _resolve_hosts(
                     raise ConfigError(
                         f"host '{host.name}': cannot resolve {key}: {_first_line(exc)}{hint}"
                     ) from exc
-        resolved.append((host.name, {**config_defaults, **wanted}))
+        fallback = dict(config_defaults)
+        if any(key in wanted for key in _USER_VARS):
+            fallback.pop("ansible_user", None)
+        resolved.append((host.name, {**fallback, **wanted}))
     return resolved
 
 

@@ -14,28 +14,69 @@ def add_options(parser: pytest.Parser) -> None:
     """Register the hrw-preflight options (testinfra's own --hosts etc. are reused)."""
     group = parser.getgroup("hrw-preflight", "Hybrid Runbook Worker preflight")
     add = group.addoption
-    add("--hrw-lookback-hours", type=float, default=24.0,
-        help="event-log look-back window in hours (default 24)")
-    add("--hrw-connect-timeout", type=int, default=10,
-        help="seconds to wait for a host to accept the connection (default 10)")
-    add("--hrw-command-timeout", type=int, default=120,
-        help="seconds one probe command may take on a host (default 120)")
-    add("--hrw-endpoint-timeout", type=float, default=5.0,
-        help="seconds for TCP 443 + TLS to one Azure endpoint from the host (default 5)")
+    add(
+        "--hrw-lookback-hours",
+        type=float,
+        default=24.0,
+        help="event-log look-back window in hours (default 24)",
+    )
+    add(
+        "--hrw-connect-timeout",
+        type=int,
+        default=10,
+        help="seconds to wait for a host to accept the connection (default 10)",
+    )
+    add(
+        "--hrw-command-timeout",
+        type=int,
+        default=120,
+        help="seconds one probe command may take on a host (default 120)",
+    )
+    add(
+        "--hrw-endpoint-timeout",
+        type=float,
+        default=5.0,
+        help="seconds for TCP 443 + TLS to one Azure endpoint from the host (default 5)",
+    )
     add("--hrw-min-cpus", type=int, default=2, help="minimum logical processors (default 2)")
     add("--hrw-min-memory-gb", type=float, default=4.0, help="minimum RAM in GB (default 4)")
-    add("--hrw-max-cpu-load", type=float, default=0.9,
-        help="CPU load per logical processor counted as pressure (default 0.9)")
-    add("--hrw-min-memory-available", type=float, default=10.0,
-        help="percent of memory that must be available (default 10)")
-    add("--hrw-trusted-ca", action="append", default=[], metavar="PEM",
-        help="extra CA certificates (PEM) trusted besides the Azure CA list; repeatable")
-    add("--accept-unknown-host-keys", action="store_true", default=False,
-        help="accept SSH host keys not in known_hosts (weakens the run; the report says so)")
-    add("--hrw-reports", default="reports", metavar="DIR",
-        help="folder for run reports (default ./reports); each run gets DIR/<run-id>/")
-    add("--hrw-parallel", type=int, default=16,
-        help="hosts probed at once ahead of the tests (default 16; 0 = one at a time)")
+    add(
+        "--hrw-max-cpu-load",
+        type=float,
+        default=0.9,
+        help="CPU load per logical processor counted as pressure (default 0.9)",
+    )
+    add(
+        "--hrw-min-memory-available",
+        type=float,
+        default=10.0,
+        help="percent of memory that must be available (default 10)",
+    )
+    add(
+        "--hrw-trusted-ca",
+        action="append",
+        default=[],
+        metavar="PEM",
+        help="extra CA certificates (PEM) trusted besides the Azure CA list; repeatable",
+    )
+    add(
+        "--accept-unknown-host-keys",
+        action="store_true",
+        default=False,
+        help="accept SSH host keys not in known_hosts (weakens the run; the report says so)",
+    )
+    add(
+        "--hrw-reports",
+        default="reports",
+        metavar="DIR",
+        help="folder for run reports (default ./reports); each run gets DIR/<run-id>/",
+    )
+    add(
+        "--hrw-parallel",
+        type=int,
+        default=16,
+        help="hosts probed at once ahead of the tests (default 16; 0 = one at a time)",
+    )
 
 
 @dataclass(frozen=True)

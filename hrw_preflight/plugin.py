@@ -30,8 +30,10 @@ from hrw_preflight.targets import HostDefaults, Target, parse_hosts_option
 from hrw_preflight.verdicts import Settings, judge
 
 CASE_KEY = pytest.StashKey[Case]()
-NO_HOSTS = ("no hosts to check: pass --hosts=ssh://user@host,winrm://user@win:5986 or "
-            "--ansible-inventory=FILE --hosts=ansible://all")
+NO_HOSTS = (
+    "no hosts to check: pass --hosts=ssh://user@host,winrm://user@win:5986 or "
+    "--ansible-inventory=FILE --hosts=ansible://all"
+)
 
 
 @dataclass
@@ -125,11 +127,16 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     redact = Redactor()
     for target in targets:
-        for secret in target.secrets():
-            redact.add(secret)
-    run = Run(options=options, targets={t.name: t for t in targets}, catalogue=catalogue,
-              redact=redact, cache=FactsCache(targets, options.connect, lambda t: run.params_for(t)))
+        redact.add_target(target)
+    run = Run(
+        options=options,
+        targets={t.name: t for t in targets},
+        catalogue=catalogue,
+        redact=redact,
+        cache=FactsCache(targets, options.connect, lambda t: run.params_for(t)),
+    )
     config.stash[RUN_KEY] = run
+    config.pluginmanager.register(_OutcomeCounter(run), "hrw-outcome-counter")
     if _is_worker(config):
         return
     if config.getoption("numprocesses", None) and config.getoption("dist", "no") in ("no", "load"):
@@ -160,8 +167,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             continue
         for item in scenario.items:
             key = CaseKey(target.name, scenario.id, item)
-            marks = [pytest.mark.xdist_group(target.name), getattr(pytest.mark, scenario.severity),
-                     getattr(pytest.mark, target.platform)]
+            marks = [
+                pytest.mark.xdist_group(target.name),
+                getattr(pytest.mark, scenario.severity),
+                getattr(pytest.mark, target.platform),
+            ]
             params.append(pytest.param(key, id=key.id, marks=marks))
     metafunc.parametrize("hrw_case", params, indirect=True)
 
@@ -182,8 +192,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if key is None:
             continue
         scenario = run.catalogue.get(key.scenario)
-        item.user_properties.extend([("scenario_id", key.scenario), ("host", key.host),
-                                     ("severity", scenario.severity), ("item", key.item)])
+        item.user_properties.extend(
+            [
+                ("scenario_id", key.scenario),
+                ("host", key.host),
+                ("severity", scenario.severity),
+                ("item", key.item),
+            ]
+        )
 
 
 def _key(item: pytest.Item) -> CaseKey | None:
@@ -241,19 +257,25 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
         from pytest_html import extras
     except ImportError:
         return
-    report.extras = [*getattr(report, "extras", []),
-                     extras.text(case.evidence(), name=f"probe output ({case.target.name})")]
+    report.extras = [  # type: ignore[attr-defined]  # pytest-html reads this attribute
+        *getattr(report, "extras", []),
+        extras.text(case.evidence(), name=f"probe output ({case.target.name})"),
+    ]
 
 
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """Count outcomes per host for the terminal summary (also for reports from xdist)."""
-    props = dict(report.user_properties)
-    host, kind = props.get("host"), props.get("outcome")
-    if host and kind and report.when == "teardown":
-        _summary[str(host)][str(kind)] += 1
+class _OutcomeCounter:
+    """Counts outcomes per host for the terminal summary, from every report the process sees
+    (under xdist the controller sees the workers' reports)."""
 
+    def __init__(self, run: Run) -> None:
+        self.run = run
 
-_summary: dict[str, Counter[str]] = defaultdict(Counter)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Count the outcome recorded on a check's teardown report."""
+        props = dict(report.user_properties)
+        host, kind = props.get("host"), props.get("outcome")
+        if host and kind and report.when == "teardown":
+            self.run.outcomes[str(host)][str(kind)] += 1
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -262,9 +284,11 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     if run is None:
         return []
     platforms = Counter(t.platform for t in run.targets.values())
-    lines = [f"hrw-preflight: {len(run.targets)} host(s) "
-             f"({', '.join(f'{n} {p}' for p, n in sorted(platforms.items()))}), catalogue "
-             f"v{run.catalogue.version} sha256:{run.catalogue.sha256[:12]}"]
+    lines = [
+        f"hrw-preflight: {len(run.targets)} host(s) "
+        f"({', '.join(f'{n} {p}' for p, n in sorted(platforms.items()))}), catalogue "
+        f"v{run.catalogue.version} sha256:{run.catalogue.sha256[:12]}"
+    ]
     if run.options.connect.accept_unknown_host_keys:
         lines.append("hrw-preflight: WEAKENED: unknown SSH host keys are accepted")
     for target in run.targets.values():
@@ -280,11 +304,13 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         return
     terminalreporter.section("hrw-preflight hosts")
     for name in run.targets:
-        counts = _summary.get(name, Counter())
+        counts = run.outcomes.get(name, Counter())
         text = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no checks ran"
         terminalreporter.write_line(f"{name}: {text}")
     if run.run_dir is not None:
-        terminalreporter.write_line(f"reports: {run.run_dir}/ (latest: {run.run_dir.parent}/latest)")
+        terminalreporter.write_line(
+            f"reports: {run.run_dir}/ (latest: {run.run_dir.parent}/latest)"
+        )
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -49,6 +49,8 @@ _SECRET_KEY = (
 )
 _KEY_VALUE = re.compile(
     r"(?P<keep>(?<![\w-])['\"]?" + _SECRET_KEY + r"['\"]?[ \t]*(?:=|:)[ \t]*)"
+    # "password=None" says no password is set: evidence worth keeping, not a secret.
+    r"(?!(?:None|null)\b)"
     r"(?P<secret>\"[^\"\n]*\"|'[^'\n]*'|[^\s,;&}'\"]+)",
     re.IGNORECASE,
 )

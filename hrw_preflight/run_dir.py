@@ -10,7 +10,7 @@ from pathlib import Path
 
 def new_run_id(now: datetime | None = None) -> str:
     """Return a run id that sorts by start time and cannot collide between two runs."""
-    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S.%fZ")
     return f"{stamp}-{secrets.token_hex(3)}"
 
 

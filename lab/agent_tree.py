@@ -302,8 +302,18 @@ def build_agent_tree(host: Host, fs: Path, users: list[User], proxy_url: str | N
     if p["user_worker"]:
         _write(fs, f"{state}/diy/worker.conf", worker_conf(host, diy=True), nxa.uid, nxa.gid, 0o644)
     (fs / var_ws.lstrip("/") / "run" / "automationworker").mkdir(exist_ok=True)
-    for path in (f"{var_ws}/run", f"{var_ws}/state", f"{var_ws}/state/automationworker"):
-        os.chown(fs / path.lstrip("/"), oms.uid if path.endswith("run") else nxa.uid, oms.gid)
+    owners = {
+        f"/etc/opt/microsoft/omsagent/{ws}": oms,
+        etc_ws: oms,
+        var_ws: oms,
+        **{f"{var_ws}/{sub}": oms for sub in ("log", "run", "state", "tmp")},
+        state: nxa,
+        f"{var_ws}/run/automationworker": nxa,
+    }
+    if p["user_worker"]:
+        owners[f"{state}/diy"] = nxa
+    for path, owner in owners.items():
+        os.chown(fs / path.lstrip("/"), owner.uid, owner.gid)
     _write(fs, OMSCONFIG_LOG, omsconfig_log(host), oms.uid, oms.gid, 0o644)
     home = fs / "home" / "nxautomation" / "run"
     home.mkdir(parents=True, exist_ok=True)

@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 WS = "3f6c2b1a-9d4e-4c7b-8a21-5e0f6d7c8b9a"
 VERSION = "1.7.4.0"
 PROXY_CONF = "/etc/opt/microsoft/omsagent/proxy.conf"
-CODE = ("/opt/microsoft/omsconfig/modules/nxOMSAutomationWorker/DSCResources/"
-        "MSFT_nxOMSAutomationWorkerResource/automationworker/worker")
+CODE = (
+    "/opt/microsoft/omsconfig/modules/nxOMSAutomationWorker/DSCResources/"
+    "MSFT_nxOMSAutomationWorkerResource/automationworker/worker"
+)
 STATE = "/var/opt/microsoft/omsagent/state/automationworker"
 DIY = f"/var/opt/microsoft/omsagent/{WS}/state/automationworker/diy/worker.conf"
 AGENTSVC = f"{WS}.agentsvc.azure-automation.net"
@@ -20,20 +22,35 @@ OMS = f"{WS}.oms.opinsights.azure.com"
 JRDS = "eus-jobruntimedata-prod-su1.azure-automation.net"
 
 
+@dataclass
+class Out:
+    """A finished command, as testinfra reports it."""
+
+    stdout: str
+    rc: int = 0
+    stderr: str = ""
+
+
 def omsadmin(ws: str = WS) -> str:
     """Return an omsadmin.conf in the agent's key order."""
-    return "\n".join([
-        f"WORKSPACE_ID={ws}", "AGENT_GUID=0b7e1a52-7d0c-4a8e-9a4b-2f1c3d4e5f60",
-        "LOG_FACILITY=local0",
-        f"CERTIFICATE_UPDATE_ENDPOINT=https://{ws}.oms.opinsights.azure.com/"
-        "ConfigurationService.Svc/RenewCertificate",
-        "URL_TLD=opinsights.azure.com",
-        f"DSC_ENDPOINT=https://eus-agentservice-prod-1.azure-automation.net/Accounts/{ws}/"
-        "Nodes(AgentId='0b7e1a52-7d0c-4a8e-9a4b-2f1c3d4e5f60')",
-        f"OMS_ENDPOINT=https://{ws}.ods.opinsights.azure.com/OperationalData.svc/"
-        "PostJsonDataItems",
-        "AZURE_RESOURCE_ID=", "OMSCLOUD_ID=", "UUID=4C4C4544-0042-3510-8050-B4C04F4E3532", "",
-    ])
+    return "\n".join(
+        [
+            f"WORKSPACE_ID={ws}",
+            "AGENT_GUID=0b7e1a52-7d0c-4a8e-9a4b-2f1c3d4e5f60",
+            "LOG_FACILITY=local0",
+            f"CERTIFICATE_UPDATE_ENDPOINT=https://{ws}.oms.opinsights.azure.com/"
+            "ConfigurationService.Svc/RenewCertificate",
+            "URL_TLD=opinsights.azure.com",
+            f"DSC_ENDPOINT=https://eus-agentservice-prod-1.azure-automation.net/Accounts/{ws}/"
+            "Nodes(AgentId='0b7e1a52-7d0c-4a8e-9a4b-2f1c3d4e5f60')",
+            f"OMS_ENDPOINT=https://{ws}.ods.opinsights.azure.com/OperationalData.svc/"
+            "PostJsonDataItems",
+            "AZURE_RESOURCE_ID=",
+            "OMSCLOUD_ID=",
+            "UUID=4C4C4544-0042-3510-8050-B4C04F4E3532",
+            "",
+        ]
+    )
 
 
 def oms_conf(auto: bool = True, user: bool = True) -> str:
@@ -43,40 +60,65 @@ def oms_conf(auto: bool = True, user: bool = True) -> str:
         lines.append(f"auto_registered_worker_conf_path = {STATE}/worker.conf")
     if user:
         lines.append(f"manually_registered_worker_conf_path = {DIY}")
-    lines += ["", "[oms-global]", f"resource_version = {VERSION}",
-              f"hybrid_worker_path = {CODE}/hybridworker.py", f"workspace_id = {WS}",
-              "disable_worker_creation = False", ""]
+    lines += [
+        "",
+        "[oms-global]",
+        f"resource_version = {VERSION}",
+        f"hybrid_worker_path = {CODE}/hybridworker.py",
+        f"workspace_id = {WS}",
+        "disable_worker_creation = False",
+        "",
+    ]
     return "\n".join(lines)
 
 
 def worker_conf() -> str:
     """Return a worker.conf with the JRDS and registration endpoints."""
-    return "\n".join([
-        "[worker-required]", "jrds_cert_path = /var/opt/microsoft/omsagent/state/automationworker"
-        "/worker_certificate.crt", f"jrds_base_uri = https://{JRDS}",
-        "account_id = 6a1d2c3b-4e5f-4a6b-8c7d-9e0f1a2b3c4d", "", "[oms-metadata]",
-        f"workspace_id = {WS}", f"registration_endpoint = https://{AGENTSVC}/accounts/{WS}", "",
-    ])
+    return "\n".join(
+        [
+            "[worker-required]",
+            "jrds_cert_path = /var/opt/microsoft/omsagent/state/automationworker"
+            "/worker_certificate.crt",
+            f"jrds_base_uri = https://{JRDS}",
+            "account_id = 6a1d2c3b-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+            "",
+            "[oms-metadata]",
+            f"workspace_id = {WS}",
+            f"registration_endpoint = https://{AGENTSVC}/accounts/{WS}",
+            "",
+        ]
+    )
 
 
-def process_lines(owner: tuple[int, str] = (998, "nxautomation"), auto: bool = True,
-                  user: bool = True, agent: bool = True) -> list[str]:
+def process_lines(
+    owner: tuple[int, str] = (998, "nxautomation"),
+    auto: bool = True,
+    user: bool = True,
+    agent: bool = True,
+) -> list[str]:
     """Return ps lines (pid uid user args) of a running agent and its workers."""
     uid, name = owner
     lines = []
     if agent:
-        lines.append(f"  411   997 omsagent  /opt/microsoft/omsagent/ruby/bin/ruby "
-                     f"/opt/microsoft/omsagent/bin/omsagent -d /var/opt/microsoft/omsagent/{WS}"
-                     f"/run/omsagent.pid -o /var/opt/microsoft/omsagent/{WS}/log/omsagent.log "
-                     f"-c /etc/opt/microsoft/omsagent/{WS}/conf/omsagent.conf")
-        lines.append(f" 8567 {uid} {name} python {CODE}/main.py {STATE}/oms.conf "
-                     f"rworkspace:{WS} {VERSION}")
+        lines.append(
+            f"  411   997 omsagent  /opt/microsoft/omsagent/ruby/bin/ruby "
+            f"/opt/microsoft/omsagent/bin/omsagent -d /var/opt/microsoft/omsagent/{WS}"
+            f"/run/omsagent.pid -o /var/opt/microsoft/omsagent/{WS}/log/omsagent.log "
+            f"-c /etc/opt/microsoft/omsagent/{WS}/conf/omsagent.conf"
+        )
+        lines.append(
+            f" 8567 {uid} {name} python {CODE}/main.py {STATE}/oms.conf rworkspace:{WS} {VERSION}"
+        )
         if auto:
-            lines.append(f" 8593 {uid} {name} python {CODE}/hybridworker.py {STATE}/worker.conf"
-                         f" managed rworkspace:{WS} rversion:{VERSION}")
+            lines.append(
+                f" 8593 {uid} {name} python {CODE}/hybridworker.py {STATE}/worker.conf"
+                f" managed rworkspace:{WS} rversion:{VERSION}"
+            )
         if user:
-            lines.append(f" 8595 {uid} {name} python {CODE}/hybridworker.py {DIY} managed "
-                         f"rworkspace:{WS} rversion:{VERSION}")
+            lines.append(
+                f" 8595 {uid} {name} python {CODE}/hybridworker.py {DIY} managed "
+                f"rworkspace:{WS} rversion:{VERSION}"
+            )
     return lines
 
 
@@ -106,30 +148,45 @@ class LinuxHost:
 
     def facts_output(self) -> str:
         """Return the stdout of linux_facts.sh on this host."""
-        parts = [_file("/etc/opt/microsoft/omsagent/conf/omsadmin.conf", omsadmin()),
-                 _file(PROXY_CONF, self.proxy, self.files_rc.get(PROXY_CONF, "0")),
-                 _file("/etc/opt/microsoft/omsagent/conf/proxy.conf", None),
-                 _file(f"{STATE}/oms.conf", oms_conf(self.auto, self.user)),
-                 _file(f"{STATE}/worker.conf", worker_conf() if self.auto else None)]
+        parts = [
+            _file("/etc/opt/microsoft/omsagent/conf/omsadmin.conf", omsadmin()),
+            _file(PROXY_CONF, self.proxy, self.files_rc.get(PROXY_CONF, "0")),
+            _file("/etc/opt/microsoft/omsagent/conf/proxy.conf", None),
+            _file(f"{STATE}/oms.conf", oms_conf(self.auto, self.user)),
+            _file(f"{STATE}/worker.conf", worker_conf() if self.auto else None),
+        ]
         if self.user:
             parts.append(_file(DIY, worker_conf()))
-        parts.append(_file("/opt/microsoft/omsconfig/modules/nxOMSAutomationWorker/VERSION",
-                           VERSION))
-        parts.append(_file("/proc/meminfo", f"MemTotal:       {self.mem_kb} kB\nMemFree:        "
-                           f"{self.avail_kb} kB\nMemAvailable:   {self.avail_kb} kB"))
+        parts.append(
+            _file("/opt/microsoft/omsconfig/modules/nxOMSAutomationWorker/VERSION", VERSION)
+        )
+        parts.append(
+            _file(
+                "/proc/meminfo",
+                f"MemTotal:       {self.mem_kb} kB\nMemFree:        "
+                f"{self.avail_kb} kB\nMemAvailable:   {self.avail_kb} kB",
+            )
+        )
         parts.append(_file("/proc/loadavg", f"{self.load:.2f} 0.10 0.05 1/123 4567"))
         parts.append(f"@@HRW-BEGIN nproc\n{self.cpus}\n@@HRW-END nproc rc=0\n")
         if self.nxautomation_uid is None:
             parts.append("@@HRW-BEGIN users\n@@HRW-END users rc=2\n")
         else:
-            parts.append(f"@@HRW-BEGIN users\nnxautomation:x:{self.nxautomation_uid}:"
-                         f"{self.nxautomation_uid}::/home/nxautomation:/bin/bash\n"
-                         "@@HRW-END users rc=0\n")
+            parts.append(
+                f"@@HRW-BEGIN users\nnxautomation:x:{self.nxautomation_uid}:"
+                f"{self.nxautomation_uid}::/home/nxautomation:/bin/bash\n"
+                "@@HRW-END users rc=0\n"
+            )
         ps = "\n".join(process_lines(self.owner, self.auto, self.user, self.agent))
-        parts.append(f"@@HRW-BEGIN ps\n{ps}\n@@HRW-END ps rc=0\n" if ps else
-                     "@@HRW-BEGIN ps\n@@HRW-END ps rc=0\n")
+        parts.append(
+            f"@@HRW-BEGIN ps\n{ps}\n@@HRW-END ps rc=0\n"
+            if ps
+            else "@@HRW-BEGIN ps\n@@HRW-END ps rc=0\n"
+        )
         if self.log_state == "present":
-            body = "\n".join(["size=52311", *self.log_lines, f"grep_rc={0 if self.log_lines else 1}"])
+            body = "\n".join(
+                ["size=52311", *self.log_lines, f"grep_rc={0 if self.log_lines else 1}"]
+            )
         else:
             body = f"state={self.log_state}"
         parts.append(f"@@HRW-BEGIN omsconfig_log\n{body}\n@@HRW-END omsconfig_log rc=0\n")
@@ -141,8 +198,13 @@ def openssl_ok(host: str, chain: list[str]) -> list[str]:
     lines = ["CONNECTED(00000003)", "---", "Certificate chain"]
     for i, pem in enumerate(chain):
         lines += [f" {i} s:CN = cert{i}", *pem.strip().splitlines()]
-    lines += ["---", "SSL handshake has read 3120 bytes and written 402 bytes",
-              "New, TLSv1.3, Cipher is TLS_AES_256_GCM_SHA384", "DONE", "@@RC 0"]
+    lines += [
+        "---",
+        "SSL handshake has read 3120 bytes and written 402 bytes",
+        "New, TLSv1.3, Cipher is TLS_AES_256_GCM_SHA384",
+        "DONE",
+        "@@RC 0",
+    ]
     return [f"{host}|{line}" for line in lines]
 
 

@@ -337,7 +337,9 @@ def collect(run: Runner, params: ProbeParams) -> dict[str, Section]:
             *roles,
         )
     except HostUnreachable as exc:
-        sections["network"] = Section.failed("network", f"connection lost during the network probe: {exc}")
+        sections["network"] = Section.failed(
+            "network", f"connection lost during the network probe: {exc}"
+        )
         return sections
     sections["network"] = parse_network(network, roles, proxy)
     return sections

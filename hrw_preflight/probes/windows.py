@@ -135,28 +135,28 @@ def collect(run: Callable[[str, bytes], R], params: ProbeParams) -> dict[str, Se
 # --- splitting the output -------------------------------------------------------------
 
 
-def _split_blocks(text: str) -> tuple[dict[str, list[str]], set[str]]:
-    """Return the body lines of each complete block and the names of cut-off blocks."""
+def _split_blocks(text: str) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Return the body lines of each complete block, and of each block that was cut off."""
     blocks: dict[str, list[str]] = {}
+    cut: dict[str, list[str]] = {}
     open_name: str | None = None
     lines: list[str] = []
-    cut: set[str] = set()
     for line in text.split("\n"):
         if line.startswith(BEGIN):
             if open_name is not None:
-                cut.add(open_name)
+                cut[open_name] = lines
             open_name, lines = line[len(BEGIN) :].strip(), []
         elif line.startswith(END) and open_name is not None:
             if line[len(END) :].strip() == open_name:
                 blocks[open_name] = lines
             else:
-                cut.add(open_name)
+                cut[open_name] = lines
             open_name = None
         elif open_name is not None:
             lines.append(line)
     if open_name is not None:
-        cut.add(open_name)
-    return blocks, cut - set(blocks)
+        cut[open_name] = lines
+    return blocks, {name: body for name, body in cut.items() if name not in blocks}
 
 
 def _parts(section: str, lines: list[str]) -> dict[str, Part]:
@@ -329,6 +329,8 @@ def _worker(parts: dict[str, Part]) -> dict[str, Any]:
 
 
 def _pem_chain(host: str, chain: Any) -> list[str]:
+    if isinstance(chain, dict) and "value" in chain:
+        chain = chain["value"]  # 5.1 writes a PSObject-wrapped array as {"value", "Count"}
     if not isinstance(chain, list):
         chain = [] if chain is None else [chain]
     pems = []
@@ -457,7 +459,7 @@ def parse_output(stdout: bytes, stderr: bytes, rc: int) -> dict[str, Section]:
                 reason = f"the probe printed no {name} section (exit code {rc})"
             if complaint:
                 reason += f": {complaint}"
-            sections[name] = Section.failed(name, reason, raw=text if name in cut else "")
+            sections[name] = Section.failed(name, reason, raw="\n".join(cut.get(name, [])))
             continue
         raw = "\n".join(blocks[name]).strip("\n")
         try:

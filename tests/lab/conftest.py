@@ -43,7 +43,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if HERE not in Path(str(item.fspath)).resolve().parents:
             continue
         item.add_marker(pytest.mark.lab)
-        if item.module is not None and item.module.__name__.endswith("test_lifecycle"):
+        if Path(str(item.fspath)).name == "test_lifecycle.py":
             continue
         if os.geteuid() != 0:
             item.add_marker(pytest.mark.skip(reason="lab tests need root"))

@@ -114,3 +114,13 @@ def test_proxy_demands_credentials(proxy_auth: str) -> None:
 
 def test_proxy_refuses_other_names(proxy_auth: str) -> None:
     assert _connect("example.com:443", proxy_auth).startswith("HTTP/1.1 502")
+
+
+def test_outside_addresses_have_no_route(any_host: Host) -> None:
+    for outside in ("1.1.1.1", "192.168.1.1", "127.0.0.53"):
+        proc = run_in_netns(any_host.name, ["ip", "route", "get", outside])
+        if outside.startswith("127."):
+            assert "dev lo" in proc.stdout  # the host's own loopback, not the controller's
+        else:
+            assert proc.returncode != 0
+            assert "unreachable" in proc.stderr.lower()

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from junitparser import Error, Failure, JUnitXml, Properties, Skipped
+from junitparser import Error, Failure, JUnitXml, Skipped
 
 from hrw_preflight.catalogue import load_catalogue
+from tests.junit_read import properties
 
 ROOT = Path(__file__).resolve().parents[2]
 INVENTORY = ROOT / "inventories" / "lab.yml"
@@ -65,7 +66,7 @@ def test_each_host_fails_exactly_its_profile(lab_run: JUnitXml) -> None:
     not_passing: dict[str, set[str]] = defaultdict(set)
     seen_hosts: set[str] = set()
     for case in (c for suite in lab_run for c in suite):
-        props = {p.name: p.value for ps in case.iterchildren(Properties) for p in ps}
+        props = properties(case)
         host = props["host"]
         seen_hosts.add(host)
         for result in case.result:
@@ -86,7 +87,7 @@ def test_failures_carry_the_remediation(lab_run: JUnitXml) -> None:
     catalogue = load_catalogue()
     failures = 0
     for case in (c for suite in lab_run for c in suite):
-        props = {p.name: p.value for ps in case.iterchildren(Properties) for p in ps}
+        props = properties(case)
         for result in case.result:
             if isinstance(result, Failure):
                 failures += 1

@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from hrw_preflight.facts import Section
 from hrw_preflight.probes import linux
 from hrw_preflight.probes.params import ProbeParams
-from tests.linux_samples import AGENTSVC, JRDS, OMS, WS, LinuxHost, openssl_ok, openssl_timeout
+from tests.linux_samples import (
+    AGENTSVC,
+    JRDS,
+    OMS,
+    WS,
+    LinuxHost,
+    Out,
+    openssl_ok,
+    openssl_timeout,
+)
 
 
-@dataclass
-class Out:
-    """A finished command, as testinfra reports it."""
-
-    stdout: str
-    rc: int = 0
-    stderr: str = ""
-
-
-def parse(host: LinuxHost) -> dict[str, linux.Section]:
+def parse(host: LinuxHost) -> dict[str, Section]:
     return linux.parse_facts(Out(host.facts_output()), ProbeParams())
 
 
@@ -44,8 +43,12 @@ def test_processes_hardware_and_pressure_are_parsed() -> None:
 def test_proxy_password_never_enters_the_data() -> None:
     worker = parse(LinuxHost(proxy="http://corp:S3cret!@10.1.2.3:3128")).get("worker")
     assert worker is not None and worker.data is not None
-    assert worker.data["proxy"] == {"url": "http://corp:***@10.1.2.3:3128", "host": "10.1.2.3",
-                                    "port": 3128, "has_credentials": True}
+    assert worker.data["proxy"] == {
+        "url": "http://corp:***@10.1.2.3:3128",
+        "host": "10.1.2.3",
+        "port": 3128,
+        "has_credentials": True,
+    }
     assert "S3cret" not in str(worker.data)
 
 
@@ -90,7 +93,9 @@ def test_network_output_is_split_per_endpoint() -> None:
 def test_proxy_refusal_and_missing_openssl() -> None:
     refused = linux.parse_network(
         Out(f"{OMS}|CONNECTED(00000003)\n{OMS}|s_client: HTTP CONNECT failed: 407\n{OMS}|@@RC 1"),
-        {OMS: "oms"}, "10.0.0.3:3128")
+        {OMS: "oms"},
+        "10.0.0.3:3128",
+    )
     assert refused.data is not None and refused.data[OMS]["tcp"] == "proxy-refused"
     assert linux.parse_network(Out("@@HRW-NO-OPENSSL\n"), {OMS: "oms"}, None).data is None
 

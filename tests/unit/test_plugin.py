@@ -12,15 +12,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from junitparser import Error, Failure, JUnitXml, Properties, Skipped
+from junitparser import Error, Failure, JUnitXml, Skipped
 
 import hrw_preflight.collector
 from hrw_preflight.facts import HostFacts, Section
 from hrw_preflight.probes import linux
 from hrw_preflight.probes.params import ProbeParams
 from hrw_preflight.targets import Target
-from tests.linux_samples import LinuxHost
-from tests.unit.test_linux_probe import Out
+from tests.junit_read import properties
+from tests.linux_samples import LinuxHost, Out
 
 pytest_plugins = ["pytester"]
 SUITE = Path(__file__).resolve().parents[2] / "tests_infra"
@@ -30,37 +30,66 @@ SECRET = "Winrm-Pa55word!"
 def windows_sections(status: int = 4) -> dict[str, Section]:
     """Return Windows facts in the suite's shapes (what the Windows parser produces)."""
     return {
-        "service": Section("service", {"exists": True, "name": "HealthService", "status": status,
-                                       "start_type": 2}, raw=f"Status {status} pw={SECRET}"),
-        "events": Section("events", {"lookback_hours": 24.0, "logs": {
-            "Operations Manager": [], "Microsoft-SMA/Operational": []}}),
+        "service": Section(
+            "service",
+            {"exists": True, "name": "HealthService", "status": status, "start_type": 2},
+            raw=f"Status {status} pw={SECRET}",
+        ),
+        "events": Section(
+            "events",
+            {
+                "lookback_hours": 24.0,
+                "logs": {"Operations Manager": [], "Microsoft-SMA/Operational": []},
+            },
+        ),
         "hardware": Section("hardware", {"logical_processors": 4, "memory_bytes": 16 * 1024**3}),
-        "pressure": Section("pressure", {"cpu_load": 0.1, "memory_available_bytes": 8 * 1024**3,
-                                         "memory_total_bytes": 16 * 1024**3}),
-        "worker": Section("worker", {"workspace_id": None, "update_management": False,
-                                     "user_worker": False, "endpoints": {}}),
+        "pressure": Section(
+            "pressure",
+            {
+                "cpu_load": 0.1,
+                "memory_available_bytes": 8 * 1024**3,
+                "memory_total_bytes": 16 * 1024**3,
+            },
+        ),
+        "worker": Section(
+            "worker",
+            {
+                "workspace_id": None,
+                "update_management": False,
+                "user_worker": False,
+                "endpoints": {},
+            },
+        ),
         "network": Section("network", {}),
     }
 
 
 @pytest.fixture
-def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
-          ) -> Callable[[dict[str, HostFacts | Callable[[Target], HostFacts]], list[str]],
-                        pytest.RunResult]:
+def suite(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[dict[str, HostFacts | Callable[[Target], HostFacts]], list[str]], pytest.RunResult]:
     """Return a runner of the real scenario tests against recorded facts per host name."""
     for path in SUITE.glob("test_*.py"):
         pytester.makepyfile(**{path.stem: path.read_text()})
 
-    def run(facts: dict[str, HostFacts | Callable[[Target], HostFacts]], args: list[str]
-            ) -> pytest.RunResult:
+    def run(
+        facts: dict[str, HostFacts | Callable[[Target], HostFacts]], args: list[str]
+    ) -> pytest.RunResult:
         def fake_probe(target: Target, host: object, params: ProbeParams) -> HostFacts:
             found = facts[target.name]
             return found(target) if callable(found) else found
 
         monkeypatch.setattr(hrw_preflight.collector, "probe_host", fake_probe)
-        return pytester.runpytest_inprocess("-p", "hrw_preflight.plugin", "-p", "no:cacheprovider",
-                                            "-rs", "--hrw-reports", str(pytester.path / "reports"),
-                                            *args)
+        return pytester.runpytest_inprocess(
+            "-p",
+            "hrw_preflight.plugin",
+            "-p",
+            "no:cacheprovider",
+            "-rs",
+            "--hrw-reports",
+            str(pytester.path / "reports"),
+            *args,
+        )
 
     return run
 
@@ -76,39 +105,53 @@ def junit(pytester: pytest.Pytester) -> JUnitXml:
 
 
 def test_ids_name_host_scenario_and_item_and_skips_say_why(
-        suite: Callable[..., pytest.RunResult], pytester: pytest.Pytester) -> None:
-    result = suite({"local": local_facts(LinuxHost(auto=False))},
-                   ["--hosts=local://", "-k", "HRW-L or HRW-G02", "-v"])
-    result.stdout.fnmatch_lines([
-        "*test_hardware_minimum?local:HRW-G02:memory? PASSED*",
-        "*test_worker_processes?local:HRW-L01:manager? PASSED*",
-        "*SKIPPED*Update Management is not enabled*",
-    ])
+    suite: Callable[..., pytest.RunResult], pytester: pytest.Pytester
+) -> None:
+    result = suite(
+        {"local": local_facts(LinuxHost(auto=False))},
+        ["--hosts=local://", "-k", "HRW-L or HRW-G02", "-v"],
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*test_hardware_minimum?local:HRW-G02:memory? PASSED*",
+            "*test_worker_processes?local:HRW-L01:manager? PASSED*",
+            "*SKIPPED*Update Management is not enabled*",
+        ]
+    )
     result.assert_outcomes(passed=6, skipped=1, deselected=12)
     assert "test_healthservice" not in result.stdout.str()  # no Windows host, no Windows test
 
 
 def test_failure_message_names_scenario_host_seen_expected_and_fix(
-        suite: Callable[..., pytest.RunResult]) -> None:
-    result = suite({"local": local_facts(LinuxHost(agent=False))},
-                   ["--hosts=local://", "-k", "HRW-L02"])
+    suite: Callable[..., pytest.RunResult],
+) -> None:
+    result = suite(
+        {"local": local_facts(LinuxHost(agent=False))}, ["--hosts=local://", "-k", "HRW-L02"]
+    )
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([
-        "*HRW-L02 failed on local ?omsagent?: OMS Agent for Linux daemon is running",
-        "*seen:*no omsagent process is running",
-        "*expected:*",
-        "*fix:*service_control restart*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*HRW-L02 failed on local ?omsagent?: OMS Agent for Linux daemon is running",
+            "*seen:*no omsagent process is running",
+            "*expected:*",
+            "*fix:*service_control restart*",
+        ]
+    )
 
 
 def test_unreachable_host_errors_every_check_and_others_go_on(
-        suite: Callable[..., pytest.RunResult], pytester: pytest.Pytester) -> None:
+    suite: Callable[..., pytest.RunResult], pytester: pytest.Pytester
+) -> None:
     inventory = pytester.path / "inv.yml"
-    inventory.write_text("all:\n  hosts:\n    dead:\n      ansible_host: 192.0.2.1\n"
-                         "    alive:\n      ansible_connection: local\n")
+    inventory.write_text(
+        "all:\n  hosts:\n    dead:\n      ansible_host: 192.0.2.1\n"
+        "    alive:\n      ansible_connection: local\n"
+    )
     dead = HostFacts("dead", "linux", connect_error="ssh failed: Connection timed out")
-    result = suite({"dead": dead, "alive": local_facts(LinuxHost())},
-                   [f"--ansible-inventory={inventory}", "--hosts=ansible://all", "-k", "HRW-L"])
+    result = suite(
+        {"dead": dead, "alive": local_facts(LinuxHost())},
+        [f"--ansible-inventory={inventory}", "--hosts=ansible://all", "-k", "HRW-L"],
+    )
     outcomes = result.parseoutcomes()
     assert outcomes["errors"] == 5 and outcomes["passed"] == 5 and "failed" not in outcomes
     cases = [c for s in junit(pytester) for c in s]
@@ -118,22 +161,31 @@ def test_unreachable_host_errors_every_check_and_others_go_on(
 
 
 def test_junit_properties_html_evidence_and_no_secrets(
-        suite: Callable[..., pytest.RunResult], pytester: pytest.Pytester) -> None:
+    suite: Callable[..., pytest.RunResult], pytester: pytest.Pytester
+) -> None:
     inventory = pytester.path / "inv.yml"
     inventory.write_text(
         "all:\n  hosts:\n    win1:\n      ansible_host: 192.0.2.7\n"
         "      ansible_connection: winrm\n      ansible_user: svc\n"
-        f"      ansible_password: '{SECRET}'\n")
-    result = suite({"win1": HostFacts("win1", "windows", windows_sections(status=1))},
-                   [f"--ansible-inventory={inventory}", "--hosts=ansible://all", "-k", "HRW-W"])
+        f"      ansible_password: '{SECRET}'\n"
+    )
+    result = suite(
+        {"win1": HostFacts("win1", "windows", windows_sections(status=1))},
+        [f"--ansible-inventory={inventory}", "--hosts=ansible://all", "-k", "HRW-W"],
+    )
     result.assert_outcomes(passed=10, failed=1)
     assert SECRET not in result.stdout.str()
     cases = {c.name: c for s in junit(pytester) for c in s}
     failed = cases["test_healthservice[win1:HRW-W01:HealthService]"]
     assert isinstance(failed.result[0], Failure)
-    props = {p.name: p.value for p in failed.iterchildren(Properties) for p in p}
-    assert props == {"scenario_id": "HRW-W01", "host": "win1", "severity": "critical",
-                     "item": "HealthService", "outcome": "failed"}
+    props = properties(failed)
+    assert props == {
+        "scenario_id": "HRW-W01",
+        "host": "win1",
+        "severity": "critical",
+        "item": "HealthService",
+        "outcome": "failed",
+    }
     assert not any(isinstance(r, Skipped) for c in cases.values() for r in c.result)
     html = (pytester.path / "reports" / "latest" / "report.html").read_text()
     attached = [base64.b64decode(b).decode() for b in re.findall(r"base64,([A-Za-z0-9+/=]+)", html)]
@@ -142,8 +194,9 @@ def test_junit_properties_html_evidence_and_no_secrets(
     assert SECRET not in (pytester.path / "reports" / "latest" / "junit.xml").read_text()
 
 
-def test_two_runs_keep_two_report_folders(suite: Callable[..., pytest.RunResult],
-                                          pytester: pytest.Pytester) -> None:
+def test_two_runs_keep_two_report_folders(
+    suite: Callable[..., pytest.RunResult], pytester: pytest.Pytester
+) -> None:
     facts = {"local": local_facts(LinuxHost())}
     suite(facts, ["--hosts=local://", "-k", "HRW-L02"])
     suite(facts, ["--hosts=local://", "-k", "HRW-L02"])

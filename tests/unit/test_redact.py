@@ -101,6 +101,8 @@ def test_authorization_headers(text: str, expected: str) -> None:
         ("onboard --password hunter2 -w ws", "onboard --password *** -w ws"),
         ("workspace_key=abc==", "workspace_key=***"),
         ("password:\nnext line", "password:\nnext line"),
+        ("password=None, ansible_password: null", "password=None, ansible_password: null"),
+        ("password=Nonesuch", "password=***"),
         ("bypass_certificate_verification=false", "bypass_certificate_verification=false"),
         ("jrds_cert_thumbprint=ABCDEF", "jrds_cert_thumbprint=ABCDEF"),
     ],

@@ -12,22 +12,27 @@ from hrw_preflight.facts import HostFacts, Section
 from hrw_preflight.probes import linux
 from hrw_preflight.probes.params import ProbeParams
 from hrw_preflight.verdicts import JUDGES, Settings, judge
-from tests.linux_samples import AGENTSVC, JRDS, OMS, LinuxHost, openssl_ok, openssl_timeout
-from tests.unit.test_certs import Issued, make_cert
-from tests.unit.test_linux_probe import Out
+from tests.linux_samples import AGENTSVC, JRDS, OMS, LinuxHost, Out, openssl_ok, openssl_timeout
+from tests.pki_samples import make_cert
 
 
 @pytest.fixture(scope="module")
 def chains() -> dict[str, list[str]]:
     root = make_cert("Lab Azure Root CA", None, ca=True)
     inter = make_cert("Lab Azure TLS Issuing CA", root, ca=True)
-    sans = ["*.agentsvc.azure-automation.net", "*.azure-automation.net",
-            "*.oms.opinsights.azure.com"]
+    sans = [
+        "*.agentsvc.azure-automation.net",
+        "*.azure-automation.net",
+        "*.oms.opinsights.azure.com",
+    ]
     leaf = make_cert("azure", inter, ca=False, sans=sans)
     forged = make_cert("Microsoft Azure RSA TLS Issuing CA 03", None, ca=True)
     intercepted = make_cert("azure", forged, ca=False, sans=sans)
-    return {"root": [root.pem], "good": [leaf.pem, inter.pem],
-            "intercepted": [intercepted.pem, forged.pem]}
+    return {
+        "root": [root.pem],
+        "good": [leaf.pem, inter.pem],
+        "intercepted": [intercepted.pem, forged.pem],
+    }
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +65,9 @@ def test_every_catalogue_scenario_has_a_verdict() -> None:
     assert {s.id for s in load_catalogue().scenarios} == set(JUDGES)
 
 
-def test_healthy_linux_host_passes_everything(chains: dict[str, list[str]],
-                                              settings: Settings) -> None:
+def test_healthy_linux_host_passes_everything(
+    chains: dict[str, list[str]], settings: Settings
+) -> None:
     facts = linux_facts(LinuxHost(), net(chains["good"]))
     for scenario in load_catalogue().scenarios:
         if scenario.applies_to("linux"):
@@ -70,33 +76,60 @@ def test_healthy_linux_host_passes_everything(chains: dict[str, list[str]],
                 assert verdict.outcome == "passed", (scenario.id, item, verdict)
 
 
-@pytest.mark.parametrize(("host", "failing"), [
-    (LinuxHost(agent=False), {("HRW-L01", "manager"), ("HRW-L01", "auto-registered"),
-                              ("HRW-L01", "user"), ("HRW-L02", "omsagent")}),
-    (LinuxHost(owner=(997, "omsagent")), {("HRW-L01", "manager"), ("HRW-L01", "auto-registered"),
-                                          ("HRW-L01", "user")}),
-    (LinuxHost(log_lines=["[2026/11/27 08:00:01] The specified class does not exist.."]),
-     {("HRW-L03", "omsconfig-log")}),
-    (LinuxHost(cpus=1, mem_kb=2 * 1024 * 1024, avail_kb=1024 * 1024),
-     {("HRW-G02", "cpu"), ("HRW-G02", "memory")}),
-    (LinuxHost(load=3.8, avail_kb=200 * 1024), {("HRW-G03", "cpu"), ("HRW-G03", "memory")}),
-    (LinuxHost(nxautomation_uid=None), {("HRW-L01", "manager"), ("HRW-L01", "auto-registered"),
-                                        ("HRW-L01", "user")}),
-])
-def test_each_fault_fails_exactly_its_checks(host: LinuxHost, failing: set[tuple[str, str]],
-                                             chains: dict[str, list[str]],
-                                             settings: Settings) -> None:
+@pytest.mark.parametrize(
+    ("host", "failing"),
+    [
+        (
+            LinuxHost(agent=False),
+            {
+                ("HRW-L01", "manager"),
+                ("HRW-L01", "auto-registered"),
+                ("HRW-L01", "user"),
+                ("HRW-L02", "omsagent"),
+            },
+        ),
+        (
+            LinuxHost(owner=(997, "omsagent")),
+            {("HRW-L01", "manager"), ("HRW-L01", "auto-registered"), ("HRW-L01", "user")},
+        ),
+        (
+            LinuxHost(log_lines=["[2026/11/27 08:00:01] The specified class does not exist.."]),
+            {("HRW-L03", "omsconfig-log")},
+        ),
+        (
+            LinuxHost(cpus=1, mem_kb=2 * 1024 * 1024, avail_kb=1024 * 1024),
+            {("HRW-G02", "cpu"), ("HRW-G02", "memory")},
+        ),
+        (LinuxHost(load=3.8, avail_kb=200 * 1024), {("HRW-G03", "cpu"), ("HRW-G03", "memory")}),
+        (
+            LinuxHost(nxautomation_uid=None),
+            {("HRW-L01", "manager"), ("HRW-L01", "auto-registered"), ("HRW-L01", "user")},
+        ),
+    ],
+)
+def test_each_fault_fails_exactly_its_checks(
+    host: LinuxHost, failing: set[tuple[str, str]], chains: dict[str, list[str]], settings: Settings
+) -> None:
     facts = linux_facts(host, net(chains["good"]))
-    seen = {(s.id, i) for s in load_catalogue().scenarios if s.applies_to("linux")
-            for i in s.items if outcome(s.id, i, facts, settings) == "failed"}
+    seen = {
+        (s.id, i)
+        for s in load_catalogue().scenarios
+        if s.applies_to("linux")
+        for i in s.items
+        if outcome(s.id, i, facts, settings) == "failed"
+    }
     assert seen == failing
 
 
-def test_user_worker_process_missing_fails_only_that_item(chains: dict[str, list[str]],
-                                                           settings: Settings) -> None:
+def test_user_worker_process_missing_fails_only_that_item(
+    chains: dict[str, list[str]], settings: Settings
+) -> None:
     host = LinuxHost()
-    text = host.facts_output().replace(" 8595 998", " 8595 998 x").replace(
-        "diy/worker.conf managed", "diy/NOT-worker.conf managed")
+    text = (
+        host.facts_output()
+        .replace(" 8595 998", " 8595 998 x")
+        .replace("diy/worker.conf managed", "diy/NOT-worker.conf managed")
+    )
     facts = HostFacts("h", "linux", linux.parse_facts(Out(text), ProbeParams()))
     assert outcome("HRW-L01", "user", facts, settings) == "failed"
     assert outcome("HRW-L01", "manager", facts, settings) == "passed"
@@ -121,24 +154,35 @@ def test_network_faults(chains: dict[str, list[str]], settings: Settings) -> Non
 
 
 def test_unreadable_or_malformed_facts_are_errors_never_passes(settings: Settings) -> None:
-    unreadable = HostFacts("h", "linux", {n: Section.failed(n, "permission denied") for n in
-                                          ("worker", "processes", "omsconfig_log", "hardware",
-                                           "pressure", "network")})
-    malformed = HostFacts("h", "linux", {
-        "hardware": Section("hardware", {"logical_processors": "two"}),
-        "pressure": Section("pressure", {"cpu_load": "high"}),
-        "processes": Section("processes", {"procs": []}),
-        "worker": Section("worker", {"endpoints": {}}),
-        "network": Section("network", {}),
-        "omsconfig_log": Section("omsconfig_log", {"exists": True}),
-    })
+    unreadable = HostFacts(
+        "h",
+        "linux",
+        {
+            n: Section.failed(n, "permission denied")
+            for n in ("worker", "processes", "omsconfig_log", "hardware", "pressure", "network")
+        },
+    )
+    malformed = HostFacts(
+        "h",
+        "linux",
+        {
+            "hardware": Section("hardware", {"logical_processors": "two"}),
+            "pressure": Section("pressure", {"cpu_load": "high"}),
+            "processes": Section("processes", {"procs": []}),
+            "worker": Section("worker", {"endpoints": {}}),
+            "network": Section("network", {}),
+            "omsconfig_log": Section("omsconfig_log", {"exists": True}),
+        },
+    )
     unreachable = HostFacts("h", "linux", connect_error="ssh failed: Connection timed out")
     for facts in (unreadable, malformed, unreachable):
         for scenario in load_catalogue().scenarios:
             if scenario.applies_to("linux"):
                 for item in scenario.items:
                     assert outcome(scenario.id, item, facts, settings) == "error", (
-                        scenario.id, item)
+                        scenario.id,
+                        item,
+                    )
 
 
 def test_garbled_chain_is_an_error(settings: Settings) -> None:

@@ -262,6 +262,7 @@ def test_garbled_cut_off_and_failed_runs_say_why() -> None:
     assert garbled.raw.startswith("@@HRW-PART processor")
     cut = load_recorded("windows-cut-off")
     assert cut["network"].error == "the probe output of the network section was cut off"
+    assert cut["network"].raw.startswith("[\n    {") and "@@HRW" not in cut["network"].raw
     unknown = load_recorded("windows-unknown-command")["worker"].error
     assert unknown is not None and "exit code 1" in unknown
     assert "The term 'Get-ComputerInfo' is not recognized" in unknown
@@ -277,7 +278,7 @@ def test_progress_records_on_stderr_are_ignored() -> None:
 
 
 def test_nothing_printed_fails_every_section_with_powershells_complaint() -> None:
-    stderr = encode_error_lines(["Exception calling \"FromBase64String\": bad input", "At line:1"])
+    stderr = encode_error_lines(['Exception calling "FromBase64String": bad input', "At line:1"])
     sections = parse_output(b"", stderr, 1)
     for name, section in sections.items():
         assert section.error == (
@@ -289,9 +290,10 @@ def test_nothing_printed_fails_every_section_with_powershells_complaint() -> Non
 def test_byte_order_mark_and_lf_line_ends_are_accepted() -> None:
     stdout, stderr, rc = recorded_output("windows-healthy")
     relaxed = b"\xef\xbb\xbf" + stdout.replace(b"\r\n", b"\n")
-    assert parse_output(relaxed, stderr, rc)["service"].data == parse_output(
-        stdout, stderr, rc
-    )["service"].data
+    assert (
+        parse_output(relaxed, stderr, rc)["service"].data
+        == parse_output(stdout, stderr, rc)["service"].data
+    )
 
 
 @pytest.mark.parametrize(
@@ -379,3 +381,14 @@ def test_other_shapes_51_and_7_can_produce_are_read() -> None:
         (2138, "2026-11-27T07:00:00+00:00", ""),
     ]
     assert data["logs"]["Microsoft-SMA/Operational"] == []
+
+
+def test_a_wrapped_chain_array_is_unwrapped() -> None:
+    healthy = recorded_output("windows-healthy")[0].decode()
+    start = healthy.index("@@HRW-BEGIN network") + len("@@HRW-BEGIN network\r\n")
+    results = json.loads(healthy[start : healthy.index("@@HRW-END network")])
+    for result in results:
+        result["Chain"] = {"value": result["Chain"], "Count": len(result["Chain"])}
+    stdout = _with_block("windows-healthy", "network", json.dumps(results))
+    wrapped = parse_output(stdout, b"", 0)["network"].data
+    assert wrapped == load_recorded("windows-healthy")["network"].data

@@ -1,0 +1,429 @@
+"""The lab emulator's PowerShell engine: 5.1 shapes, the probe round trip, and failures."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+
+from hrw_preflight.facts import Section
+from hrw_preflight.probes.clixml import decode_stderr, encode_error_lines
+from hrw_preflight.probes.params import ProbeParams
+from hrw_preflight.probes.windows import (
+    BOOTSTRAP,
+    build_invocation,
+    collect,
+    encode_command,
+    parse_output,
+    script_text,
+)
+from lab.winrm_emulator.config import HostConfig
+from lab.winrm_emulator.engine import run_command, run_probe
+from lab.winrm_emulator.probe_blocks import (
+    BLOCK_SHA256,
+    BOOTSTRAP_SHA256,
+    digest,
+    split_regions,
+)
+from lab.winrm_emulator.ps_json import PsDate, convert_to_json
+from tests.windows_recorded import (
+    HEALTHY,
+    endpoint_names,
+    load_recorded,
+    record_one,
+    workspace_of,
+)
+from tests.windows_tls_servers import (
+    ServerChain,
+    black_hole,
+    closed_port,
+    connect_proxy,
+    make_chain,
+    tls_server,
+)
+
+NAME = "windows-unit"
+WS = workspace_of(NAME)
+ENDPOINTS = endpoint_names(WS)
+FAST = ProbeParams(connect_timeout_s=2.0)
+
+
+def make_host(
+    profile: dict[str, Any] | None = None,
+    resolve: dict[str, str] | None = None,
+    proxy: str | None = None,
+    port: int = 443,
+) -> HostConfig:
+    """Return an emulated host on loopback with a healthy profile plus ``profile``."""
+    return HostConfig(
+        name=NAME,
+        address="127.0.0.1",
+        http_port=0,
+        https_port=0,
+        tls_cert="",
+        tls_key="",
+        username="hrwadmin",
+        password="not-used",
+        workspace_id=WS,
+        endpoints=ENDPOINTS,
+        resolve=resolve if resolve is not None else {},
+        proxy=proxy,
+        profile={**HEALTHY, **(profile or {}), "endpoint_port": port},
+    )
+
+
+def probe(host: HostConfig, params: ProbeParams = FAST) -> dict[str, Section]:
+    """Run the suite's probe against the engine and parse what it printed."""
+    command, stdin = build_invocation(params)
+    output = run_command(command, [], stdin, host)
+    return parse_output(output.stdout, output.stderr, output.exit_code)
+
+
+@pytest.fixture(scope="module")
+def azure_chain(tmp_path_factory: pytest.TempPathFactory) -> ServerChain:
+    return make_chain(
+        tmp_path_factory.mktemp("azure"),
+        "Unit Azure Root CA",
+        "Unit Azure TLS Issuing CA",
+        ["*.azure-automation.net", "*.opinsights.azure.com"],
+    )
+
+
+@pytest.fixture
+def azure_port(azure_chain: ServerChain) -> Iterator[int]:
+    with tls_server(azure_chain) as port:
+        yield port
+
+
+def everywhere(address: str) -> dict[str, str]:
+    return {name: address for name in ENDPOINTS.values()}
+
+
+# --- ConvertTo-Json 5.1 -----------------------------------------------------------------
+
+
+def test_convert_to_json_uses_51_layout() -> None:
+    text = convert_to_json({"c": [1, 2], "a": {"b": 1}, "e": []})
+    assert text == (
+        "{\r\n"
+        '    "c":  [\r\n'
+        "              1,\r\n"
+        "              2\r\n"
+        "          ],\r\n"
+        '    "a":  {\r\n'
+        '              "b":  1\r\n'
+        "          },\r\n"
+        '    "e":  [\r\n'
+        "              \r\n"
+        "          ]\r\n"
+        "}"
+    )
+
+
+def test_convert_to_json_escapes_and_values_like_javascriptserializer() -> None:
+    moment = datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
+    text = convert_to_json(
+        {"s": 'it\'s <a> & "b"\n', "d": PsDate(moment), "f": 24.0, "g": 0.5, "t": True}
+    )
+    assert '"s":  "it\\u0027s \\u003ca\\u003e \\u0026 \\"b\\"\\n"' in text
+    assert '"d":  "\\/Date(1700000000000)\\/"' in text
+    assert '"f":  24,' in text and '"g":  0.5,' in text and '"t":  true' in text
+
+
+def test_clixml_round_trip_keeps_lines_and_escapes_underscores() -> None:
+    lines = ["first _x000D_ literal", "second <line> & more"]
+    encoded = encode_error_lines(lines)
+    assert encoded.startswith(b"#< CLIXML\r\n<Objs ")
+    assert b"_x000D__x000A_</S>" in encoded
+    assert decode_stderr(encoded) == "first _x000D_ literal\nsecond <line> & more"
+
+
+# --- the probe round trip ---------------------------------------------------------------
+
+
+def test_healthy_round_trip_with_a_real_tls_endpoint(azure_port: int) -> None:
+    sections = probe(make_host({"sockets": 2}, everywhere("127.0.0.1"), port=azure_port))
+    assert all(section.error is None for section in sections.values())
+    assert sections["hardware"].data == {"logical_processors": 2, "memory_bytes": 8 << 30}
+    network = sections["network"].data
+    assert network is not None and set(network) == set(ENDPOINTS.values())
+    for host_name, result in network.items():
+        assert (result["tcp"], result["tls"]) == ("ok", "ok")
+        leaf = x509.load_pem_x509_certificate(result["chain_pem"][0].encode())
+        issuer = x509.load_pem_x509_certificate(result["chain_pem"][1].encode())
+        assert leaf.issuer == issuer.subject
+        assert "Unit Azure TLS Issuing CA" in issuer.subject.rfc4514_string()
+        assert result["role"] in ("agentsvc", "jrds", "oms") and host_name in ENDPOINTS.values()
+
+
+def test_faulty_profile_round_trip(azure_port: int) -> None:
+    profile = {
+        "cpus": 1,
+        "memory_mb": 2048,
+        "memory_available_mb": 100,
+        "cpu_load_percent": 95,
+        "update_management": False,
+        "healthservice": {"exists": True, "status": "Stopped", "start_type": "Disabled"},
+        "events": [
+            {
+                "log": "Operations Manager",
+                "id": 4502,
+                "provider": "HealthService",
+                "level": "Error",
+                "minutes_ago": 10,
+                "message": "HybridAgent exception",
+            },
+            {
+                "log": "Operations Manager",
+                "id": 4502,
+                "provider": "HealthService",
+                "level": 2,
+                "minutes_ago": 60 * 25,
+                "message": "too old",
+            },
+            {
+                "log": "Operations Manager",
+                "id": 1210,
+                "provider": "HealthService",
+                "level": 4,
+                "minutes_ago": 5,
+                "message": "not asked for",
+            },
+        ],
+    }
+    sections = probe(make_host(profile, everywhere("127.0.0.1"), port=azure_port))
+    assert sections["service"].data == {
+        "exists": True,
+        "name": "HealthService",
+        "status": 1,
+        "start_type": 4,
+    }
+    assert sections["hardware"].data == {"logical_processors": 1, "memory_bytes": 2 << 30}
+    assert sections["pressure"].data == {
+        "cpu_load": 0.95,
+        "memory_available_bytes": 100 << 20,
+        "memory_total_bytes": 2 << 30,
+    }
+    worker = sections["worker"].data
+    assert worker is not None and not worker["update_management"] and worker["user_worker"]
+    events = sections["events"].data
+    assert events is not None
+    assert [e["message"] for e in events["logs"]["Operations Manager"]] == ["HybridAgent exception"]
+
+
+def test_missing_service_and_unreadable_logs_round_trip() -> None:
+    profile = {
+        "healthservice": {"exists": False},
+        "event_logs_missing": ["Microsoft-SMA/Operational"],
+    }
+    sections = probe(make_host(profile), replace(FAST, workspace_id="override-ws"))
+    service = sections["service"].data
+    assert service is not None and service["exists"] is False
+    assert sections["worker"].error is not None
+    events = sections["events"].error
+    assert events is not None and "Microsoft-SMA/Operational" in events
+    network = sections["network"].data  # the override still gives endpoints to probe
+    assert network is not None
+    assert set(network) == {
+        "override-ws.agentsvc.azure-automation.net",
+        "override-ws.oms.opinsights.azure.com",
+    }
+    assert {r["detail"] for r in network.values()} == {"No such host is known"}
+
+
+def test_parameter_overrides_win(azure_port: int) -> None:
+    params = replace(FAST, workspace_id="aaaa", endpoints={"jrds": "jrds.example.test"})
+    resolve = {"aaaa.agentsvc.azure-automation.net": "127.0.0.1"}
+    sections = probe(make_host(None, resolve, port=azure_port), params)
+    worker = sections["worker"].data
+    assert worker is not None and worker["workspace_id"] == "aaaa"
+    assert worker["endpoints"] == {
+        "agentsvc": "aaaa.agentsvc.azure-automation.net",
+        "jrds": "jrds.example.test",
+        "oms": "aaaa.oms.opinsights.azure.com",
+    }
+    network = sections["network"].data
+    assert network is not None
+    assert network["aaaa.agentsvc.azure-automation.net"]["tls"] == "ok"
+    assert network["jrds.example.test"]["tcp"] == "error"
+
+
+def test_blocked_endpoints_cost_one_timeout_not_three() -> None:
+    with black_hole("127.0.0.4") as port:
+        host = make_host(None, everywhere("127.0.0.4"), port=port)
+        started = time.monotonic()
+        sections = probe(host, replace(FAST, connect_timeout_s=0.5))
+        elapsed = time.monotonic() - started
+    network = sections["network"].data
+    assert network is not None and {r["tcp"] for r in network.values()} == {"timeout"}
+    assert elapsed < 1.2
+
+
+def test_refused_endpoint() -> None:
+    sections = probe(make_host(None, everywhere("127.0.0.1"), port=closed_port()))
+    network = sections["network"].data
+    assert network is not None and {r["tcp"] for r in network.values()} == {"refused"}
+    assert all("actively refused" in r["detail"] for r in network.values())
+
+
+def test_proxy_with_credentials_from_params(azure_port: int) -> None:
+    with connect_proxy(azure_port, "alice", "pa:ss") as proxy_port:
+        agent_proxy = f"http://alice:wrong@127.0.0.1:{proxy_port}"
+        given = f"http://alice:pa%3Ass@127.0.0.1:{proxy_port}"
+        with_password = probe(make_host(None, {}, agent_proxy), replace(FAST, proxy=given))
+        agent_only = probe(make_host(None, {}, agent_proxy))
+    network = with_password["network"].data
+    assert network is not None
+    assert {(r["tcp"], r["tls"]) for r in network.values()} == {("ok", "ok")}
+    assert {r["via_proxy"] for r in network.values()} == {f"127.0.0.1:{proxy_port}"}
+    worker = with_password["worker"].data
+    assert (
+        worker is not None and worker["proxy"]["url"] == f"http://alice:***@127.0.0.1:{proxy_port}"
+    )
+    refused = agent_only["network"].data
+    assert refused is not None and {r["tcp"] for r in refused.values()} == {"proxy-refused"}
+    for sections in (with_password, agent_only):
+        for section in sections.values():
+            assert "pa:ss" not in section.raw and "wrong" not in section.raw
+
+
+def test_params_can_force_no_proxy(azure_port: int) -> None:
+    host = make_host(None, everywhere("127.0.0.1"), "http://u:p@127.0.0.1:9", azure_port)
+    sections = probe(host, replace(FAST, proxy=""))
+    worker, network = sections["worker"].data, sections["network"].data
+    assert worker is not None and worker["proxy"] is None
+    assert network is not None and {r["tls"] for r in network.values()} == {"ok"}
+
+
+def test_recordings_match_what_the_engine_answers_now(tmp_path: Path) -> None:
+    stdout, stderr, rc = record_one("windows-sma-4294967295", tmp_path)
+    fresh = parse_output(stdout, stderr, rc)
+    recorded = load_recorded("windows-sma-4294967295")
+    for name in ("service", "hardware", "pressure", "events"):
+        assert fresh[name].data == recorded[name].data
+        assert fresh[name].raw == recorded[name].raw
+
+
+# --- what the engine refuses --------------------------------------------------------------
+
+
+def _encoded(code: str) -> str:
+    return f"powershell -NoProfile -NonInteractive -EncodedCommand {encode_command(code)}"
+
+
+def test_unknown_powershell_command_is_command_not_found_clixml() -> None:
+    output = run_command(_encoded("Get-Foo -Bar 1"), [], b"", make_host())
+    assert output.exit_code == 1 and output.stdout == b""
+    assert output.stderr.startswith(b"#< CLIXML\r\n")
+    text = decode_stderr(output.stderr)
+    assert text.startswith(
+        "Get-Foo : The term 'Get-Foo' is not recognized as the name of a cmdlet, function, "
+        "script file, or operable program. Check the spelling of the name, or if a path was "
+        "included, verify that the path is correct and try again."
+    )
+    assert "FullyQualifiedErrorId : CommandNotFoundException" in text
+
+
+def test_unknown_cmd_command_gets_cmd_exe_text() -> None:
+    output = run_command("frobnicate", ["/all"], b"", make_host())
+    assert output.exit_code == 9009
+    assert output.stderr == (
+        b"'frobnicate' is not recognized as an internal or external command,\r\n"
+        b"operable program or batch file.\r\n"
+    )
+
+
+def test_trivial_commands() -> None:
+    host = make_host()
+    assert run_command("hostname", [], b"", host).stdout == f"{NAME}\r\n".encode()
+    assert run_command("echo", ["ok"], b"", host).stdout == b"ok\r\n"
+    assert run_command("echo ok", [], b"", host).stdout == b"ok\r\n"
+    assert run_command(_encoded("echo ok"), [], b"", host).stdout == b"ok\r\n"
+    split = run_command("powershell", ["-EncodedCommand", encode_command("hostname")], b"", host)
+    assert split.stdout == f"{NAME}\r\n".encode()
+
+
+def test_a_different_bootstrap_is_not_run_as_the_probe() -> None:
+    _, stdin = build_invocation(FAST)
+    other = BOOTSTRAP.replace("ReadToEnd()", "ReadToEnd().Trim()")
+    output = run_command(_encoded(other), [], stdin, make_host())
+    assert output.exit_code == 1 and b"@@HRW-BEGIN" not in output.stdout
+    assert output.stderr.startswith(b"#< CLIXML")
+
+
+def test_a_changed_probe_block_fails_loudly_after_the_blocks_before_it() -> None:
+    command, stdin = build_invocation(FAST)
+    changed = stdin.replace(b"Select-Object -Property @('TotalPhysicalMemory')", b"Get-Bogus")
+    output = run_command(command, [], changed, make_host())
+    assert output.exit_code == 1
+    assert output.stdout.startswith(b"@@HRW-BEGIN service\r\n")
+    assert b"@@HRW-BEGIN hardware" not in output.stdout
+    assert "The term 'Get-Bogus' is not recognized" in decode_stderr(output.stderr)
+    reworded = stdin.replace(b"-MaxEvents 200", b"-MaxEvents 300")
+    text = decode_stderr(run_command(command, [], reworded, make_host()).stderr)
+    assert "probe block 'events' differs" in text
+
+
+def test_code_outside_the_known_blocks_is_refused() -> None:
+    command, stdin = build_invocation(FAST)
+    output = run_command(command, [], stdin + b"\r\nInvoke-Sneaky\r\n", make_host())
+    assert output.exit_code == 1
+    assert "'Invoke-Sneaky' is not recognized" in decode_stderr(output.stderr)
+
+
+def test_unreadable_parameter_line_fails_like_frombase64string() -> None:
+    _, stdin = build_invocation(FAST)
+    broken = b"!!!" + stdin
+    output = run_probe(broken, make_host())
+    assert output.exit_code == 1 and output.stdout == b""
+    assert "FromBase64String" in decode_stderr(output.stderr)
+
+
+def test_engine_knows_the_probe_in_this_tree() -> None:
+    """Fails when the probe changed without the emulator learning the new version."""
+    assert digest(BOOTSTRAP) == BOOTSTRAP_SHA256, "run python -m lab.winrm_emulator.probe_blocks"
+    regions, stray = split_regions(script_text())
+    assert not stray
+    assert {name: digest(body) for name, body in regions} == BLOCK_SHA256
+    encoded = base64.b64decode(build_invocation(FAST)[0].rsplit(" ", 1)[1]).decode("utf-16-le")
+    assert encoded == BOOTSTRAP
+
+
+def test_probe_over_the_emulators_winrm_https_in_one_command(
+    tmp_path: Path, azure_port: int
+) -> None:
+    """The whole path: suite backend -> WinRM (NTLM over HTTPS) -> engine -> parser."""
+    from hrw_preflight.winrm_backend import WinRMBackend, WinRMSettings
+    from lab.winrm_emulator.server import create_server
+    from lab.winrm_emulator.testing import throwaway_tls
+
+    tls = throwaway_tls(tmp_path)
+    host = replace(
+        make_host(None, everywhere("127.0.0.1"), port=azure_port),
+        tls_cert=str(tls.cert),
+        tls_key=str(tls.key),
+    )
+    with create_server(host, run_command) as server:
+        settings = WinRMSettings(
+            host="127.0.0.1",
+            port=server.https_port,
+            user=host.username,
+            password=host.password,
+            ca_trust_path=str(tls.cert),
+        )
+        backend = WinRMBackend(settings)
+        try:
+            sections = collect(lambda command, stdin: backend.run(command, stdin=stdin), FAST)
+            assert backend.commands_run == 1
+        finally:
+            backend.close()
+    assert all(section.error is None for section in sections.values())
+    network = sections["network"].data
+    assert network is not None and {r["tls"] for r in network.values()} == {"ok"}
