@@ -54,8 +54,9 @@ class GateResult:
     exit: int
 
 
-def apply_gate(exitstatus: int, failures: Iterable[tuple[str, str | None]],
-               fail_on: Severity | None) -> GateResult:
+def apply_gate(
+    exitstatus: int, failures: Iterable[tuple[str, str | None]], fail_on: Severity | None
+) -> GateResult:
     """Return the gate's decision for a session ending with ``exitstatus``.
 
     ``failures`` holds ``(outcome, severity)`` of every failed or errored check. Only a run

@@ -54,20 +54,28 @@ class Waiver:
 
     def text(self) -> str:
         """Return the one-line waiver text shown in the reports (``waived: ...``)."""
-        return (f"waived: {self.justification} (owner {self.owner}, "
-                f"expires {self.expires.isoformat()}, waiver {self.scenario} {self.hosts})")
+        return (
+            f"waived: {self.justification} (owner {self.owner}, "
+            f"expires {self.expires.isoformat()}, waiver {self.scenario} {self.hosts})"
+        )
 
     def expired_text(self) -> str:
         """Return the line that says an expired waiver was not applied."""
-        return (f"waiver for {self.scenario} on {self.hosts} (owner {self.owner}) expired on "
-                f"{self.expires.isoformat()} and no longer applies: {self.justification}")
+        return (
+            f"waiver for {self.scenario} on {self.hosts} (owner {self.owner}) expired on "
+            f"{self.expires.isoformat()} and no longer applies: {self.justification}"
+        )
 
     def as_dict(self, today: dt.date) -> dict[str, str]:
         """Return the waiver as plain data for the run record, with its status on ``today``."""
-        return {"scenario": self.scenario, "hosts": self.hosts,
-                "justification": self.justification, "owner": self.owner,
-                "expires": self.expires.isoformat(),
-                "status": "expired" if self.expired(today) else "active"}
+        return {
+            "scenario": self.scenario,
+            "hosts": self.hosts,
+            "justification": self.justification,
+            "owner": self.owner,
+            "expires": self.expires.isoformat(),
+            "status": "expired" if self.expired(today) else "active",
+        }
 
 
 @dataclass(frozen=True)
@@ -124,20 +132,28 @@ def _waiver(raw: Any, where: str, known: set[str] | None) -> Waiver:
     missing = [k for k in FIELDS if k not in raw]
     extra = sorted(str(k) for k in raw if k not in FIELDS)
     if missing or extra:
-        raise ConfigError(f"{where}: missing keys {missing}, unknown keys {extra}: "
-                          f"a waiver has exactly {', '.join(FIELDS)}")
+        raise ConfigError(
+            f"{where}: missing keys {missing}, unknown keys {extra}: "
+            f"a waiver has exactly {', '.join(FIELDS)}"
+        )
     scenario = _text_field(raw, "scenario", where)
     if known is not None and scenario not in known:
-        raise ConfigError(f"{where}: unknown scenario {scenario!r}: use a catalogue id "
-                          f"({', '.join(sorted(known))})")
-    return Waiver(scenario=scenario, hosts=_text_field(raw, "hosts", where),
-                  justification=_text_field(raw, "justification", where),
-                  owner=_text_field(raw, "owner", where),
-                  expires=_expires(raw.get("expires"), where))
+        raise ConfigError(
+            f"{where}: unknown scenario {scenario!r}: use a catalogue id "
+            f"({', '.join(sorted(known))})"
+        )
+    return Waiver(
+        scenario=scenario,
+        hosts=_text_field(raw, "hosts", where),
+        justification=_text_field(raw, "justification", where),
+        owner=_text_field(raw, "owner", where),
+        expires=_expires(raw.get("expires"), where),
+    )
 
 
-def parse_waivers(text: str, where: str, known: set[str] | None = None,
-                  today: dt.date | None = None) -> Waivers:
+def parse_waivers(
+    text: str, where: str, known: set[str] | None = None, today: dt.date | None = None
+) -> Waivers:
     """Return the waivers in YAML ``text``, or raise ConfigError naming the bad entry.
 
     ``known`` is the set of catalogue ids a waiver may name (None: do not check), so a typo
@@ -152,16 +168,18 @@ def parse_waivers(text: str, where: str, known: set[str] | None = None,
     if raw is None:
         raw = []
     if not isinstance(raw, list):
-        raise ConfigError(f"{where}: expected a YAML list of waivers "
-                          f"(- scenario: ..., hosts: ..., justification: ..., owner: ..., "
-                          f"expires: YYYY-MM-DD)")
-    entries = tuple(_waiver(item, f"{where}: waiver {n}", known)
-                    for n, item in enumerate(raw, start=1))
+        raise ConfigError(
+            f"{where}: expected a YAML list of waivers "
+            f"(- scenario: ..., hosts: ..., justification: ..., owner: ..., "
+            f"expires: YYYY-MM-DD)"
+        )
+    entries = tuple(
+        _waiver(item, f"{where}: waiver {n}", known) for n, item in enumerate(raw, start=1)
+    )
     return Waivers(entries, today or today_utc(), where)
 
 
-def load_waivers(path: str, known: set[str] | None = None,
-                 today: dt.date | None = None) -> Waivers:
+def load_waivers(path: str, known: set[str] | None = None, today: dt.date | None = None) -> Waivers:
     """Return the waivers from file ``path``; a missing or unreadable file is a ConfigError."""
     try:
         text = Path(path).read_text(encoding="utf-8")

@@ -61,15 +61,15 @@ class LabError(RuntimeError):
     """The lab cannot be brought up or down; the message is one line saying what to fix."""
 
 
-def preflight() -> None:
-    """Raise LabError unless we are root and every tool the lab runs is installed."""
+def preflight(tools: Sequence[str] = REQUIRED_TOOLS) -> None:
+    """Raise LabError unless we are root and ``tools`` (default: all the lab runs) exist."""
     if os.geteuid() != 0:
         raise LabError(
             "the lab needs root (network namespaces, bind mounts); run it as root, "
             "e.g. sudo make lab-up"
         )
-    missing = [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
-    if not os.access(SSHD, os.X_OK):
+    missing = [tool for tool in tools if shutil.which(tool) is None]
+    if tools == REQUIRED_TOOLS and not os.access(SSHD, os.X_OK):
         missing.append(SSHD)
     if missing:
         raise LabError(
@@ -108,30 +108,44 @@ def _record_pid(paths: LabPaths, name: str, pid: int) -> None:
     _pid_file(paths, name).write_text(f"{pid}\n", encoding="utf-8")
 
 
-def _cmdline(pid: int) -> str:
+def _argv(pid: int) -> list[str]:
     try:
-        return (
-            Path(f"/proc/{pid}/cmdline")
-            .read_bytes()
-            .replace(b"\0", b" ")
-            .decode("utf-8", "replace")
-        )
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
-        return ""
+        return []
+    return [a.decode("utf-8", "replace") for a in raw.split(b"\0") if a]
+
+
+def is_lab_command(argv: Sequence[str], paths: LabPaths) -> bool:
+    """Return whether ``argv`` is one of the programs the lab starts, with lab state args.
+
+    Matching the program as well as the ``.lab/`` path keeps lab-down from killing an
+    operator's ``tail -f .lab/logs/proxy.log`` or editor.
+    """
+    if not argv:
+        return False
+    marker = str(paths.state) + "/"
+    if not any(marker in a for a in argv):
+        return False
+    program = os.path.basename(argv[0].split(" ", 1)[0])
+    if argv[0] == str(paths.idle) or program in ("unshare", "ip"):
+        return True
+    if program.startswith("sshd") or argv[0].startswith("sshd:"):
+        return True
+    return program.startswith("python") and "-m" in argv and any(a.startswith("lab.") for a in argv)
 
 
 def lab_processes(paths: LabPaths) -> list[int]:
-    """Return pids of running processes the lab started (recorded, or running .lab/ files)."""
-    marker = str(paths.state) + "/"
+    """Return pids of running lab processes: recorded in .lab/pids, or found by command line."""
     found = set()
     if paths.pids.is_dir():
         for pid_file in paths.pids.glob("*.pid"):
             text = pid_file.read_text(encoding="utf-8").strip()
-            if text.isdigit() and marker in _cmdline(int(text)):
+            if text.isdigit() and is_lab_command(_argv(int(text)), paths):
                 found.add(int(text))
     for entry in Path("/proc").iterdir():
         is_pid = entry.name.isdigit() and int(entry.name) != os.getpid()
-        if is_pid and marker in _cmdline(int(entry.name)):
+        if is_pid and is_lab_command(_argv(int(entry.name)), paths):
             found.add(int(entry.name))
     return sorted(found)
 
@@ -153,7 +167,7 @@ def is_up(paths: LabPaths) -> bool:
 
 def down(paths: LabPaths, log: Log) -> None:
     """Remove every namespace, process, interface and file of the lab (safe to repeat)."""
-    preflight()
+    preflight(tools=("ip", "umount"))
     paths.inventory.unlink(missing_ok=True)
     pids = lab_processes(paths)
     kill_pids(pids)
