@@ -165,6 +165,8 @@ def parse_waivers(
         mark = getattr(exc, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{where}: not valid YAML{line}: fix the file's syntax") from exc
+    except ValueError as exc:  # YAML's own date parsing: an impossible date like 2026-02-30
+        raise ConfigError(f"{where}: {exc}: write dates as a real YYYY-MM-DD") from exc
     if raw is None:
         raw = []
     if not isinstance(raw, list):

@@ -372,7 +372,7 @@ def up(paths: LabPaths, log: Log) -> StartResult:
         ctx = _prepare_context(paths)
         result = _start_fleet(hosts, ctx, log)
         _write_state(paths, ctx, result)
-        write_inventory(paths.inventory, hosts, paths, ctx.winrm_password)
+        write_inventory(paths.inventory, hosts, paths, ctx.winrm_password, ctx.proxy_url)
     except BaseException:
         log("lab: start failed; removing what was made")
         down(paths, log)

@@ -28,8 +28,13 @@ def linux_vars(host: Host, paths: LabPaths) -> dict[str, Any]:
     }
 
 
-def windows_vars(host: Host, paths: LabPaths, password: str) -> dict[str, Any]:
-    """Return the inventory variables of a Windows host (NTLM over HTTPS, CA validated)."""
+def windows_vars(host: Host, paths: LabPaths, password: str, proxy_url: str) -> dict[str, Any]:
+    """Return the inventory variables of a Windows host (NTLM over HTTPS, CA validated).
+
+    An intercepted host also gets ``hrw_proxy``: the agent's proxy password cannot be read
+    back from the MMA configuration, so an operator gives it in the inventory, as here.
+    """
+    extra = {"hrw_proxy": proxy_url} if host.profile["network"] == "intercepted" else {}
     return {
         "ansible_host": host.address,
         "ansible_connection": "winrm",
@@ -41,14 +46,19 @@ def windows_vars(host: Host, paths: LabPaths, password: str) -> dict[str, Any]:
         "ansible_user": WINRM_USER,
         "ansible_password": password,
         "hrw_lab_profile": host.profile.name,
+        **extra,
     }
 
 
-def inventory(hosts: list[Host], paths: LabPaths, winrm_password: str) -> dict[str, Any]:
+def inventory(
+    hosts: list[Host], paths: LabPaths, winrm_password: str, proxy_url: str
+) -> dict[str, Any]:
     """Return the inventory document for ``hosts`` (groups ``linux`` and ``windows``)."""
     linux = {h.name: linux_vars(h, paths) for h in hosts if h.platform == "linux"}
     windows = {
-        h.name: windows_vars(h, paths, winrm_password) for h in hosts if h.platform == "windows"
+        h.name: windows_vars(h, paths, winrm_password, proxy_url)
+        for h in hosts
+        if h.platform == "windows"
     }
     return {
         "all": {
@@ -58,11 +68,15 @@ def inventory(hosts: list[Host], paths: LabPaths, winrm_password: str) -> dict[s
     }
 
 
-def write_inventory(path: Path, hosts: list[Host], paths: LabPaths, winrm_password: str) -> None:
+def write_inventory(
+    path: Path, hosts: list[Host], paths: LabPaths, winrm_password: str, proxy_url: str
+) -> None:
     """Write the inventory atomically with mode 600 (it holds the WinRM password)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     text = "# written by `python -m lab up`; removed by `python -m lab down`\n" + yaml.safe_dump(
-        inventory(hosts, paths, winrm_password), sort_keys=False, default_flow_style=False
+        inventory(hosts, paths, winrm_password, proxy_url),
+        sort_keys=False,
+        default_flow_style=False,
     )
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -114,6 +114,8 @@ def make_leaf(
     """Return a TLS server certificate for the given names/addresses, signed by ``issuer``."""
     issuer_cert, issuer_key = issuer
     common_name = dns_names[0] if dns_names else ip_addresses[0]
+    if len(common_name) > 64:  # X.509 caps a CN at 64 characters; the SAN carries the full name
+        common_name = "*." + common_name.split(".", 1)[1]
     sans: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
     sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]
     not_before, not_after = _validity()

@@ -146,13 +146,17 @@ def test_init_script_binds_and_keeps_secrets_out(tmp_path: Path) -> None:
 
 def test_inventory_shape(tmp_path: Path) -> None:
     paths = LabPaths(tmp_path)
-    doc = inventory(list(HOSTS.values()), paths, "w1nrm")
+    proxy = "http://hrwproxy:pr0xy@10.213.0.3:3128"
+    doc = inventory(list(HOSTS.values()), paths, "w1nrm", proxy)
     linux = doc["all"]["children"]["linux"]["hosts"]["linux-healthy"]
     windows = doc["all"]["children"]["windows"]["hosts"]["windows-healthy"]
     assert linux["ansible_host"] == "10.213.1.10"
     assert linux["ansible_ssh_private_key_file"] == str(tmp_path / ".lab/ssh/id_ed25519")
     assert windows["ansible_host"] == "10.213.1.20"
     assert windows["ansible_password"] == "w1nrm"
+    assert "hrw_proxy" not in windows  # only intercepted Windows hosts carry the proxy
+    intercepted = doc["all"]["children"]["windows"]["hosts"]["windows-tls-intercepted"]
+    assert intercepted["hrw_proxy"] == proxy
     assert windows["ansible_winrm_ca_trust_path"] == str(tmp_path / ".lab/pki/winrm-ca.pem")
     assert doc["all"]["vars"]["hrw_trusted_ca_file"] == str(tmp_path / ".lab/pki/trusted-cas.pem")
 
