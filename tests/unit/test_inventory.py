@@ -348,3 +348,11 @@ def test_ssh_password_variables_do_not_leak_across_connections() -> None:
     assert linux.password == Secret("ssh-pw")
     with pytest.raises(ConfigError, match="no WinRM password"):
         target_from_hostvars("w", winrm_vars(ansible_ssh_pass="ssh-pw"), "t", HostDefaults())
+
+
+def test_inventory_host_names_are_plain_strings(tmp_path: Path) -> None:
+    """pytest-xdist pickles test ids and JUnit properties: no Ansible tagged types may leak."""
+    path = tmp_path / "inv.yml"
+    path.write_text("all:\n  hosts:\n    web1:\n      ansible_host: 192.0.2.10\n")
+    (target,) = targets_from_inventory([str(path)], "all")
+    assert type(target.name) is str and type(target.address) is str
