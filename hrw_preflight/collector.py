@@ -43,8 +43,9 @@ class _CountingRunner:
             raise
         except RuntimeError as exc:  # testinfra's ssh backend: exit 255 from ssh itself
             result = exc.args[0] if exc.args else None
-            stderr = getattr(result, "stderr", "") or str(exc)
-            raise HostUnreachable(f"ssh failed: {_first_line(stderr)}") from exc
+            data = getattr(result, "stderr_bytes", b"")
+            stderr = data.decode("utf-8", "replace") if isinstance(data, bytes) else ""
+            raise HostUnreachable(f"ssh failed: {_first_line(stderr or str(exc))}") from exc
         except Exception as exc:  # paramiko/socket errors
             raise HostUnreachable(f"{exc.__class__.__name__}: {_first_line(str(exc))}") from exc
 

@@ -8,7 +8,9 @@ the suite's backend, which keeps one shell per host.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -47,24 +49,51 @@ class BoundedSshBackend(SshBackend):  # type: ignore[misc]
         super().__init__(hostspec, **kwargs)
         self.command_timeout_s = command_timeout_s
 
+    def get_encoding(self) -> str:
+        """Return "utf-8" without asking the host.
+
+        Why: testinfra otherwise runs ``python3 -c 'import locale...'`` on the host the first
+        time output is not ASCII, an extra remote command outside the probe's budget that
+        may itself fail; the probes decode the output bytes themselves (UTF-8, see
+        :func:`hrw_preflight.probes.linux.decode_output`).
+        """
+        return "utf-8"
+
     def run_local(self, command: str, *args: str) -> CommandResult:
-        """Run the local ssh command line; raise HostUnreachable if it outlives the timeout."""
+        """Run the local ssh command line; raise HostUnreachable if it outlives the timeout.
+
+        The command runs in its own process group so that, on timeout, the ssh client is
+        killed along with the shell that started it (killing the shell alone would leave
+        ssh running, and holding the remote command, for as long as the host stays silent).
+        """
         cmd = self.encode(self.quote(command, *args))
+        proc = subprocess.Popen(
+            [b"/bin/sh", b"-c", cmd],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
         try:
-            proc = subprocess.run(
-                cmd,
-                shell=True,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                timeout=self.command_timeout_s,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
+            stdout, stderr = proc.communicate(timeout=self.command_timeout_s)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
             raise HostUnreachable(
                 f"no answer within {self.command_timeout_s} s (the host accepted the "
-                "connection but the command did not finish)"
-            ) from exc
-        return self.result(proc.returncode, cmd, proc.stdout, proc.stderr)
+                "connection but the command did not finish; --hrw-command-timeout)"
+            ) from None
+        return self.result(proc.returncode, cmd, stdout, stderr)
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """Kill ``proc``'s process group and reap it, giving up on its pipes after 5 s."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    try:
+        proc.communicate(timeout=5)
+    except subprocess.TimeoutExpired:  # a detached grandchild still holds a pipe
+        proc.kill()
+        proc.wait()
 
 
 def _control_dir() -> str:
@@ -109,6 +138,12 @@ def _winrm_host(target: Target, options: ConnectOptions) -> testinfra.host.Host:
             f"no WinRM password for {target.name}: set ansible_password in the inventory or "
             "the HRW_WINRM_PASSWORD environment variable"
         )
+    # A Receive long-polls for at most ``operation`` seconds and each HTTP wait is bounded by
+    # ``read`` (> operation, as WinRM requires); both stay within the command timeout, so a
+    # service that accepts the connection and then never answers costs at most that.
+    command = max(2, options.command_timeout_s)
+    operation = max(1, min(20, command // 2))
+    read = operation + max(1, min(10, command // 2))
     settings = WinRMSettings(
         host=target.address,
         port=target.port or (5986 if target.winrm_scheme == "https" else 5985),
@@ -119,8 +154,9 @@ def _winrm_host(target: Target, options: ConnectOptions) -> testinfra.host.Host:
         server_cert_validation=target.winrm_cert_validation,
         ca_trust_path=target.winrm_ca_trust_path,
         connect_timeout_s=options.connect_timeout_s,
-        read_timeout_s=options.command_timeout_s + 10,
-        operation_timeout_s=options.command_timeout_s,
+        read_timeout_s=read,
+        operation_timeout_s=operation,
+        command_timeout_s=command,
     )
     backend = WinRMBackend(settings)
     host = testinfra.host.Host(backend)
@@ -137,7 +173,10 @@ def open_host(target: Target, options: ConnectOptions) -> testinfra.host.Host:
     kwargs = target.testinfra_kwargs()
     if target.connection == "paramiko":
         kwargs.setdefault("timeout", options.connect_timeout_s)
-    return testinfra.get_host(target.hostspec(), **kwargs)
+    host = testinfra.get_host(target.hostspec(), **kwargs)
+    # Set, so testinfra never runs a remote command to ask for it (see get_encoding above).
+    host.backend._encoding = "utf-8"
+    return host
 
 
 def close_host(host: testinfra.host.Host) -> None:

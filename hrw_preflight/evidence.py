@@ -201,11 +201,12 @@ def host_facts_record(target: Target, facts: HostFacts | None, redact: Redactor)
     return result
 
 
-def case_record(case: Case) -> dict[str, Any]:
+def case_record(case: Case, with_host: bool = True) -> dict[str, Any]:
     """Return what a check's record needs from its judged case: verdict, evidence, times.
 
     Travels on the pytest report (also from xdist workers to the controller), so it holds
-    plain, redacted data only.
+    plain, redacted data only. ``with_host`` adds the host's facts record, which a process
+    needs to send once per host only.
     """
     verdict = case.verdict
     text, cut = bound(case.evidence())
@@ -217,7 +218,9 @@ def case_record(case: Case) -> dict[str, Any]:
         "evidence": text,
         "evidence_truncated": cut,
         "taken_at": {n: case.facts.section(n).taken_at for n in names},
-        "host_facts": host_facts_record(case.target, case.facts, case.redact),
+        "host_facts": (
+            host_facts_record(case.target, case.facts, case.redact) if with_host else None
+        ),
     }
 
 

@@ -51,6 +51,7 @@ PROFILES = {
     "runtime": "checks of a running worker (runtime profile)",
 }
 WAIVED_PREFIX = "waived: "
+TERMINAL_LIST = 20  # waived checks listed by name in the terminal summary
 REPORT_ATTR = "hrw_check"  # attribute carrying a check's data on its pytest report
 
 
@@ -66,6 +67,7 @@ class EvidenceState:
     stopped: str | None = None
     gate: GateResult | None = None
     sealed: list[str] = field(default_factory=list)
+    hosts_sent: set[str] = field(default_factory=set)  # hosts whose facts this process sent
 
 
 STATE_KEY = pytest.StashKey[EvidenceState]()
@@ -196,9 +198,10 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Waive covered failures and attach the check's record data to the deciding report.
 
-    Runs innermost (trylast wrapper), so the plugin's outcome property and pytest-html see
-    the waived outcome. The property ``outcome`` is fixed to ``waived`` before the teardown
-    report copies the item's properties into JUnit.
+    Runs innermost (trylast wrapper), so every outer wrapper (plugin.py's, pytest-html's)
+    already sees the waived report. plugin.py records its ``outcome`` property as
+    ``skipped``; that is rewritten to ``waived`` here before the teardown report copies the
+    item's properties into JUnit. Only call-phase failures are waived, never errors.
     """
     if call.when == "teardown" and WAIVED_KEY in item.stash:
         item.user_properties[:] = [
@@ -209,8 +212,10 @@ def pytest_runtest_makereport(
     decided = report.when == "call" or (report.when == "setup" and not report.passed)
     if case is None or not decided:
         return report
-    data = case_record(case)
     state = _state(item.config)
+    sent = state.hosts_sent if state else set()
+    data = case_record(case, with_host=case.target.name not in sent)
+    sent.add(case.target.name)
     waivers = state.waivers if state else None
     if report.when == "call" and report.failed and waivers is not None:
         active = waivers.active_for(case.scenario.id, case.target.name)
@@ -339,6 +344,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return [redact(line) for line in lines]
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-html may be disabled (-p no:html)
 def pytest_html_results_summary(
     prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session
 ) -> None:
@@ -550,13 +556,19 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     redact = run.redact
     lines = []
     if state.waivers is not None:
-        waived = sum(1 for c in state.checks.values() if c.outcome == "waived")
-        lines.append(f"waivers: {waived} failure(s) waived ({state.waivers.source})")
+        waived = [c for c in state.checks.values() if c.outcome == "waived"]
+        lines.append(f"waivers: {len(waived)} failure(s) waived ({state.waivers.source})")
+        for check in waived[:TERMINAL_LIST]:
+            why = (check.waiver or {}).get("justification", "")
+            lines.append(f"  WAIVED {check.host} {check.scenario_id} [{check.item}]: {why}")
+        if len(waived) > TERMINAL_LIST:
+            lines.append(f"  ... and {len(waived) - TERMINAL_LIST} more (see report.html)")
         lines.extend(f"EXPIRED {w.expired_text()}" for w in state.waivers.expired())
         for check in state.checks.values():
             if check.expired_waiver_text:
                 lines.append(
-                    f"{check.host} {check.scenario_id} [{check.item}]: {check.expired_waiver_text}"
+                    f"  {check.host} {check.scenario_id} [{check.item}]: "
+                    f"{check.expired_waiver_text}"
                 )
     gate = state.gate
     if gate is not None and gate.fail_on is not None:

@@ -21,7 +21,7 @@ _RANK: dict[str, int] = {s: i for i, s in enumerate(SEVERITIES)}
 
 CSS = """
 <style>
-.hrw-top{font:12px/1.3 sans-serif;margin:0 0 12px 0}
+.hrw-top{font:12px/1.3 sans-serif;margin:0 0 12px 0;color:#222}
 .hrw-top h3{margin:10px 0 4px 0;font-size:14px}
 .hrw-legend span{margin-right:10px}
 .hrw-scroll{max-height:70vh;overflow:auto;border:1px solid #ccc;display:inline-block;max-width:100%}

@@ -29,6 +29,9 @@ from hrw_preflight.run_dir import create_run_dir, new_run_id, point_latest
 from hrw_preflight.targets import HostDefaults, Target, parse_hosts_option
 from hrw_preflight.verdicts import Settings, judge
 
+# Module level, so that its options exist before pytest parses the command line.
+pytest_plugins = ["hrw_preflight.evidence_plugin"]  # evidence bundle, waivers, gate, matrix
+
 CASE_KEY = pytest.StashKey[Case]()
 NO_HOSTS = (
     "no hosts to check: pass --hosts=ssh://user@host,winrm://user@win:5986 or "

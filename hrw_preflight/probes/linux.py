@@ -38,6 +38,59 @@ class Result(Protocol):
 Runner = Callable[..., Result]
 
 
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+
+
+def decode_output(data: bytes) -> str:
+    """Return command output decoded as UTF-8, each invalid byte kept as a lone surrogate.
+
+    Why: the policy is that output must be UTF-8 (the scripts run with ``LC_ALL=C`` and the
+    agent writes UTF-8); a byte that is not cannot be judged, but one bad line must not make
+    the whole host unreadable. Keeping the bytes as surrogates (``surrogateescape``) lets
+    each section find out whether its own text held one (:func:`_undecodable`).
+    """
+    return data.decode("utf-8", "surrogateescape")
+
+
+def _text(result: Result, stream: str = "stdout") -> str:
+    data = getattr(result, f"{stream}_bytes", None)
+    return decode_output(data) if isinstance(data, bytes) else str(getattr(result, stream))
+
+
+def _undecodable(value: Any) -> str | None:
+    """Return the first byte (``0xNN``) that was not UTF-8 in ``value``, else None."""
+    if isinstance(value, str):
+        match = _UNDECODABLE.search(value)
+        return f"0x{ord(match.group()) - 0xDC00:02x}" if match else None
+    if isinstance(value, dict):
+        value = [*value.keys(), *value.values()]
+    if isinstance(value, list | tuple):
+        for item in value:
+            found = _undecodable(item)
+            if found:
+                return found
+    return None
+
+
+def printable(text: str) -> str:
+    """Return ``text`` with every byte that was not UTF-8 shown as U+FFFD (for evidence)."""
+    return _UNDECODABLE.sub("\ufffd", text)
+
+
+def _utf8_policy(section: Section) -> Section:
+    """Return ``section`` unchanged, or as an error when its output held bytes that are not
+    UTF-8 (unreadable is never healthy); the raw text keeps them as U+FFFD."""
+    byte = _undecodable(section.raw) or _undecodable(section.data) or _undecodable(section.error)
+    if byte is None:
+        return section
+    return Section.failed(
+        section.name,
+        f"the host's output for '{section.name}' is not valid UTF-8 (byte {byte}); "
+        "it cannot be judged",
+        printable(section.raw),
+    )
+
+
 def _script(name: str) -> str:
     return resources.files("hrw_preflight.probes").joinpath(name).read_text("utf-8")
 
@@ -45,8 +98,10 @@ def _script(name: str) -> str:
 def _failed_result(name: str, result: Result) -> Section | None:
     """Return an error section when a probe command itself failed, else None."""
     if result.rc != 0:
-        tail = (result.stderr or result.stdout).strip()[-400:]
-        return Section.failed(name, f"probe command exited {result.rc}: {tail}", result.stdout)
+        tail = printable((_text(result, "stderr") or _text(result)).strip()[-400:])
+        return Section.failed(
+            name, f"probe command exited {result.rc}: {tail}", printable(_text(result))
+        )
     return None
 
 
@@ -196,13 +251,14 @@ def parse_facts(result: Result, params: ProbeParams) -> dict[str, Section]:
     """Return the local sections (worker, processes, omsconfig_log, hardware, pressure) from
     the output of the facts command; every section is an error if the command failed."""
     names = ("worker", "processes", "omsconfig_log", "hardware", "pressure")
-    output = result.stdout
+    output = _text(result)
     blocks = named_blocks(output)
     if result.rc != 0 or "omsconfig_log" not in blocks:
         failure = _failed_result("facts", result) or Section.failed(
             "facts", "probe output was cut short or garbled", output
         )
-        return {n: Section.failed(n, str(failure.error), output[-4000:]) for n in names}
+        raw = printable(output[-4000:])
+        return {n: Section.failed(n, str(failure.error), raw) for n in names}
     files = file_blocks(output)
     sections = [
         _worker(files),
@@ -210,7 +266,7 @@ def parse_facts(result: Result, params: ProbeParams) -> dict[str, Section]:
         _omsconfig_log(blocks, params),
         *_hardware_and_pressure(files, blocks),
     ]
-    return {s.name: s for s in sections}
+    return {s.name: _utf8_policy(s) for s in sections}
 
 
 def _endpoint_result(lines: list[str], via_proxy: str | None) -> dict[str, Any]:
@@ -251,7 +307,7 @@ def parse_network(result: Result, roles: dict[str, str], via_proxy: str | None) 
 
     ``roles`` maps endpoint host -> role. A host with no output at all is an error entry.
     """
-    output = result.stdout
+    output = _text(result)
     if result.rc != 0:
         return _failed_result("network", result) or Section.failed("network", "probe failed")
     if "@@HRW-NO-OPENSSL" in output:
@@ -279,7 +335,7 @@ def parse_network(result: Result, roles: dict[str, str], via_proxy: str | None) 
             }
         )
         data[host] = {"role": roles[host], **entry}
-    return Section("network", data, raw=output)
+    return _utf8_policy(Section("network", data, raw=output))
 
 
 def network_plan(

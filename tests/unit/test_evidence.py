@@ -21,16 +21,21 @@ import pytest
 import hrw_preflight
 import hrw_preflight.collector
 from hrw_preflight import atomic
+from hrw_preflight.catalogue import load_catalogue
 from hrw_preflight.evidence import (
     EVIDENCE,
     SUMS,
+    CheckResult,
     bound,
+    find_git_root,
+    git_commit,
     load_schema,
     redact_data,
     safe_command_line,
     schema_errors,
 )
 from hrw_preflight.facts import HostFacts
+from hrw_preflight.html_matrix import render_matrix
 from hrw_preflight.probes.params import ProbeParams
 from hrw_preflight.redact import Redactor
 from hrw_preflight.targets import Target
@@ -44,8 +49,14 @@ Facts = Mapping[str, HostFacts | Callable[[Target], HostFacts]]
 PLUGINS = ("-p", "hrw_preflight.plugin", "-p", "hrw_preflight.evidence_plugin")
 
 
-def run_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, facts: Facts,
-              args: list[str], *, interrupted: bool = False) -> pytest.RunResult:
+def run_suite(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    facts: Facts,
+    args: list[str],
+    *,
+    interrupted: bool = False,
+) -> pytest.RunResult:
     """Run the real scenario tests in-process against recorded facts; return the result.
 
     ``interrupted``: the run is expected to end by Ctrl-C, which pytester would otherwise
@@ -60,9 +71,16 @@ def run_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, facts:
         return found(target) if callable(found) else found
 
     monkeypatch.setattr(hrw_preflight.collector, "probe_host", fake_probe)
-    return pytester.runpytest_inprocess(*PLUGINS, "-p", "no:cacheprovider", "-rs",
-                                        "--hrw-reports", str(pytester.path / "reports"), *args,
-                                        no_reraise_ctrlc=interrupted)
+    return pytester.runpytest_inprocess(
+        *PLUGINS,
+        "-p",
+        "no:cacheprovider",
+        "-rs",
+        "--hrw-reports",
+        str(pytester.path / "reports"),
+        *args,
+        no_reraise_ctrlc=interrupted,
+    )
 
 
 def run_folders(pytester: pytest.Pytester) -> list[Path]:
@@ -87,12 +105,14 @@ def windows_inventory(pytester: pytest.Pytester) -> Path:
     inventory.write_text(
         "all:\n  hosts:\n    win1:\n      ansible_host: 192.0.2.7\n"
         "      ansible_connection: winrm\n      ansible_user: svc\n"
-        f"      ansible_password: '{SECRET}'\n")
+        f"      ansible_password: '{SECRET}'\n"
+    )
     return inventory
 
 
 def test_every_run_gets_its_own_sealed_bundle_and_earlier_ones_stay_intact(
-        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     facts = {"local": local_facts(LinuxHost())}
     run_suite(pytester, monkeypatch, facts, ["--hosts=local://", "-k", "HRW-L02"])
     [first] = run_folders(pytester)
@@ -103,21 +123,31 @@ def test_every_run_gets_its_own_sealed_bundle_and_earlier_ones_stay_intact(
     assert {p.name: p.read_bytes() for p in first.iterdir()} == before
     for folder in folders:
         assert sorted(p.name for p in folder.iterdir()) == [
-            SUMS, EVIDENCE, "junit.xml", "report.html"]
+            SUMS,
+            EVIDENCE,
+            "junit.xml",
+            "report.html",
+        ]
         sums = (folder / SUMS).read_text().splitlines()
         assert [line.split("  ")[1] for line in sums] == ["report.html", "junit.xml", EVIDENCE]
-        assert all(atomic.sha256_file(folder / line.split("  ")[1]) == line.split("  ")[0]
-                   for line in sums)
+        assert all(
+            atomic.sha256_file(folder / line.split("  ")[1]) == line.split("  ")[0] for line in sums
+        )
         verdict = verify_bundle(folder)
         assert verdict.ok and not verdict.warnings, verdict.problems
         assert load_evidence(folder)["run_id"] == folder.name
 
 
 def test_evidence_json_records_the_run_and_matches_the_schema(
-        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     facts = {"local": local_facts(LinuxHost(agent=False, auto=False))}
-    result = run_suite(pytester, monkeypatch, facts,
-                       ["--hosts=local://", "-k", "HRW-L or HRW-G02", "--accept-unknown-host-keys"])
+    result = run_suite(
+        pytester,
+        monkeypatch,
+        facts,
+        ["--hosts=local://", "-k", "HRW-L or HRW-G02", "--accept-unknown-host-keys"],
+    )
     result.assert_outcomes(passed=3, failed=3, skipped=1, deselected=12)
     record = load_evidence(latest(pytester))
     jsonschema.validate(record, load_schema())
@@ -127,19 +157,25 @@ def test_evidence_json_records_the_run_and_matches_the_schema(
     assert record["started_at"].endswith("Z")
     assert record["operator"]["user"] and record["operator"]["hostname"]
     assert record["tool"]["version"] == hrw_preflight.__version__
-    assert re.fullmatch(r"[0-9a-f]{40}", record["tool"]["git_commit"] or "")  # repo checkout
+    if find_git_root(Path(hrw_preflight.__file__).resolve().parent) is not None:
+        assert re.fullmatch(r"[0-9a-f]{40}", record["tool"]["git_commit"] or "")
+    else:
+        assert record["tool"]["git_commit"] is None
     assert set(record["tool"]["probe_scripts"]) >= {"linux_facts.sh", "windows_facts.ps1"}
     assert record["catalogue"]["version"] == 1 and len(record["catalogue"]["sha256"]) == 64
     assert record["command_line"][0] == "pytest" and "--hosts=local://" in record["command_line"]
-    assert record["inventory"] == {"hosts": "local://", "ansible_inventory": None,
-                                   "sources": {"local": record["inventory"]["sources"]["local"]}}
+    assert record["inventory"] == {
+        "hosts": "local://",
+        "ansible_inventory": None,
+        "sources": {"local": record["inventory"]["sources"]["local"]},
+    }
     assert record["weakened"]["run"] == [
-        "unknown SSH host keys are accepted (--accept-unknown-host-keys)"]
+        "unknown SSH host keys are accepted (--accept-unknown-host-keys)"
+    ]
     host = record["hosts"]["local"]
     assert host["platform"] == "linux" and host["connection"] == "local"
     assert host["worker"]["update_management"] is False and host["commands"] == 0
-    assert record["summary"] == {"passed": 3, "failed": 3, "error": 0, "skipped": 1,
-                                 "waived": 0}
+    assert record["summary"] == {"passed": 3, "failed": 3, "error": 0, "skipped": 1, "waived": 0}
     checks = {(c["scenario_id"], c["item"]): c for c in record["checks"]}
     failed = checks[("HRW-L02", "omsagent")]
     assert failed["outcome"] == "failed" and failed["severity"] and failed["host"] == "local"
@@ -151,14 +187,27 @@ def test_evidence_json_records_the_run_and_matches_the_schema(
 
 
 def test_no_secret_reaches_evidence_junit_html_or_environment(
-        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     inventory = windows_inventory(pytester)
     monkeypatch.setenv("HRW_TEST_TOKEN", SECRET)
-    result = run_suite(pytester, monkeypatch,
-                       {"win1": HostFacts("win1", "windows", windows_sections(status=1))},
-                       [f"--ansible-inventory={inventory}", "--hosts=ansible://all", "-k",
-                        "HRW-W01", "--metadata", "deploy_password", SECRET,
-                        "--metadata", "note", f"token={SECRET}"])
+    result = run_suite(
+        pytester,
+        monkeypatch,
+        {"win1": HostFacts("win1", "windows", windows_sections(status=1))},
+        [
+            f"--ansible-inventory={inventory}",
+            "--hosts=ansible://all",
+            "-k",
+            "HRW-W01",
+            "--metadata",
+            "deploy_password",
+            SECRET,
+            "--metadata",
+            "note",
+            f"token={SECRET}",
+        ],
+    )
     result.assert_outcomes(failed=1)
     folder = latest(pytester)
     record = load_evidence(folder)
@@ -170,19 +219,47 @@ def test_no_secret_reaches_evidence_junit_html_or_environment(
 
 def test_command_line_drops_password_option_values_and_url_passwords() -> None:
     redact = Redactor(["hunter22"])
-    args = ["pytest", "--winrm-password", "abc", "--token=xyz", "--hosts=winrm://u:pw9@h",
-            "--accept-unknown-host-keys", "-k", "HRW", "note hunter22"]
+    args = [
+        "pytest",
+        "--winrm-password",
+        "abc",
+        "--token=xyz",
+        "--hosts=winrm://u:pw9@h",
+        "--accept-unknown-host-keys",
+        "-k",
+        "HRW",
+        "note hunter22",
+    ]
     assert safe_command_line(args, redact) == [
-        "pytest", "--winrm-password", "***", "--token=***", "--hosts=winrm://u:***@h",
-        "--accept-unknown-host-keys", "-k", "HRW", "note ***"]
+        "pytest",
+        "--winrm-password",
+        "***",
+        "--token=***",
+        "--hosts=winrm://u:***@h",
+        "--accept-unknown-host-keys",
+        "-k",
+        "HRW",
+        "note ***",
+    ]
 
 
 def test_redact_data_masks_secret_keys_and_nested_strings() -> None:
-    data = {"proxy": {"url": "http://u:s3cret-pw@p:3128", "password": "x"}, "n": 3,
-            "list": ["token=abc"], "has_credentials": True}
+    data = {
+        "proxy": {"url": "http://u:s3cret-pw@p:3128", "password": "x"},
+        "n": 3,
+        "list": ["token=abc"],
+        "has_credentials": True,
+    }
     assert redact_data(data, Redactor()) == {
-        "proxy": {"url": "http://u:***@p:3128", "password": "***"}, "n": 3,
-        "list": ["token=***"], "has_credentials": True}
+        "proxy": {"url": "http://u:***@p:3128", "password": "***"},
+        "n": 3,
+        "list": ["token=***"],
+        "has_credentials": True,
+    }
+
+
+def test_git_commit_is_null_outside_a_checkout(tmp_path: Path) -> None:
+    assert find_git_root(tmp_path) is None and git_commit(tmp_path) is None
 
 
 def test_evidence_text_is_bounded() -> None:
@@ -192,16 +269,29 @@ def test_evidence_text_is_bounded() -> None:
 
 
 def test_interrupted_run_is_recorded_incomplete_and_verify_refuses_it(
-        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def interrupt(target: Target) -> HostFacts:
         raise KeyboardInterrupt
 
     inventory = pytester.path / "inv.yml"
-    inventory.write_text("all:\n  hosts:\n    a:\n      ansible_connection: local\n"
-                         "    b:\n      ansible_connection: local\n")
-    result = run_suite(pytester, monkeypatch, {"a": local_facts(LinuxHost()), "b": interrupt},
-                       [f"--ansible-inventory={inventory}", "--hosts=ansible://all",
-                        "-k", "HRW-L02", "--hrw-parallel=0"], interrupted=True)
+    inventory.write_text(
+        "all:\n  hosts:\n    a:\n      ansible_connection: local\n"
+        "    b:\n      ansible_connection: local\n"
+    )
+    result = run_suite(
+        pytester,
+        monkeypatch,
+        {"a": local_facts(LinuxHost()), "b": interrupt},
+        [
+            f"--ansible-inventory={inventory}",
+            "--hosts=ansible://all",
+            "-k",
+            "HRW-L02",
+            "--hrw-parallel=0",
+        ],
+        interrupted=True,
+    )
     assert result.ret == pytest.ExitCode.INTERRUPTED
     folder = latest(pytester)
     record = load_evidence(folder)
@@ -215,7 +305,8 @@ def test_interrupted_run_is_recorded_incomplete_and_verify_refuses_it(
 
 
 def test_a_run_killed_mid_way_leaves_an_incomplete_unsealed_folder(
-        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     seen: dict[str, Any] = {}
 
     def look_at_folder(target: Target) -> HostFacts:
@@ -225,8 +316,9 @@ def test_a_run_killed_mid_way_leaves_an_incomplete_unsealed_folder(
         seen["verify"] = verify_bundle(folder).problems
         return local_facts(LinuxHost())
 
-    run_suite(pytester, monkeypatch, {"local": look_at_folder},
-              ["--hosts=local://", "-k", "HRW-L02"])
+    run_suite(
+        pytester, monkeypatch, {"local": look_at_folder}, ["--hosts=local://", "-k", "HRW-L02"]
+    )
     assert seen["files"] == [EVIDENCE]  # what a SIGKILL at this moment would leave
     assert seen["status"] == "incomplete"
     assert len(seen["verify"]) == 1 and seen["verify"][0].startswith(f"{SUMS}: missing")
@@ -234,15 +326,17 @@ def test_a_run_killed_mid_way_leaves_an_incomplete_unsealed_folder(
 
 
 def test_stopping_early_with_maxfail_is_incomplete(
-        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     facts = {"local": local_facts(LinuxHost(agent=False))}
     run_suite(pytester, monkeypatch, facts, ["--hosts=local://", "-k", "HRW-L", "-x"])
     record = load_evidence(latest(pytester))
     assert record["status"] == "incomplete" and "stopped early" in record["status_reason"]
 
 
-def test_atomic_write_never_leaves_a_partial_file(tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_atomic_write_never_leaves_a_partial_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     target = tmp_path / "evidence.json"
     atomic.write_atomic(target, "old")
 
@@ -260,31 +354,47 @@ def test_atomic_write_never_leaves_a_partial_file(tmp_path: Path,
 
 
 def test_profile_markers_select_the_image_profile(
-        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     facts = {"local": local_facts(LinuxHost())}
-    result = run_suite(pytester, monkeypatch, facts, ["--hosts=local://", "-m", "image",
-                                                      "--collect-only", "-q"])
+    result = run_suite(
+        pytester, monkeypatch, facts, ["--hosts=local://", "-m", "image", "--collect-only", "-q"]
+    )
     ids = [line for line in result.stdout.lines if "::" in line]
     assert ids and not any("HRW-G03" in line for line in ids)  # runtime-only scenario
     assert any("HRW-G02" in line for line in ids)
-    result = run_suite(pytester, monkeypatch, facts, ["--hosts=local://", "-m", "not runtime",
-                                                      "--collect-only", "-q"])
+    result = run_suite(
+        pytester,
+        monkeypatch,
+        facts,
+        ["--hosts=local://", "-m", "not runtime", "--collect-only", "-q"],
+    )
     assert not any("::" in line for line in result.stdout.lines)  # every check is runtime
 
 
 def test_html_report_opens_with_matrix_then_failures_with_fix(
-        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     inventory = pytester.path / "inv.yml"
-    inventory.write_text("all:\n  hosts:\n    good:\n      ansible_connection: local\n"
-                         "    bad:\n      ansible_connection: local\n")
+    inventory.write_text(
+        "all:\n  hosts:\n    good:\n      ansible_connection: local\n"
+        "    bad:\n      ansible_connection: local\n"
+    )
     dead = HostFacts("bad", "linux", connect_error="ssh failed: Connection timed out")
-    run_suite(pytester, monkeypatch, {"good": local_facts(LinuxHost(agent=False)), "bad": dead},
-              [f"--ansible-inventory={inventory}", "--hosts=ansible://all", "-k", "HRW-L0"])
+    run_suite(
+        pytester,
+        monkeypatch,
+        {"good": local_facts(LinuxHost(agent=False)), "bad": dead},
+        [f"--ansible-inventory={inventory}", "--hosts=ansible://all", "-k", "HRW-L0"],
+    )
     page = (latest(pytester) / "report.html").read_text()
-    matrix, failures, details = (page.index('class="hrw-matrix"'), page.index("<h3>Failures"),
-                                 page.index('id="results-table"'))
+    matrix, failures, details = (
+        page.index('class="hrw-matrix"'),
+        page.index("<h3>Failures"),
+        page.index('id="results-table"'),
+    )
     assert matrix < failures < details
-    body = page[page.index("<tbody>", matrix):page.index("</tbody>", matrix)]
+    body = page[page.index("<tbody>", matrix) : page.index("</tbody>", matrix)]
     cells = dict(re.findall(r'<tr><th class="h">(\w+)</th>(.*?)</tr>', body))
     assert sorted(cells) == ["bad", "good"]
     assert 'class="error"' in cells["bad"] and 'class="failed"' in cells["good"]
@@ -293,7 +403,8 @@ def test_html_report_opens_with_matrix_then_failures_with_fix(
 
 
 def test_xdist_controller_writes_the_sealed_bundle_after_html_and_junit(
-        pytester: pytest.Pytester) -> None:
+    pytester: pytest.Pytester,
+) -> None:
     for path in SUITE.glob("test_*.py"):
         pytester.makepyfile(**{path.stem: path.read_text()})
     facts = pytester.path / "facts.pickle"
@@ -306,8 +417,17 @@ FACTS = pickle.loads(open({str(facts)!r}, "rb").read())
 hrw_preflight.collector.probe_host = lambda target, host, params: FACTS[target.name]
 """)
     result = pytester.runpytest_subprocess(
-        *PLUGINS, "-p", "no:cacheprovider", "-n", "2", "--hosts=local://", "-k", "HRW-L",
-        "--hrw-reports", str(pytester.path / "reports"))
+        *PLUGINS,
+        "-p",
+        "no:cacheprovider",
+        "-n",
+        "2",
+        "--hosts=local://",
+        "-k",
+        "HRW-L",
+        "--hrw-reports",
+        str(pytester.path / "reports"),
+    )
     result.assert_outcomes(passed=1, failed=4)
     folder = latest(pytester)
     assert verify_bundle(folder).ok
@@ -317,3 +437,31 @@ hrw_preflight.collector.probe_host = lambda target, host, params: FACTS[target.n
     assert record["hosts"]["local"]["worker"]["user_worker"] is True
     assert "hrw-matrix" in (folder / "report.html").read_text()
     assert 'classname="local"' in (folder / "junit.xml").read_text()
+
+
+def test_schema_is_valid_json_schema() -> None:
+    jsonschema.Draft202012Validator.check_schema(load_schema())
+
+
+def test_matrix_stays_compact_for_200_hosts() -> None:
+    scenarios = load_catalogue().scenarios
+    hosts = [f"host-{i:03d}" for i in range(200)]
+    checks = [
+        CheckResult(
+            f"t[{h}:{s.id}:{item}]",
+            h,
+            s.id,
+            item,
+            s.severity,
+            "failed" if i % 7 == 0 else "passed",
+            "",
+        )
+        for i, h in enumerate(hosts)
+        for s in scenarios
+        for item in s.items
+    ]
+    page = render_matrix(checks, hosts, scenarios, Redactor())
+    assert page.count('<tr><th class="h">host-') == 200
+    assert page.count("<td ") == 200 * (len(scenarios) + 1)
+    assert len(page) / (200 * len(scenarios)) < 120  # bytes per cell
+    assert "<script" not in page

@@ -6,7 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from junitparser import Failure, JUnitXml, Properties, Skipped
+from junitparser import Failure, JUnitXml, Skipped
 
 from hrw_preflight.errors import ConfigError
 from hrw_preflight.evidence import schema_errors
@@ -14,13 +14,16 @@ from hrw_preflight.facts import HostFacts
 from hrw_preflight.verify import verify_bundle
 from hrw_preflight.waivers import Waiver, load_waivers, parse_waivers
 from tests.unit.test_evidence import latest, load_evidence, run_suite, windows_inventory
+from tests.unit.test_junit_ci import props
 from tests.unit.test_plugin import windows_sections
 
 pytest_plugins = ["pytester"]
 TODAY = dt.date(2026, 6, 1)
 KNOWN = {"HRW-W01", "HRW-G03"}
-ENTRY = ("- scenario: HRW-W01\n  hosts: 'win*'\n  justification: agent replaced next sprint\n"
-         "  owner: ops@example.com\n  expires: {expires}\n")
+ENTRY = (
+    "- scenario: HRW-W01\n  hosts: 'win*'\n  justification: agent replaced next sprint\n"
+    "  owner: ops@example.com\n  expires: {expires}\n"
+)
 
 
 def waiver_file(pytester: pytest.Pytester, expires: str) -> Path:
@@ -33,8 +36,9 @@ def waiver_file(pytester: pytest.Pytester, expires: str) -> Path:
 def test_valid_waiver_file_parses_and_matches_by_pattern() -> None:
     waivers = parse_waivers(ENTRY.format(expires="2026-06-01"), "w.yml", KNOWN, TODAY)
     [waiver] = waivers.entries
-    assert waiver == Waiver("HRW-W01", "win*", "agent replaced next sprint", "ops@example.com",
-                            dt.date(2026, 6, 1))
+    assert waiver == Waiver(
+        "HRW-W01", "win*", "agent replaced next sprint", "ops@example.com", dt.date(2026, 6, 1)
+    )
     assert waivers.active_for("HRW-W01", "win1") is waiver  # the expiry day still counts
     assert waivers.active_for("HRW-W01", "linux1") is None
     assert waivers.active_for("HRW-G03", "win1") is None
@@ -49,19 +53,27 @@ def test_expired_waiver_no_longer_applies() -> None:
     assert expired is not None and "expired on 2026-05-31" in expired.expired_text()
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("scenario: HRW-W01\n", "expected a YAML list of waivers"),
-    ("- [unclosed\n", "not valid YAML at line"),
-    ("- just a string\n", "each waiver must be a mapping"),
-    ("- {scenario: HRW-W01, hosts: '*', owner: me, expires: 2026-01-01}\n",
-     "missing keys ['justification']"),
-    (ENTRY.format(expires="2026-01-01") + "  note: extra\n", "unknown keys ['note']"),
-    (ENTRY.format(expires="31/12/2026"), "'expires' must be a date YYYY-MM-DD, got '31/12/2026'"),
-    (ENTRY.format(expires="2026-02-30"), "day is out of range for month"),
-    (ENTRY.format(expires="2026-01-01T10:00:00"), "not a date and time"),
-    (ENTRY.format(expires="2026-01-01").replace("HRW-W01", "HRW-X99"), "unknown scenario"),
-    (ENTRY.format(expires="2026-01-01").replace("'win*'", "''"), "'hosts' must be a non-empty"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("scenario: HRW-W01\n", "expected a YAML list of waivers"),
+        ("- [unclosed\n", "not valid YAML at line"),
+        ("- just a string\n", "each waiver must be a mapping"),
+        (
+            "- {scenario: HRW-W01, hosts: '*', owner: me, expires: 2026-01-01}\n",
+            "missing keys ['justification']",
+        ),
+        (ENTRY.format(expires="2026-01-01") + "  note: extra\n", "unknown keys ['note']"),
+        (
+            ENTRY.format(expires="31/12/2026"),
+            "'expires' must be a date YYYY-MM-DD, got '31/12/2026'",
+        ),
+        (ENTRY.format(expires="2026-02-30"), "day is out of range for month"),
+        (ENTRY.format(expires="2026-01-01T10:00:00"), "not a date and time"),
+        (ENTRY.format(expires="2026-01-01").replace("HRW-W01", "HRW-X99"), "unknown scenario"),
+        (ENTRY.format(expires="2026-01-01").replace("'win*'", "''"), "'hosts' must be a non-empty"),
+    ],
+)
 def test_malformed_waiver_file_is_one_config_error_line(text: str, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_waivers(text, "w.yml", KNOWN, TODAY)
@@ -75,59 +87,81 @@ def test_missing_waiver_file_is_a_config_error(tmp_path: Path) -> None:
         load_waivers(str(tmp_path / "nope.yml"))
 
 
-def _run_stopped_service(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
-                         waivers: Path) -> pytest.RunResult:
+def _run_stopped_service(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, waivers: Path
+) -> pytest.RunResult:
     inventory = windows_inventory(pytester)
-    return run_suite(pytester, monkeypatch,
-                     {"win1": HostFacts("win1", "windows", windows_sections(status=1))},
-                     [f"--ansible-inventory={inventory}", "--hosts=ansible://all", "-k", "HRW-W0",
-                      f"--hrw-waivers={waivers}", "-rx"])
+    return run_suite(
+        pytester,
+        monkeypatch,
+        {"win1": HostFacts("win1", "windows", windows_sections(status=1))},
+        [
+            f"--ansible-inventory={inventory}",
+            "--hosts=ansible://all",
+            "-k",
+            "HRW-W0",
+            f"--hrw-waivers={waivers}",
+            "-rx",
+        ],
+    )
 
 
-def test_valid_waiver_reports_waived_never_passed(pytester: pytest.Pytester,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_valid_waiver_reports_waived_never_passed(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     result = _run_stopped_service(pytester, monkeypatch, waiver_file(pytester, "2999-12-31"))
     result.assert_outcomes(passed=10, xfailed=1)
     assert result.ret == pytest.ExitCode.OK
-    result.stdout.fnmatch_lines(["*waivers: 1 failure(s) waived*",
-                                 "*XFAIL*HRW-W01*waived: agent replaced next sprint*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*waivers: 1 failure(s) waived*",
+            "*WAIVED win1 HRW-W01 ?HealthService?: agent replaced next sprint",
+            "*XFAIL*HRW-W01*waived: agent replaced next sprint*",
+        ]
+    )
     folder = latest(pytester)
     record = load_evidence(folder)
     assert schema_errors(record) == [] and record["summary"]["waived"] == 1
     [check] = [c for c in record["checks"] if c["scenario_id"] == "HRW-W01"]
     assert check["outcome"] == "waived" and check["waiver"]["justification"] == (
-        "agent replaced next sprint")
+        "agent replaced next sprint"
+    )
     assert "Status 1" in check["evidence"] and "seen:" in check["reason"]
     assert record["waivers"]["entries"][0]["applied"] == 1
     cases = {c.name: c for s in JUnitXml.fromfile(str(folder / "junit.xml")) for c in s}
     case = cases["test_healthservice[win1:HRW-W01:HealthService]"]
     [skipped] = case.result
     assert isinstance(skipped, Skipped) and "waived: agent replaced next sprint" in str(
-        skipped.message)
-    props = {p.name: p.value for p in case.iterchildren(Properties) for p in p}
-    assert props["outcome"] == "waived"
+        skipped.message
+    )
+    assert props(case)["outcome"] == "waived"
     page = (folder / "report.html").read_text()
     assert "<h3>Waived (1)</h3>" in page and 'class="waived"' in page
     assert verify_bundle(folder).ok
 
 
-def test_expired_waiver_leaves_the_failure_and_says_so(pytester: pytest.Pytester,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_expired_waiver_leaves_the_failure_and_says_so(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     result = _run_stopped_service(pytester, monkeypatch, waiver_file(pytester, "2020-01-01"))
     result.assert_outcomes(passed=10, failed=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines([
-        "*EXPIRED waiver for HRW-W01 on win* (owner ops@example.com) expired on 2020-01-01*",
-        "*hrw-preflight waiver*",
-        "*expired on 2020-01-01 and no longer applies*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*EXPIRED waiver for HRW-W01 on win* (owner ops@example.com) expired on 2020-01-01*",
+            "*hrw-preflight waiver*",
+            "*expired on 2020-01-01 and no longer applies*",
+        ]
+    )
     folder = latest(pytester)
     record = load_evidence(folder)
     [check] = [c for c in record["checks"] if c["scenario_id"] == "HRW-W01"]
     assert check["outcome"] == "failed" and check["waiver"] is None
     assert check["expired_waiver"]["status"] == "expired"
-    assert record["waivers"]["entries"][0] | {"applied": 0, "blocked": 1} == (
-        record["waivers"]["entries"][0])
+    assert (
+        record["waivers"]["entries"][0] | {"applied": 0, "blocked": 1}
+        == (record["waivers"]["entries"][0])
+    )
     cases = [c for s in JUnitXml.fromfile(str(folder / "junit.xml")) for c in s]
     assert any(isinstance(r, Failure) for c in cases for r in c.result)
     page = (folder / "report.html").read_text()
@@ -135,7 +169,8 @@ def test_expired_waiver_leaves_the_failure_and_says_so(pytester: pytest.Pytester
 
 
 def test_malformed_waiver_file_stops_the_run_with_one_line(
-        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     bad = pytester.path / "waivers.yml"
     bad.write_text(ENTRY.format(expires="next week"))
     result = _run_stopped_service(pytester, monkeypatch, bad)

@@ -1,0 +1,1 @@
+"""Benchmarks of the suite against lab fleets of growing size (``python -m bench.run``)."""

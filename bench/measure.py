@@ -1,0 +1,97 @@
+"""Run one command and measure its wall time and the peak RSS of its process tree."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Measured:
+    """Wall time, peak tree RSS and exit status of one command run."""
+
+    seconds: float
+    peak_rss_bytes: int
+    returncode: int
+    output_tail: str
+
+
+def _children(pid: int) -> list[int]:
+    kids: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            text = Path(f"/proc/{pid}/task/{task}/children").read_text(encoding="ascii")
+            kids.extend(int(k) for k in text.split())
+    except OSError:
+        pass
+    return kids
+
+
+def _rss(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm", encoding="ascii") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def tree_rss(root: int) -> int:
+    """Return the summed RSS in bytes of ``root`` and all its descendants right now.
+
+    Walks ``/proc/PID/task/TID/children`` rather than every process of the machine, so a
+    poll stays cheap while the lab runs thousands of processes.
+    """
+    total, stack, seen = 0, [root], set()
+    while stack:
+        pid = stack.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        total += _rss(pid)
+        stack.extend(_children(pid))
+    return total
+
+
+def run_measured(
+    argv: Sequence[str],
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    poll_s: float = 0.1,
+    timeout_s: float = 3600.0,
+) -> Measured:
+    """Run ``argv``; return its wall time, the peak RSS of its process tree and its status.
+
+    The tree is sampled every ``poll_s`` seconds, so a peak shorter than that can be missed;
+    the figure is a lower bound on the true peak, close to it for runs of many seconds.
+    """
+    peak = 0
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        list(argv),
+        cwd=cwd,
+        env=None if env is None else dict(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    chunks: list[bytes] = []
+    reader = threading.Thread(
+        target=lambda: chunks.append(proc.stdout.read() if proc.stdout else b""), daemon=True
+    )
+    reader.start()
+    deadline = started + timeout_s
+    while proc.poll() is None:
+        peak = max(peak, tree_rss(proc.pid))
+        if time.monotonic() > deadline:
+            proc.kill()
+            break
+        time.sleep(poll_s)
+    proc.wait()
+    seconds = time.monotonic() - started
+    reader.join(timeout=10)
+    text = b"".join(chunks).decode("utf-8", "replace")
+    return Measured(seconds, peak, proc.returncode, text[-3000:])

@@ -1,0 +1,256 @@
+"""``python -m bench.run``: the suite against lab fleets of growing size, side by side with
+the textbook testinfra baseline and the transport floor, in the same run.
+
+For each fleet size it starts the lab with ``LAB_HOSTS=N`` (mixed Linux and Windows, the
+lab's profiles repeated), then measures three runs against the same hosts:
+
+- **suite**: ``pytest tests_infra`` as an operator runs it (``--hrw-parallel P``);
+- **floor**: one trivial command per host over the same transports (``bench/floor.py``),
+  ``P`` hosts at once, the same parallelism as the suite;
+- **textbook**: ``bench/textbook/`` with testinfra's own backends and ``pytest -n W``
+  (capped to the sizes up to ``--textbook-max``: it grows far slower than the others).
+
+It prints and writes a Markdown table to ``bench/results.md``: wall time, remote commands
+per host, peak RSS of the controller's process tree, and the machine it ran on. When done
+it leaves the lab up with the default fleet, as it found it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.measure import Measured, run_measured
+
+ROOT = Path(__file__).resolve().parent.parent
+INVENTORY = ROOT / "inventories" / "lab.yml"
+PY = sys.executable
+
+
+@dataclass(frozen=True)
+class Row:
+    """One measured run of one kind against one fleet size."""
+
+    hosts: int
+    kind: str
+    measured: Measured
+    commands: dict[str, int]
+    detail: str
+
+    def commands_text(self) -> str:
+        """Return remote commands per host as 'Linux / Windows' maxima (the round-trip budget)."""
+        if not self.commands:
+            return "n/a"
+        linux = [n for h, n in self.commands.items() if h.startswith("linux")]
+        windows = [n for h, n in self.commands.items() if h.startswith("windows")]
+        return f"{max(linux, default=0)} / {max(windows, default=0)}"
+
+
+def machine() -> str:
+    """Return one line describing this machine: cores, memory, kernel, Python."""
+    mem_kb = 0
+    for line in Path("/proc/meminfo").read_text(encoding="ascii").splitlines():
+        if line.startswith("MemTotal:"):
+            mem_kb = int(line.split()[1])
+    return (
+        f"nproc {os.cpu_count()}, memory {mem_kb / 1024 / 1024:.1f} GiB, "
+        f"kernel {platform.release()}, Python {platform.python_version()}"
+    )
+
+
+def lab(command: str, hosts: int | None) -> float:
+    """Run ``python -m lab COMMAND`` (with LAB_HOSTS when given); return its wall time."""
+    env = dict(os.environ)
+    env.pop("LAB_HOSTS", None)
+    if hosts is not None:
+        env["LAB_HOSTS"] = str(hosts)
+    started = time.monotonic()
+    proc = subprocess.run(
+        [PY, "-m", "lab", command], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"bench: lab {command} failed: {proc.stderr.strip()[-500:]}")
+    return time.monotonic() - started
+
+
+def _counts(directory: Path, prefix: str) -> dict[str, int]:
+    merged: dict[str, int] = {}
+    for path in directory.glob(f"{prefix}-*.json"):
+        for host, n in json.loads(path.read_text(encoding="utf-8")).items():
+            merged[host] = merged.get(host, 0) + int(n)
+    return merged
+
+
+def run_suite(n: int, args: argparse.Namespace, work: Path) -> Row:
+    """Measure the suite against the running fleet."""
+    out = work / f"suite-{n}"
+    out.mkdir()
+    argv = [
+        PY, "-m", "pytest", "tests_infra", f"--ansible-inventory={INVENTORY}",
+        "--hosts=ansible://all", "-p", "no:cacheprovider", "-q", "-p", "bench.count_plugin",
+        f"--hrw-reports={out / 'reports'}", f"--hrw-parallel={args.parallel}",
+        f"--hrw-endpoint-timeout={args.endpoint_timeout}",
+    ]  # fmt: skip
+    env = {**os.environ, "BENCH_COMMANDS_OUT": str(out)}
+    measured = run_measured(argv, ROOT, env)
+    summary = measured.output_tail.strip().splitlines()
+    outcome = next((line for line in reversed(summary) if " in " in line), "")
+    return Row(n, "suite", measured, _counts(out, "suite"), outcome.strip("= "))
+
+
+def run_floor(n: int, args: argparse.Namespace, work: Path) -> Row:
+    """Measure the floor against the running fleet."""
+    out = work / f"floor-{n}.json"
+    argv = [
+        PY, "-m", "bench.floor", f"--inventory={INVENTORY}", f"--parallel={args.parallel}",
+        f"--out={out}",
+    ]  # fmt: skip
+    measured = run_measured(argv, ROOT)
+    data = json.loads(out.read_text(encoding="utf-8")) if out.exists() else {}
+    failures = data.get("failures", {})
+    detail = f"{len(failures)} host(s) did not answer" if failures else "all answered"
+    return Row(n, "floor", measured, data.get("commands", {}), detail)
+
+
+def _textbook_hosts(work: Path) -> tuple[list[str], Path, Path, str]:
+    """Return (--hosts specs, host metadata file, ssh_config, identity file) for the fleet."""
+    inventory: dict[str, Any] = yaml.safe_load(INVENTORY.read_text(encoding="utf-8"))
+    children = inventory["all"]["children"]
+    specs: list[str] = []
+    meta: dict[str, dict[str, Any]] = {}
+    identity = ""
+    known_hosts = ""
+    for name, hv in (children["linux"]["hosts"] or {}).items():
+        specs.append(f"ssh://{hv['ansible_user']}@{hv['ansible_host']}")
+        meta[hv["ansible_host"]] = {"name": name, "platform": "linux"}
+        identity = hv["ansible_ssh_private_key_file"]
+        known_hosts = hv["ansible_ssh_common_args"].split("UserKnownHostsFile=")[1].split()[0]
+    for name, hv in (children["windows"]["hosts"] or {}).items():
+        specs.append(
+            f"winrm://{hv['ansible_user']}:{hv['ansible_password']}@{hv['ansible_host']}:"
+            f"{hv['ansible_port']}?no_verify_ssl=true"
+        )
+        meta[hv["ansible_host"]] = {"name": name, "platform": "windows"}
+    meta_file = work / "hosts-meta.json"
+    meta_file.write_text(json.dumps(meta), encoding="utf-8")
+    ssh_config = work / "ssh_config"
+    ssh_config.write_text(
+        f"Host *\n  UserKnownHostsFile {known_hosts}\n  StrictHostKeyChecking yes\n"
+        "  BatchMode yes\n",
+        encoding="utf-8",
+    )
+    return specs, meta_file, ssh_config, identity
+
+
+def run_textbook(n: int, args: argparse.Namespace, work: Path) -> Row:
+    """Measure the textbook baseline against the running fleet."""
+    out = work / f"textbook-{n}"
+    out.mkdir()
+    specs, meta_file, ssh_config, identity = _textbook_hosts(out)
+    argv = [
+        PY, "-m", "pytest", "test_textbook.py", "-q", "-n", str(args.textbook_workers),
+        f"--hosts={','.join(specs)}", f"--ssh-config={ssh_config}",
+        f"--ssh-identity-file={identity}",
+    ]  # fmt: skip
+    env = {
+        **os.environ,
+        "BENCH_COMMANDS_OUT": str(out),
+        "BENCH_TEXTBOOK_HOSTS": str(meta_file),
+        "BENCH_ENDPOINT_TIMEOUT": f"{args.endpoint_timeout:g}",
+    }
+    measured = run_measured(argv, ROOT / "bench" / "textbook", env)
+    summary = measured.output_tail.strip().splitlines()
+    outcome = next((line for line in reversed(summary) if " in " in line), "")
+    return Row(n, "textbook", measured, _counts(out, "textbook"), outcome.strip("= "))
+
+
+def table(rows: list[Row], args: argparse.Namespace, started: str) -> str:
+    """Return the results as Markdown: one line per (fleet size, kind), plus ratios."""
+    lines = [
+        "# hrw-preflight benchmark",
+        "",
+        f"Run {started} on {machine()}.",
+        "",
+        f"Command: `{' '.join(sys.argv)}` (suite: `--hrw-parallel {args.parallel} "
+        f"--hrw-endpoint-timeout {args.endpoint_timeout:g}`; floor: {args.parallel} hosts at "
+        f"once; textbook: `pytest -n {args.textbook_workers}`, testinfra's `ssh://` and "
+        f"`winrm://`, `timeout {args.endpoint_timeout:g}` on each openssl).",
+        "",
+        "| hosts | run | wall s | commands per host (Linux / Windows) | peak RSS MiB "
+        "| suite vs this | outcome |",
+        "|---:|---|---:|---|---:|---:|---|",
+    ]
+    suite = {r.hosts: r.measured.seconds for r in rows if r.kind == "suite"}
+    for r in rows:
+        ratio = suite.get(r.hosts, 0.0) / r.measured.seconds if r.measured.seconds else 0.0
+        versus = "" if r.kind == "suite" else f"{ratio:.2f}x"
+        lines.append(
+            f"| {r.hosts} | {r.kind} | {r.measured.seconds:.1f} | {r.commands_text()} | "
+            f"{r.measured.peak_rss_bytes / 2**20:.0f} | {versus} | {r.detail} |"
+        )
+    lines += [
+        "",
+        "`suite vs this` is the suite's wall time divided by this run's: below 1 means the "
+        "suite is faster (textbook), the floor's figure is how far above the floor it is.",
+        "Peak RSS: the sum over the measured command's process tree (pytest, its xdist "
+        "workers, ssh clients), sampled every 0.1 s; ssh control masters detach from the "
+        "tree and are not counted.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; return 0 when every run produced a result."""
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--sizes", default="25,50,100,200")
+    parser.add_argument("--textbook-max", type=int, default=100)
+    parser.add_argument("--textbook-workers", default="auto")
+    parser.add_argument("--parallel", type=int, default=32)
+    parser.add_argument("--endpoint-timeout", type=float, default=2.0)
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results.md"))
+    args = parser.parse_args(argv)
+    if shutil.which("ssh") is None:
+        raise SystemExit("bench: needs the OpenSSH client (make setup)")
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    rows: list[Row] = []
+    work = Path(tempfile.mkdtemp(prefix="hrw-bench-"))
+    try:
+        for n in (int(s) for s in args.sizes.split(",")):
+            up_s = lab("up", n)
+            print(f"bench: lab of {n} hosts up in {up_s:.1f}s", flush=True)
+            kinds = [run_suite, run_floor]
+            if n <= args.textbook_max:
+                kinds.append(run_textbook)
+            for kind in kinds:
+                row = kind(n, args, work)
+                rows.append(row)
+                print(
+                    f"bench: {n:>4} hosts {row.kind:<9} {row.measured.seconds:7.1f}s "
+                    f"commands {row.commands_text():<8} "
+                    f"peak RSS {row.measured.peak_rss_bytes / 2**20:6.0f} MiB  {row.detail}",
+                    flush=True,
+                )
+            text = table(rows, args, started)
+            Path(args.out).write_text(text, encoding="utf-8")
+    finally:
+        lab("up", None)
+        shutil.rmtree(work, ignore_errors=True)
+    print(table(rows, args, started))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

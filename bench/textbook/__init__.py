@@ -1,0 +1,1 @@
+"""The textbook baseline: the suite's checks written the usual testinfra way."""
