@@ -106,7 +106,7 @@ def targets_from_inventory(
     defaults = defaults or HostDefaults()
     with _quiet_ansible() as warnings:
         resolved = _resolve_hosts(inventory_paths, pattern, warnings, defaults)
-    # Host names come back as Ansible's tagged strings; targets hold plain ones (xdist pickles them).
+    # Ansible hands out tagged strings; targets hold plain ones (xdist pickles them).
     return [
         target_from_hostvars(str(plain(name)), hostvars, source, defaults)
         for name, hostvars in resolved

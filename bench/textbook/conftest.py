@@ -26,7 +26,7 @@ def _counting_run(self: testinfra.host.Host, command: str, *args: str, **kwargs:
 
 
 # Every testinfra module (file, process, service) reaches the host through Host.run.
-testinfra.host.Host.run = _counting_run  # type: ignore[method-assign]
+testinfra.host.Host.run = _counting_run
 
 
 def _hosts() -> dict[str, dict[str, Any]]:
