@@ -44,6 +44,7 @@ from hrw_preflight.gate import GateResult, apply_gate, parse_fail_on
 from hrw_preflight.html_matrix import render_summary
 from hrw_preflight.plugin import CASE_KEY, RUN_KEY, Run
 from hrw_preflight.redact import Redactor
+from hrw_preflight.targets import weakened_summary
 from hrw_preflight.waivers import Waivers, load_waivers
 
 PROFILES = {
@@ -364,8 +365,7 @@ def _notes(run: Run, state: EvidenceState) -> list[str]:
     notes = []
     if run.options.connect.accept_unknown_host_keys:
         notes.append("WEAKENED: unknown SSH host keys are accepted (--accept-unknown-host-keys)")
-    for target in run.targets.values():
-        notes.extend(f"WEAKENED on {target.name}: {s}" for s in target.weakened())
+    notes.extend(f"WEAKENED: {line}" for line in weakened_summary(run.targets.values()))
     if state.waivers is not None:
         notes.extend(f"EXPIRED: {w.expired_text()}" for w in state.waivers.expired())
     if state.fail_on is not None:

@@ -26,7 +26,7 @@ from hrw_preflight.options import RunOptions, add_options, read_options
 from hrw_preflight.probes.params import ProbeParams
 from hrw_preflight.redact import Redactor
 from hrw_preflight.run_dir import create_run_dir, new_run_id, point_latest
-from hrw_preflight.targets import HostDefaults, Target, parse_hosts_option
+from hrw_preflight.targets import HostDefaults, Target, parse_hosts_option, weakened_summary
 from hrw_preflight.verdicts import Settings, judge
 
 # Module level, so that its options exist before pytest parses the command line.
@@ -294,9 +294,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     ]
     if run.options.connect.accept_unknown_host_keys:
         lines.append("hrw-preflight: WEAKENED: unknown SSH host keys are accepted")
-    for target in run.targets.values():
-        for sentence in target.weakened():
-            lines.append(f"hrw-preflight: WEAKENED on {target.name}: {sentence}")
+    lines += [f"hrw-preflight: WEAKENED: {line}" for line in weakened_summary(run.targets.values())]
     return [run.redact(line) for line in lines]
 
 

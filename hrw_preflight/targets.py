@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import re
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
@@ -374,3 +374,22 @@ def _ansible_entry(entry: str, inventories: list[str]) -> tuple[str, list[str]]:
             "(or ?ansible_inventory=PATH)"
         )
     return urllib.parse.unquote(pattern) or "all", chosen
+
+
+def weakened_summary(targets: Iterable[Target], shown: int = 8) -> list[str]:
+    """Return one line per weakening option with the hosts it applies to.
+
+    Why: a fleet-wide option (say, an extra trusted CA file for every host) would otherwise
+    repeat once per host and bury the report's first screen.
+    """
+    hosts_by_sentence: dict[str, list[str]] = {}
+    for target in targets:
+        for sentence in target.weakened():
+            hosts_by_sentence.setdefault(sentence, []).append(target.name)
+    lines = []
+    for sentence, hosts in hosts_by_sentence.items():
+        names = ", ".join(hosts[:shown]) + (
+            f" and {len(hosts) - shown} more" if len(hosts) > shown else ""
+        )
+        lines.append(f"{sentence} (on {len(hosts)} host{'s' if len(hosts) != 1 else ''}: {names})")
+    return lines

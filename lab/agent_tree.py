@@ -314,7 +314,8 @@ def build_agent_tree(host: Host, fs: Path, users: list[User], proxy_url: str | N
         owners[f"{state}/diy"] = nxa
     for path, owner in owners.items():
         os.chown(fs / path.lstrip("/"), owner.uid, owner.gid)
-    _write(fs, OMSCONFIG_LOG, omsconfig_log(host), oms.uid, oms.gid, 0o644)
+    log_mode = p["omsconfig_log_mode"]
+    _write(fs, OMSCONFIG_LOG, omsconfig_log(host), oms.uid, oms.gid, log_mode)
     home = fs / "home" / "nxautomation" / "run"
     home.mkdir(parents=True, exist_ok=True)
     os.chown(home.parent, nxa.uid, nxa.gid)

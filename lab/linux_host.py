@@ -27,8 +27,35 @@ from lab.sshkeys import write_keypair
 BIND_DIRS = ("/opt", "/etc/opt", "/var/opt", "/home", "/root")
 
 
-def sshd_config(host_dir: Path, address: str) -> str:
-    """Return the host's sshd_config: root by the lab key only, no passwords, no PAM."""
+# What sshd runs instead of a client's command, by the profile's ``ssh_session``.
+# close-mid-probe: the facts command gets the first line of its output, then the connection
+# is dropped by killing this session's sshd (the nearest sshd ancestor), as a host that
+# reboots or a firewall that cuts the flow would.
+SESSION_SCRIPTS = {
+    "hang": "#!/bin/sh\n# ssh_session: hang (accepts the command, never finishes it)\nexec sleep 86400\n",
+    "close-mid-probe": """#!/bin/sh
+# ssh_session: close-mid-probe
+case "$SSH_ORIGINAL_COMMAND" in
+  *hrw-facts*)
+    printf '@@HRW-FILE /etc/opt/microsoft/omsagent/conf/omsadmin.conf\\n'
+    pid=$$
+    while [ "$pid" -gt 1 ]; do
+      case "$(cat /proc/$pid/comm)" in sshd*) kill -9 "$pid"; exit 0 ;; esac
+      pid=$(cut -d' ' -f4 /proc/$pid/stat)
+    done ;;
+  *) exec /bin/sh -c "$SSH_ORIGINAL_COMMAND" ;;
+esac
+""",
+}
+
+
+def sshd_config(host_dir: Path, address: str, session: str = "normal") -> str:
+    """Return the host's sshd_config: the lab key only, no passwords, no PAM.
+
+    ``session`` (the profile's ``ssh_session``) other than ``normal`` makes sshd run the
+    matching script of :data:`SESSION_SCRIPTS` in place of every command.
+    """
+    force = [f"ForceCommand /bin/sh {host_dir}/ssh/session.sh"] if session != "normal" else []
     return "\n".join(
         [
             "# sshd of a lab host (lab/linux_host.py)",
@@ -47,6 +74,7 @@ def sshd_config(host_dir: Path, address: str) -> str:
             "UseDNS no",
             "MaxStartups 100:30:200",
             "Subsystem sftp internal-sftp",
+            *force,
             "",
         ]
     )
@@ -129,7 +157,12 @@ def prepare(host: Host, ctx: LabContext) -> str:
 
     host_key = write_keypair(hdir / "ssh" / "ssh_host_ed25519_key", f"root@{host.name}")
     (hdir / "ssh" / "authorized_keys").write_text(ctx.lab_public_key + "\n", encoding="utf-8")
-    (hdir / "ssh" / "sshd_config").write_text(sshd_config(hdir, host.address), encoding="utf-8")
+    session = host.profile["ssh_session"]
+    (hdir / "ssh" / "sshd_config").write_text(
+        sshd_config(hdir, host.address, session), encoding="utf-8"
+    )
+    if session != "normal":
+        (hdir / "ssh" / "session.sh").write_text(SESSION_SCRIPTS[session], encoding="utf-8")
 
     binds: dict[str, Path] = {
         f"/etc/{name}": hdir / "etc" / name for name in ("passwd", "group", "shadow", "hosts")

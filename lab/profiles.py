@@ -21,6 +21,8 @@ DEFAULTS_FILE = "_defaults.yaml"
 
 PLATFORMS = ("linux", "windows")
 NETWORK_MODES = ("direct", "intercepted", "blocked")
+SSH_SESSIONS = ("normal", "hang", "close-mid-probe")
+SSH_LOGIN_USERS = ("root", "hrwother")
 WORKER_USERS = ("nxautomation", "omsagent", "hrwother", "root")
 SERVICE_STATUSES = ("Running", "Stopped", "StartPending", "StopPending", "Paused")
 SERVICE_START_TYPES = ("Automatic", "Manual", "Disabled")
@@ -45,8 +47,11 @@ PLATFORM_KEYS: dict[str, tuple[str, ...]] = {
         "user_worker_running",
         "worker_user",
         "omsconfig_class_missing",
+        "omsconfig_log_mode",
+        "ssh_login_user",
+        "ssh_session",
     ),
-    "windows": ("cpu_load_percent", "healthservice", "events"),
+    "windows": ("cpu_load_percent", "healthservice", "events", "winrm_hang_after_connect"),
 }
 EVENT_KEYS = ("log", "id", "provider", "level", "minutes_ago", "message")
 
@@ -243,6 +248,18 @@ VALIDATORS: dict[str, Validator] = {
     "omsconfig_class_missing": _simple(
         "omsconfig_class_missing", lambda v: isinstance(v, bool), "true or false"
     ),
+    "omsconfig_log_mode": _simple(
+        "omsconfig_log_mode",
+        lambda v: _is_int(v) and 0 <= v <= 0o777,
+        "a file mode such as 0644 (octal, as YAML reads a leading 0)",
+    ),
+    "ssh_login_user": _simple(
+        "ssh_login_user", lambda v: v in SSH_LOGIN_USERS, " | ".join(SSH_LOGIN_USERS)
+    ),
+    "ssh_session": _simple("ssh_session", lambda v: v in SSH_SESSIONS, " | ".join(SSH_SESSIONS)),
+    "winrm_hang_after_connect": _simple(
+        "winrm_hang_after_connect", lambda v: isinstance(v, bool), "true or false"
+    ),
     "cpu_load_percent": _simple(
         "cpu_load_percent", lambda v: _is_number(v) and 0 <= v <= 100, "a number 0 .. 100"
     ),
@@ -299,17 +316,20 @@ def _platform_defaults(path: Path, data: dict[str, Any]) -> dict[str, dict[str, 
     return result
 
 
-def load_profiles(directory: Path = PROFILES_DIR) -> ProfileSet:
+def load_profiles(directory: Path = PROFILES_DIR, defaults_dir: Path | None = None) -> ProfileSet:
     """Return every profile in ``directory`` resolved against its defaults, in fleet order.
 
     Profiles listed in the defaults' ``fleet`` come first in that order; any other profile
     files follow in name order, so a new profile joins the fleet without editing the list.
+    ``defaults_dir`` (default: ``directory``) holds ``_defaults.yaml``; when it differs from
+    ``directory`` (the extra profiles of ``lab/profiles/extra/``) its ``fleet`` list is not
+    used, as it names the default fleet's profiles.
     Raises ProfileError (one line) on the first problem found.
     """
-    defaults_path = directory / DEFAULTS_FILE
+    defaults_path = (defaults_dir or directory) / DEFAULTS_FILE
     defaults_data = _read_yaml(defaults_path)
     platform_defaults = _platform_defaults(defaults_path, defaults_data)
-    fleet = defaults_data.get("fleet", [])
+    fleet = defaults_data.get("fleet", []) if defaults_dir in (None, directory) else []
     if not isinstance(fleet, list) or not all(isinstance(n, str) for n in fleet):
         raise ProfileError(f"{defaults_path}: fleet must be a list of profile names")
     profiles: dict[str, Profile] = {}

@@ -11,7 +11,7 @@ echo "== lint (ruff, mypy --strict)"
 .venv/bin/mypy
 
 echo "== unit tests"
-$PY -m pytest -q -p no:cacheprovider tests -m "not lab"
+$PY -m pytest -q -p no:cacheprovider tests -m "not lab" -n 2
 
 echo "== lab tests (lab up, suite against it, lab down)"
 trap '$PY -m lab down >/dev/null 2>&1 || true' EXIT

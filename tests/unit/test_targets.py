@@ -292,3 +292,21 @@ def test_hosts_option_duplicate_names() -> None:
         parse_hosts_option(["ansible://linux", "ansible://prod"], [LAB], NO_DEFAULTS)
     with pytest.raises(ConfigError, match="host 'h' is given twice"):
         parse_hosts_option(["ssh://a@h", "paramiko://b@h"], [], NO_DEFAULTS)
+
+
+def test_weakened_summary_groups_hosts_per_option() -> None:
+    from hrw_preflight.targets import weakened_summary
+
+    targets = [
+        Target(
+            name=f"h{i}",
+            platform="linux",
+            connection="local",
+            address="localhost",
+            overrides={"hrw_trusted_ca_file": "/x/cas.pem"},
+        )
+        for i in range(10)
+    ]
+    (line,) = weakened_summary(targets, shown=3)
+    assert line.startswith("extra trusted CAs from /x/cas.pem")
+    assert line.endswith("(on 10 hosts: h0, h1, h2 and 7 more)")
