@@ -4,7 +4,7 @@ VENV    := .venv
 VPY     := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 APT_STAMP := .lab/.apt-installed
-APT_PKGS := openssh-server openssh-client openssl iproute2 nftables procps util-linux gcc libc6-dev
+APT_PKGS := openssh-server openssh-client openssl iproute2 nftables procps util-linux gcc libc6-dev sudo curl
 
 .PHONY: setup deps lab-up lab-down demo test lint unit bench clean
 
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 # Debian packages the lab needs; installed once per machine.
-$(APT_STAMP):
+$(APT_STAMP): Makefile
 	@mkdir -p .lab
 	@if [ "$$(id -u)" != 0 ]; then echo "make: the lab needs root to install $(APT_PKGS); run as root" >&2; exit 1; fi
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

@@ -145,6 +145,12 @@ class LinuxHost:
     log_lines: list[str] = field(default_factory=list)
     log_state: str = "present"
     files_rc: dict[str, str] = field(default_factory=dict)
+    missing_tools: tuple[str, ...] = ()
+    clock_epoch: int = 1_795_770_000  # the host's `date -u +%s`
+
+    def window(self, skew_s: float = 0.0) -> tuple[float, float]:
+        """Return a controller time window around the host's clock, ``skew_s`` behind it."""
+        return (self.clock_epoch - skew_s - 0.2, self.clock_epoch - skew_s + 0.2)
 
     def facts_output(self) -> str:
         """Return the stdout of linux_facts.sh on this host."""
@@ -190,6 +196,12 @@ class LinuxHost:
         else:
             body = f"state={self.log_state}"
         parts.append(f"@@HRW-BEGIN omsconfig_log\n{body}\n@@HRW-END omsconfig_log rc=0\n")
+        tools = "".join(
+            f"{t}={'' if t in self.missing_tools else '/usr/bin/' + t}\n"
+            for t in ("python3", "python2", "python", "openssl", "sudo", "curl")
+        )
+        parts.append(f"@@HRW-BEGIN tools\n{tools}@@HRW-END tools rc=0\n")
+        parts.append(f"@@HRW-BEGIN clock\n{self.clock_epoch}\n@@HRW-END clock rc=0\n")
         return "".join(parts)
 
 

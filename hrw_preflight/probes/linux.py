@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import configparser
 import re
+import time
 from collections.abc import Callable
 from importlib import resources
 from typing import Any, Protocol
@@ -247,10 +248,44 @@ def _hardware_and_pressure(files: dict[str, Block], blocks: dict[str, Block]) ->
     ]
 
 
-def parse_facts(result: Result, params: ProbeParams) -> dict[str, Section]:
-    """Return the local sections (worker, processes, omsconfig_log, hardware, pressure) from
-    the output of the facts command; every section is an error if the command failed."""
-    names = ("worker", "processes", "omsconfig_log", "hardware", "pressure")
+def _tools(blocks: dict[str, Block]) -> Section:
+    block = blocks.get("tools")
+    if block is None or block.rc != "0":
+        return Section.failed("tools", "tool lookup missing from probe output")
+    found: dict[str, str | None] = {}
+    for line in block.body.splitlines():
+        name, sep, path = line.partition("=")
+        if not sep or not name:
+            return Section.failed("tools", f"unexpected tool line: {line[:80]!r}", block.raw)
+        found[name] = path.strip() or None
+    return Section("tools", {"found": found}, raw=block.raw)
+
+
+def clock_section(host_text: str, window: tuple[float, float] | None, raw: str) -> Section:
+    """Return the ``clock`` section: the host's UTC time against the controller's.
+
+    ``window`` is the controller's time just before and after the command that read the
+    host's clock; its midpoint is the controller time and half its width (plus the host
+    clock's one-second resolution) the uncertainty.
+    """
+    text = host_text.strip()
+    if window is None:
+        return Section.failed("clock", "the controller's time of the probe is unknown", raw)
+    try:
+        host_epoch = float(text)
+    except ValueError:
+        return Section.failed("clock", f"unexpected clock output: {text[:40]!r}", raw)
+    before, after = window
+    return Section("clock", {"host_epoch": host_epoch, "controller_epoch": (before + after) / 2,
+                             "uncertainty_s": (after - before) / 2 + 1.0}, raw=raw)
+
+
+def parse_facts(result: Result, params: ProbeParams,
+                window: tuple[float, float] | None = None) -> dict[str, Section]:
+    """Return the local sections (worker, processes, omsconfig_log, hardware, pressure, tools,
+    clock) from the output of the facts command; every section is an error if the command
+    failed. ``window`` is the controller's time before and after the command."""
+    names = ("worker", "processes", "omsconfig_log", "hardware", "pressure", "tools", "clock")
     output = _text(result)
     blocks = named_blocks(output)
     if result.rc != 0 or "omsconfig_log" not in blocks:
@@ -260,11 +295,15 @@ def parse_facts(result: Result, params: ProbeParams) -> dict[str, Section]:
         raw = printable(output[-4000:])
         return {n: Section.failed(n, str(failure.error), raw) for n in names}
     files = file_blocks(output)
+    clock = blocks.get("clock")
     sections = [
         _worker(files),
         _processes(blocks),
         _omsconfig_log(blocks, params),
         *_hardware_and_pressure(files, blocks),
+        _tools(blocks),
+        clock_section(clock.body, window, clock.raw) if clock and clock.rc == "0"
+        else Section.failed("clock", "the host's clock could not be read"),
     ]
     return {s.name: _utf8_policy(s) for s in sections}
 
@@ -369,10 +408,11 @@ def collect(run: Runner, params: ProbeParams) -> dict[str, Section]:
 
     ``run(command, *args)`` runs one remote command (testinfra's ``host.run``).
     """
+    before = time.time()
     facts = run(
         "sh -c %s hrw-facts %s", _script("linux_facts.sh"), str(params.omsconfig_log_max_bytes)
     )
-    sections = parse_facts(facts, params)
+    sections = parse_facts(facts, params, (before, time.time()))
     worker = sections["worker"].data
     if worker is None and not (params.workspace_id or params.endpoints):
         sections["network"] = Section.failed(

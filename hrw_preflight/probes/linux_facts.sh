@@ -53,8 +53,22 @@ if [ ! -e "$log" ]; then
 elif [ ! -r "$log" ]; then
   echo "state=denied"
 else
+  # Only the last $max_log_bytes are read (tail seeks; wc -c on a file reads its size), and
+  # only matching lines come back. NUL bytes (a log with a hole after a crash) are dropped
+  # so that grep prints matching lines instead of "Binary file matches".
   echo "size=$(wc -c < "$log")"
-  tail -c "$max_log_bytes" -- "$log" | grep -F -m 20 -e 'The specified class does not exist'
+  tail -c "$max_log_bytes" -- "$log" | tr -d '\000' \
+    | grep -F -m 20 -e 'The specified class does not exist'
   echo "grep_rc=$?"
 fi
 printf '@@HRW-END omsconfig_log rc=0\n'
+
+printf '@@HRW-BEGIN tools\n'
+for tool in python3 python2 python openssl sudo curl; do
+  printf '%s=%s\n' "$tool" "$(command -v "$tool" 2>/dev/null)"
+done
+printf '@@HRW-END tools rc=0\n'
+
+printf '@@HRW-BEGIN clock\n'
+date -u +%s
+printf '@@HRW-END clock rc=%s\n' "$?"

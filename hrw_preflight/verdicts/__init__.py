@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hrw_preflight.facts import HostFacts
-from hrw_preflight.verdicts import general, linux, windows
+from hrw_preflight.verdicts import general, image, linux, windows
 from hrw_preflight.verdicts.base import Judge, Settings, Verdict, errored
 
 JUDGES: dict[str, Judge] = {
@@ -18,6 +18,9 @@ JUDGES: dict[str, Judge] = {
     "HRW-W02": windows.event_4502,
     "HRW-W03": windows.sma_exit_code,
     "HRW-W04": windows.connectivity_event,
+    "HRW-I01": image.linux_tools,
+    "HRW-I02": image.windows_prereqs,
+    "HRW-I03": image.clock_skew,
 }
 
 

@@ -118,7 +118,7 @@ def test_ids_name_host_scenario_and_item_and_skips_say_why(
             "*SKIPPED*Update Management is not enabled*",
         ]
     )
-    result.assert_outcomes(passed=6, skipped=1, deselected=12)
+    result.assert_outcomes(passed=6, skipped=1, deselected=18)
     assert "test_healthservice" not in result.stdout.str()  # no Windows host, no Windows test
 
 

@@ -42,8 +42,10 @@ def settings(chains: dict[str, list[str]], tmp_path_factory: pytest.TempPathFact
     return Settings(trusted=load_trusted_cas([str(path)]))
 
 
-def linux_facts(host: LinuxHost, network: list[str] | None = None) -> HostFacts:
-    sections = linux.parse_facts(Out(host.facts_output()), ProbeParams())
+def linux_facts(
+    host: LinuxHost, network: list[str] | None = None, skew_s: float = 0.0
+) -> HostFacts:
+    sections = linux.parse_facts(Out(host.facts_output()), ProbeParams(), host.window(skew_s))
     roles = {AGENTSVC: "agentsvc", JRDS: "jrds", OMS: "oms"}
     if network is not None:
         sections["network"] = linux.parse_network(Out("\n".join(network)), roles, None)
@@ -196,3 +198,24 @@ def test_thresholds_are_configurable(chains: dict[str, list[str]], settings: Set
     strict = Settings(trusted=settings.trusted, min_logical_processors=4)
     assert outcome("HRW-G02", "cpu", facts, strict) == "failed"
     assert outcome("HRW-G02", "cpu", facts, settings) == "passed"
+
+
+def test_missing_tool_fails_only_its_item(settings: Settings) -> None:
+    facts = linux_facts(LinuxHost(missing_tools=("sudo", "python3")))
+    assert outcome("HRW-I01", "sudo", facts, settings) == "failed"
+    assert outcome("HRW-I01", "python", facts, settings) == "passed"  # python2 is there
+    none = linux_facts(LinuxHost(missing_tools=("python3", "python2", "python")))
+    assert judge("HRW-I01", "python", none, settings).seen.startswith("none of python3")
+
+
+def test_clock_skew_counts_the_measurement_uncertainty(settings: Settings) -> None:
+    assert outcome("HRW-I03", "clock", linux_facts(LinuxHost(), skew_s=60), settings) == "passed"
+    assert outcome("HRW-I03", "clock", linux_facts(LinuxHost(), skew_s=900.5), settings) == (
+        "passed"
+    )  # within the +/- 1.2 s the measurement cannot rule out
+    behind = judge("HRW-I03", "clock", linux_facts(LinuxHost(), skew_s=-1200), settings)
+    assert behind.outcome == "failed" and "1200 s behind" in behind.seen
+    no_window = HostFacts(
+        "h", "linux", linux.parse_facts(Out(LinuxHost().facts_output()), ProbeParams())
+    )
+    assert outcome("HRW-I03", "clock", no_window, settings) == "error"

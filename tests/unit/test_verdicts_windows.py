@@ -1,0 +1,82 @@
+"""Verdicts on recorded Windows facts: output in Windows PowerShell 5.1's shapes, as the lab's
+engine produced it for each profile, parsed by the real Windows probe parser."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hrw_preflight.catalogue import load_catalogue
+from hrw_preflight.certs import load_trusted_cas
+from hrw_preflight.facts import HostFacts
+from hrw_preflight.verdicts import Settings, judge
+from tests.windows_recorded import load_recorded
+
+CHECKS = [
+    (s.id, i)
+    for s in load_catalogue().scenarios
+    if s.applies_to("windows") and s.id.startswith(("HRW-G", "HRW-W"))
+    for i in s.items
+]
+G01 = {f"HRW-G01:{r}" for r in ("agentsvc", "jrds", "oms")}
+G04 = {f"HRW-G04:{r}" for r in ("agentsvc", "jrds", "oms")}
+EVENTS = {"HRW-W02:event-4502", "HRW-W03:exit-4294967295", "HRW-W04:sma-15011"} | {
+    f"HRW-W04:om-{n}" for n in (2127, 2129, 2133, 2138, 4000, 4001, 4002)
+}
+# recording -> (checks that fail, checks that error); everything else must pass.
+EXPECTED: dict[str, tuple[set[str], set[str]]] = {
+    "windows-healthy": (set(), set()),
+    "windows-progress-stderr": (set(), set()),  # CLIXML progress on stderr is not an error
+    "windows-healthservice-stopped": ({"HRW-W01:HealthService"}, set()),
+    "windows-service-missing": ({"HRW-W01:HealthService"}, G01 | G04),  # no MMA: no workspace
+    "windows-event-4502": ({"HRW-W02:event-4502"}, set()),
+    "windows-sma-4294967295": ({"HRW-W03:exit-4294967295", "HRW-W04:sma-15011"}, set()),
+    "windows-underspec": ({"HRW-G02:cpu", "HRW-G02:memory"}, set()),
+    "windows-resource-pressure": ({"HRW-G03:cpu", "HRW-G03:memory"}, set()),
+    "windows-tls-intercepted": (G04, set()),
+    "windows-443-blocked": (G01 | G04, set()),
+    "windows-proxy-no-password": (G01 | G04, set()),
+    "windows-missing-log": (set(), EVENTS),
+    "windows-access-denied": (set(), EVENTS),
+    "windows-garbled-json": (set(), {"HRW-G02:cpu", "HRW-G02:memory"}),
+    "windows-cut-off": (set(), G01 | G04 | EVENTS),
+}
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Trust the CA that issued the recordings' healthy chain (the recordings' own lab CA)."""
+    chain = load_recorded("windows-healthy")["network"].data
+    assert chain is not None
+    top = next(iter(chain.values()))["chain_pem"][-1]
+    path: Path = tmp_path_factory.mktemp("pki") / "recording-ca.pem"
+    path.write_text(top)
+    return Settings(trusted=load_trusted_cas([str(path)]))
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_recorded_profile_gives_exactly_its_outcomes(name: str, settings: Settings) -> None:
+    facts = HostFacts(name, "windows", load_recorded(name))
+    outcomes = {f"{sid}:{item}": judge(sid, item, facts, settings) for sid, item in CHECKS}
+    failing, erroring = EXPECTED[name]
+    assert {k for k, v in outcomes.items() if v.outcome == "failed"} == failing
+    assert {k for k, v in outcomes.items() if v.outcome == "error"} == erroring
+    assert all(v.outcome == "passed" for k, v in outcomes.items() if k not in failing | erroring), (
+        outcomes
+    )
+
+
+def test_failure_texts_say_what_was_seen(settings: Settings) -> None:
+    stopped = HostFacts("w", "windows", load_recorded("windows-healthservice-stopped"))
+    assert "Stopped (1)" in judge("HRW-W01", "HealthService", stopped, settings).seen
+    event = HostFacts("w", "windows", load_recorded("windows-event-4502"))
+    seen = judge("HRW-W02", "event-4502", event, settings).seen
+    assert "1 event(s)" in seen and "4502" in seen
+    intercepted = HostFacts("w", "windows", load_recorded("windows-tls-intercepted"))
+    assert "thumbprint" in judge("HRW-G04", "oms", intercepted, settings).seen
+
+
+def test_unknown_command_answer_errors_every_check(settings: Settings) -> None:
+    facts = HostFacts("w", "windows", load_recorded("windows-unknown-command"))
+    assert {judge(sid, item, facts, settings).outcome for sid, item in CHECKS} == {"error"}
