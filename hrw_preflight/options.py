@@ -60,6 +60,13 @@ def add_options(parser: pytest.Parser) -> None:
         help="extra CA certificates (PEM) trusted besides the Azure CA list; repeatable",
     )
     add(
+        "--hrw-workspace-id",
+        default=None,
+        metavar="ID",
+        help="workspace id for hosts whose inventory sets no hrw_workspace_id (e.g. an image "
+        "not yet onboarded): its endpoints are probed instead of discovered ones",
+    )
+    add(
         "--accept-unknown-host-keys",
         action="store_true",
         default=False,
@@ -93,6 +100,7 @@ class RunOptions:
     trusted_ca_files: tuple[str, ...]
     reports_dir: str
     parallel: int
+    workspace_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -114,4 +122,5 @@ def read_options(config: pytest.Config) -> RunOptions:
         trusted_ca_files=tuple(get("hrw_trusted_ca")),
         reports_dir=str(get("hrw_reports")),
         parallel=int(get("hrw_parallel")),
+        workspace_id=get("hrw_workspace_id"),
     )

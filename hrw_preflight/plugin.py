@@ -61,7 +61,7 @@ class Run:
         return ProbeParams(
             lookback_hours=self.options.lookback_hours,
             connect_timeout_s=self.options.endpoint_timeout_s,
-            workspace_id=o.get("hrw_workspace_id") or None,
+            workspace_id=o.get("hrw_workspace_id") or self.options.workspace_id or None,
             endpoints={str(k): str(v) for k, v in endpoints.items()},
             proxy=None if proxy is None else str(proxy),
         )

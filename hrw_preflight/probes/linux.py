@@ -9,6 +9,7 @@ next to this module; values reach them as quoted arguments, never as code.
 from __future__ import annotations
 
 import configparser
+import dataclasses
 import re
 import time
 from collections.abc import Callable
@@ -276,12 +277,20 @@ def clock_section(host_text: str, window: tuple[float, float] | None, raw: str) 
     except ValueError:
         return Section.failed("clock", f"unexpected clock output: {text[:40]!r}", raw)
     before, after = window
-    return Section("clock", {"host_epoch": host_epoch, "controller_epoch": (before + after) / 2,
-                             "uncertainty_s": (after - before) / 2 + 1.0}, raw=raw)
+    return Section(
+        "clock",
+        {
+            "host_epoch": host_epoch,
+            "controller_epoch": (before + after) / 2,
+            "uncertainty_s": (after - before) / 2 + 1.0,
+        },
+        raw=raw,
+    )
 
 
-def parse_facts(result: Result, params: ProbeParams,
-                window: tuple[float, float] | None = None) -> dict[str, Section]:
+def parse_facts(
+    result: Result, params: ProbeParams, window: tuple[float, float] | None = None
+) -> dict[str, Section]:
     """Return the local sections (worker, processes, omsconfig_log, hardware, pressure, tools,
     clock) from the output of the facts command; every section is an error if the command
     failed. ``window`` is the controller's time before and after the command."""
@@ -302,7 +311,8 @@ def parse_facts(result: Result, params: ProbeParams,
         _omsconfig_log(blocks, params),
         *_hardware_and_pressure(files, blocks),
         _tools(blocks),
-        clock_section(clock.body, window, clock.raw) if clock and clock.rc == "0"
+        clock_section(clock.body, window, clock.raw)
+        if clock and clock.rc == "0"
         else Section.failed("clock", "the host's clock could not be read"),
     ]
     return {s.name: _utf8_policy(s) for s in sections}
@@ -377,20 +387,42 @@ def parse_network(result: Result, roles: dict[str, str], via_proxy: str | None) 
     return _utf8_policy(Section("network", data, raw=output))
 
 
-def network_plan(
-    worker: dict[str, Any] | None, params: ProbeParams
-) -> tuple[dict[str, str], str | None, str]:
-    """Return (endpoint host -> role, proxy host:port or None, proxy.conf path for credentials).
+def effective_worker(worker: dict[str, Any] | None, params: ProbeParams) -> dict[str, Any] | None:
+    """Return the worker facts with the inventory's overrides applied (workspace id, endpoints).
 
-    Inventory overrides win over what was discovered on the host.
+    Why: the verdicts judge the endpoints the probe actually tested, so an override must show
+    in the ``worker`` section, not only in what the network probe was told.
     """
-    endpoints = dict((worker or {}).get("endpoints") or {})
+    if worker is None and not (params.workspace_id or params.endpoints):
+        return None
+    effective = dict(
+        worker
+        or {
+            "workspace_id": None,
+            "version": None,
+            "update_management": False,
+            "user_worker": False,
+            "proxy": None,
+            "endpoints": {},
+        }
+    )
+    endpoints = dict(effective.get("endpoints") or {})
     if params.workspace_id:
+        effective["workspace_id"] = params.workspace_id
         endpoints["agentsvc"] = f"{params.workspace_id}.agentsvc.azure-automation.net"
         endpoints["oms"] = f"{params.workspace_id}.oms.opinsights.azure.com"
     endpoints.update(params.endpoints)
+    effective["endpoints"] = endpoints
+    return effective
+
+
+def network_plan(
+    worker: dict[str, Any] | None, params: ProbeParams
+) -> tuple[dict[str, str], str | None, str]:
+    """Return (endpoint host -> role, proxy host:port or None, proxy.conf path for credentials)
+    for the effective worker facts; a proxy override wins over the host's proxy.conf."""
     roles: dict[str, str] = {}
-    for role, host in endpoints.items():
+    for role, host in ((worker or {}).get("endpoints") or {}).items():
         if host and host not in roles:
             roles[host] = role
     proxy = (worker or {}).get("proxy")
@@ -419,6 +451,9 @@ def collect(run: Runner, params: ProbeParams) -> dict[str, Section]:
             "network", f"endpoints unknown: {sections['worker'].error}"
         )
         return sections
+    worker = effective_worker(worker, params)
+    if sections["worker"].data is not None:  # an unreadable worker section stays an error
+        sections["worker"] = dataclasses.replace(sections["worker"], data=worker)
     roles, proxy, creds = network_plan(worker, params)
     if not roles:
         sections["network"] = Section("network", {}, raw="no endpoints to probe")

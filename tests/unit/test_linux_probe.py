@@ -103,8 +103,19 @@ def test_proxy_refusal_and_missing_openssl() -> None:
 def test_overrides_replace_discovered_endpoints_and_proxy() -> None:
     worker = parse(LinuxHost(proxy="http://10.1.2.3:3128"))["worker"].data
     params = ProbeParams(endpoints={"jrds": "jrds.example.test"}, proxy="")
-    roles, proxy, creds = linux.network_plan(worker, params)
+    roles, proxy, creds = linux.network_plan(linux.effective_worker(worker, params), params)
     assert roles == {AGENTSVC: "agentsvc", "jrds.example.test": "jrds", OMS: "oms"}
     assert proxy is None and creds == ""
     _, proxy, _ = linux.network_plan(worker, ProbeParams())
     assert proxy == "10.1.2.3:3128"
+
+
+def test_workspace_override_gives_endpoints_to_an_image_without_agent() -> None:
+    params = ProbeParams(workspace_id="11111111-2222-3333-4444-555555555555")
+    effective = linux.effective_worker(None, params)
+    assert effective is not None
+    assert effective["endpoints"] == {
+        "agentsvc": "11111111-2222-3333-4444-555555555555.agentsvc.azure-automation.net",
+        "oms": "11111111-2222-3333-4444-555555555555.oms.opinsights.azure.com",
+    }
+    assert linux.effective_worker(None, ProbeParams()) is None
