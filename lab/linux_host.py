@@ -32,7 +32,7 @@ BIND_DIRS = ("/opt", "/etc/opt", "/var/opt", "/home", "/root")
 # is dropped by killing this session's sshd (the nearest sshd ancestor), as a host that
 # reboots or a firewall that cuts the flow would.
 SESSION_SCRIPTS = {
-    "hang": "#!/bin/sh\n# ssh_session: hang (accepts the command, never finishes it)\nexec sleep 86400\n",
+    "hang": "#!/bin/sh\n# ssh_session: hang (the command never finishes)\nexec sleep 86400\n",
     "close-mid-probe": """#!/bin/sh
 # ssh_session: close-mid-probe
 case "$SSH_ORIGINAL_COMMAND" in
@@ -72,6 +72,9 @@ def sshd_config(host_dir: Path, address: str, session: str = "normal") -> str:
             "PidFile none",
             "PrintMotd no",
             "UseDNS no",
+            # VERBOSE logs one "Starting session: command" line per command, so lab tests
+            # can count the commands and connections a run made.
+            "LogLevel VERBOSE",
             "MaxStartups 100:30:200",
             "Subsystem sftp internal-sftp",
             *force,

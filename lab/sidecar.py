@@ -15,6 +15,7 @@ import os
 import shutil
 import urllib.parse
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ import yaml
 from lab import linux_host, windows_host
 from lab.context import LabContext
 from lab.control import _record_pid, _sshd_uid, read_state, wait_ready
-from lab.fleet import Host
+from lab.fleet import Host, expand_fleet
 from lab.inventory_writer import linux_vars, windows_vars
 from lab.netns import (
     Namespace,
@@ -41,7 +42,10 @@ from lab.sshkeys import public_key_of
 
 EXTRA_DIR = PROFILES_DIR / "extra"
 # Host index 39800 is 10.213.200.10 (docs/design.md section 3): no fleet reaches it.
+# Extra profiles take 39800.. and copies of the fleet's profiles 39900.. (10.213.200.110..).
 FIRST_INDEX = 39800
+COPIES_INDEX = 39900
+MAX_COPIES = 90
 
 
 class SidecarError(RuntimeError):
@@ -91,6 +95,20 @@ def extra_hosts(names: Sequence[str]) -> list[Host]:
     return [Host(name=n, index=FIRST_INDEX + order.index(n), profile=profiles[n]) for n in names]
 
 
+def fleet_copies(count: int) -> list[Host]:
+    """Return ``count`` more hosts of the default fleet's profiles (``copy<k>-<profile>``).
+
+    They let a test run a fleet larger than the running one without restarting it.
+    """
+    if not 0 <= count <= MAX_COPIES:
+        raise ProfileError(f"fleet copies: {count} is out of range 0 .. {MAX_COPIES}")
+    base = expand_fleet(load_profiles(), count) if count else []
+    return [
+        Host(name=f"copy{k}-{h.profile.name}", index=COPIES_INDEX + k, profile=h.profile)
+        for k, h in enumerate(base)
+    ]
+
+
 def _inventory(hosts: list[Host], ctx: LabContext, known_hosts: Path) -> dict[str, Any]:
     linux: dict[str, Any] = {}
     windows: dict[str, Any] = {}
@@ -112,23 +130,27 @@ def _inventory(hosts: list[Host], ctx: LabContext, known_hosts: Path) -> dict[st
     }
 
 
-def start(paths: LabPaths, names: Sequence[str], timeout: float = 30.0) -> Sidecar:
-    """Start the named extra profiles next to the running lab; return them and their files.
+def start(paths: LabPaths, hosts: Sequence[Host], timeout: float = 60.0) -> Sidecar:
+    """Start ``hosts`` (from :func:`extra_hosts` / :func:`fleet_copies`) next to the running
+    lab; return them and their inventory and known_hosts files.
 
     Hosts of the same names left by an earlier start are removed first. Raises SidecarError
     when a host does not come up.
     """
     ctx = running_context(paths)
-    hosts = extra_hosts(names)
-    stop(paths, names)
+    hosts = list(hosts)
+    stop(paths, hosts)
     directory = sidecar_dir(paths)
     directory.mkdir(parents=True, exist_ok=True)
-    known: list[str] = []
-    for host in hosts:
+
+    def prepare(host: Host) -> str | None:
         if host.platform == "linux":
-            known.append(linux_host.prepare(host, ctx))
-        else:
-            windows_host.prepare(host, ctx)
+            return linux_host.prepare(host, ctx)
+        windows_host.prepare(host, ctx)
+        return None
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        known = [line for line in pool.map(prepare, hosts) if line]
     known_hosts = directory / "known_hosts"
     previous = known_hosts.read_text(encoding="utf-8").splitlines() if known_hosts.exists() else []
     addresses = {h.address for h in hosts}
@@ -139,8 +161,8 @@ def start(paths: LabPaths, names: Sequence[str], timeout: float = 30.0) -> Sidec
         for h in hosts
     ]
     create_namespaces(namespaces)
-    for ns in namespaces:
-        configure_inside(ns)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(configure_inside, namespaces))
     targets: dict[str, tuple[int, list[tuple[str, int]], Path]] = {}
     for host in hosts:
         hdir = paths.host_dir(host.name)
@@ -157,7 +179,7 @@ def start(paths: LabPaths, names: Sequence[str], timeout: float = 30.0) -> Sidec
         _record_pid(paths, host.netns, pid)
     failures = wait_ready(targets, timeout=timeout)
     if failures:
-        stop(paths, names)
+        stop(paths, hosts)
         name, reason = next(iter(failures.items()))
         raise SidecarError(f"extra host {name} did not start: {reason}")
     inventory = directory / f"inventory-{'-'.join(sorted(h.name for h in hosts))[:120]}.yml"
@@ -167,9 +189,8 @@ def start(paths: LabPaths, names: Sequence[str], timeout: float = 30.0) -> Sidec
     return Sidecar(hosts=hosts, inventory=inventory, known_hosts=known_hosts)
 
 
-def stop(paths: LabPaths, names: Sequence[str]) -> None:
-    """Remove the named extra hosts: processes, namespaces, veths and state (safe to repeat)."""
-    hosts = extra_hosts(names)
+def stop(paths: LabPaths, hosts: Sequence[Host]) -> None:
+    """Remove ``hosts``: their processes, namespaces, veths and state (safe to repeat)."""
     for host in hosts:
         pid_file = paths.pids / f"{host.netns}.pid"
         text = pid_file.read_text(encoding="utf-8").strip() if pid_file.exists() else ""

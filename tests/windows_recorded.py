@@ -1,8 +1,9 @@
 """Recorded Windows probe outputs (PowerShell 5.1 shapes), and how to load and remake them.
 
 ``tests/data/windows/<name>.stdout`` / ``.stderr`` hold what one probe run printed and
-``manifest.json`` its exit code and a description. :func:`load_recorded` parses a
-recording into sections, for the verdict tests. The recordings are made by the lab's
+``manifest.json`` its exit code, a description and the controller's ``time.time()`` just
+before and after the command (``controller_window``, which the clock section needs).
+:func:`load_recorded` parses a recording into sections, for the verdict tests. The recordings are made by the lab's
 engine from the profiles below, with real TLS peers on 127.0.0.1, at a fixed time:
 ``python -m tests.windows_recorded`` rewrites them.
 """
@@ -22,10 +23,19 @@ from typing import Any
 
 from hrw_preflight.facts import Section
 from hrw_preflight.probes.params import ProbeParams
-from hrw_preflight.probes.windows import build_invocation, encode_command, parse_output
+from hrw_preflight.probes.windows import (
+    CommandTiming,
+    build_invocation,
+    encode_command,
+    parse_output,
+)
 
 DATA = Path(__file__).parent / "data" / "windows"
 RECORDED_AT = datetime(2026, 11, 27, 9, 0, 0, tzinfo=UTC)
+# The controller's clock around each recorded command: sent 1.2 s before the host's clock
+# read RECORDED_AT (plus the profile's offset), answered 0.8 s after. So the controller's
+# midpoint is RECORDED_AT - 0.2 s and the uncertainty 1 s + 1 s slack.
+CONTROLLER_WINDOW = (RECORDED_AT.timestamp() - 1.2, RECORDED_AT.timestamp() + 0.8)
 JRDS = "eus-jobruntimedata-prod-su1.azure-automation.net"
 PROXY_USER = "labproxy"
 PROXY_SECRET = "recorded-proxy-secret"  # a throwaway value, only ever used on loopback
@@ -164,6 +174,20 @@ RECORDINGS: dict[str, Recording] = {
         "healthy output with 5.1's 'Preparing modules for first use.' progress on stderr",
         transform="progress",
     ),
+    "windows-dotnet-452": Recording(
+        ".NET Framework 4.5.2 (Release 379893), older than the worker needs",
+        {"dotnet_release": 379893},
+    ),
+    "windows-tls12-client-disabled": Recording(
+        "SCHANNEL TLS 1.2 Client: Enabled=0, DisabledByDefault=1",
+        {"tls12_client_enabled": 0, "tls12_client_disabled_by_default": 1},
+    ),
+    "windows-powershell-4": Recording(
+        "Windows PowerShell 4.0 (no WMF 5.1)", {"powershell_version": "4.0"}
+    ),
+    "windows-clock-ahead": Recording(
+        "the host's clock runs 20 minutes ahead of UTC", {"clock_offset_s": 1200}
+    ),
     "windows-unknown-command": Recording(
         "a probe block the host cannot run: CommandNotFoundException as CLIXML",
         transform="unknown",
@@ -195,9 +219,21 @@ def recorded_output(name: str) -> tuple[bytes, bytes, int]:
     return (DATA / f"{name}.stdout").read_bytes(), stderr, int(manifest[name]["rc"])
 
 
+def recorded_timing(name: str) -> CommandTiming:
+    """Return the controller's clock just before and after the recorded command ``name``."""
+    if name not in RECORDINGS:
+        raise KeyError(f"no Windows recording named {name!r}; known: {', '.join(RECORDINGS)}")
+    manifest = json.loads((DATA / "manifest.json").read_text(encoding="utf-8"))
+    started, ended = manifest[name]["controller_window"]
+    return CommandTiming(started=float(started), ended=float(ended))
+
+
 def load_recorded(name: str) -> dict[str, Section]:
-    """Return the sections the Windows parser makes of the recording ``name``."""
-    return parse_output(*recorded_output(name))
+    """Return the sections the Windows parser makes of the recording ``name``.
+
+    The recorded controller window goes with it, so the clock section holds data.
+    """
+    return parse_output(*recorded_output(name), recorded_timing(name))
 
 
 # --- making the recordings (needs the lab package; loopback only) ----------------------
@@ -337,7 +373,11 @@ def record_all() -> None:
                 stderr_file.write_bytes(stderr)
             elif stderr_file.exists():
                 stderr_file.unlink()
-            manifest[name] = {"rc": rc, "description": RECORDINGS[name].description}
+            manifest[name] = {
+                "rc": rc,
+                "description": RECORDINGS[name].description,
+                "controller_window": list(CONTROLLER_WINDOW),
+            }
             print(f"{name}: rc={rc}, {len(stdout)} bytes", file=sys.stderr)
     (DATA / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 

@@ -14,6 +14,7 @@ import binascii
 import json
 import re
 import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +25,16 @@ from hrw_preflight.facts import Section
 from hrw_preflight.probes.clixml import decode_stderr
 from hrw_preflight.probes.params import ProbeParams
 
-SECTIONS = ("service", "hardware", "pressure", "worker", "network", "events")
+SECTIONS = (
+    "service",
+    "hardware",
+    "pressure",
+    "prereqs",
+    "clock",
+    "worker",
+    "network",
+    "events",
+)
 BEGIN, END, PART, ERROR = "@@HRW-BEGIN ", "@@HRW-END ", "@@HRW-PART ", "@@HRW-ERROR"
 SMA_LOG = "Microsoft-SMA/Operational"
 OPS_LOG = "Operations Manager"
@@ -44,6 +54,10 @@ _PROXY_AUTH_HINT = (
     "; the agent's proxy password cannot be read from the MMA configuration,"
     " give the proxy with its credentials in hrw_proxy"
 )
+# Seconds added to half the command's duration: the host's clock reading has a resolution
+# of milliseconds and the controller's time.time() calls bracket more than the read itself.
+CLOCK_SLACK_S = 1.0
+_DWORD = 0xFFFFFFFF
 _DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
 _GUID = "[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
 # Update Management registers its system worker in a group named "<computer>_<agent guid>".
@@ -88,6 +102,32 @@ class Part:
     error: ErrorRecord | None
 
 
+@dataclass(frozen=True)
+class CommandTiming:
+    """The controller's ``time.time()`` just before and just after the probe command."""
+
+    started: float
+    ended: float
+
+    @property
+    def midpoint(self) -> float:
+        """Return the controller's best estimate of when the host read its clock.
+
+        The host reads its clock somewhere inside the command, so the middle of the
+        command is at most half its duration away from that moment.
+        """
+        return (self.started + self.ended) / 2
+
+    @property
+    def uncertainty_s(self) -> float:
+        """Return how far the host's reading may lie from :attr:`midpoint`, in seconds.
+
+        Half the command's duration (where in the command the host read its clock is
+        unknown) plus :data:`CLOCK_SLACK_S`.
+        """
+        return max(0.0, self.ended - self.started) / 2 + CLOCK_SLACK_S
+
+
 def script_text() -> str:
     """Return the probe script shipped with the package (ASCII by construction)."""
     return (resources.files("hrw_preflight.probes") / "windows_facts.ps1").read_text("ascii")
@@ -126,10 +166,17 @@ def build_invocation(params: ProbeParams) -> tuple[str, bytes]:
 
 
 def collect(run: Callable[[str, bytes], R], params: ProbeParams) -> dict[str, Section]:
-    """Ask the host one command (the whole probe) and return its sections."""
+    """Ask the host one command (the whole probe) and return its sections.
+
+    The controller's clock is read just before and just after that one command, so the
+    clock section can compare the host's time with the controller's.
+    """
     command, stdin = build_invocation(params)
+    started = time.time()
     result = run(command, stdin)
-    return parse_output(result.stdout_bytes, result.stderr_bytes, result.rc)
+    ended = time.time()
+    timing = CommandTiming(started=started, ended=ended)
+    return parse_output(result.stdout_bytes, result.stderr_bytes, result.rc, timing)
 
 
 # --- splitting the output -------------------------------------------------------------
@@ -425,10 +472,72 @@ def _events(parts: dict[str, Part]) -> dict[str, Any]:
     return {"lookback_hours": float(window["LookbackHours"]), "logs": logs}
 
 
+def _optional_int(section: str, value: Any, field: str) -> int | None:
+    """Return a registry value as an int, or None when the value is absent."""
+    return None if value is None else _int(section, value, field)
+
+
+def _dword(section: str, value: Any, field: str) -> int | None:
+    """Return a REG_DWORD as the registry shows it (unsigned), or None when absent.
+
+    PowerShell hands a DWORD over as a signed Int32, so 0xFFFFFFFF arrives as -1.
+    """
+    number = _optional_int(section, value, field)
+    return None if number is None else number & _DWORD
+
+
+def _one_object(section: str, value: Any, what: str) -> dict[str, Any] | None:
+    """Return the single object a part printed, None when it printed nothing."""
+    found = _objects(section, value)
+    if not found:
+        return None
+    if len(found) != 1:
+        raise Unreadable(f"{section} section: expected one {what}, got {len(found)}")
+    return found[0]
+
+
+def _prereqs(parts: dict[str, Part]) -> dict[str, Any]:
+    shell = _one_object("prereqs", _value("prereqs", parts, "powershell"), "PSVersion")
+    version = None if shell is None else shell.get("Version")
+    if version is not None and (not isinstance(version, str) or not version.strip()):
+        raise Unreadable(f"prereqs section: PSVersion is not a version string ({version!r})")
+    ndp = _one_object("prereqs", _value("prereqs", parts, "dotnet"), ".NET 4 Full key")
+    release = None if ndp is None else _optional_int("prereqs", ndp.get("Release"), "Release")
+    tls = _one_object("prereqs", _value("prereqs", parts, "tls12client"), "TLS 1.2 Client key")
+    tls = tls or {}
+    return {
+        "powershell_version": version,
+        "dotnet_release": release,
+        "tls12_client": {
+            "enabled": _dword("prereqs", tls.get("Enabled"), "Enabled"),
+            "disabled_by_default": _dword(
+                "prereqs", tls.get("DisabledByDefault"), "DisabledByDefault"
+            ),
+        },
+    }
+
+
+def _clock(parts: dict[str, Part], timing: CommandTiming | None) -> dict[str, Any]:
+    reading = _one_object("clock", _value("clock", parts, ""), "clock reading")
+    if reading is None:
+        raise Unreadable("clock section: the host printed no time")
+    millis = reading.get("UtcUnixMilliseconds")
+    if isinstance(millis, bool) or not isinstance(millis, int | float):
+        raise Unreadable(f"clock section: UtcUnixMilliseconds is not a number ({millis!r})")
+    if timing is None:
+        raise Unreadable("clock section: the controller's time around the command is unknown")
+    return {
+        "host_epoch": millis / 1000,
+        "controller_epoch": round(timing.midpoint, 3),
+        "uncertainty_s": round(timing.uncertainty_s, 3),
+    }
+
+
 _BUILDERS: dict[str, Callable[[dict[str, Part]], dict[str, Any]]] = {
     "service": _service,
     "hardware": _hardware,
     "pressure": _pressure,
+    "prereqs": _prereqs,
     "worker": _worker,
     "network": _network,
     "events": _events,
@@ -440,12 +549,16 @@ def _first_line(text: str) -> str:
     return lines[0] if lines else ""
 
 
-def parse_output(stdout: bytes, stderr: bytes, rc: int) -> dict[str, Section]:
-    """Return the six Windows sections read from one probe run's output.
+def parse_output(
+    stdout: bytes, stderr: bytes, rc: int, timing: CommandTiming | None = None
+) -> dict[str, Section]:
+    """Return the Windows sections (:data:`SECTIONS`) read from one probe run's output.
 
     A section that is missing, cut off, garbled or reports an error that means "could not
     read" comes back as :meth:`Section.failed` with the reason and its raw text; a failed
-    run (no sections at all) names PowerShell's own complaint from stderr.
+    run (no sections at all) names PowerShell's own complaint from stderr. ``timing`` is
+    when the controller sent the command and got its answer; without it the clock section
+    cannot be judged and is failed.
     """
     text = stdout.decode("utf-8", errors="replace").lstrip("\ufeff").replace("\r\n", "\n")
     blocks, cut = _split_blocks(text)
@@ -463,7 +576,8 @@ def parse_output(stdout: bytes, stderr: bytes, rc: int) -> dict[str, Section]:
             continue
         raw = "\n".join(blocks[name]).strip("\n")
         try:
-            data = _BUILDERS[name](_parts(name, blocks[name]))
+            parts = _parts(name, blocks[name])
+            data = _clock(parts, timing) if name == "clock" else _BUILDERS[name](parts)
         except Unreadable as exc:
             sections[name] = Section.failed(name, str(exc), raw=raw)
             continue

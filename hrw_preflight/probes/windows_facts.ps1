@@ -242,6 +242,51 @@ catch { Write-HrwError $_ }
 '@@HRW-END pressure'
 #endregion hrw:pressure
 
+#region hrw:prereqs
+'@@HRW-BEGIN prereqs'
+# A registry key that does not exist prints nothing (the parser reads it as absent); a key
+# that exists but cannot be read fails its part.
+'@@HRW-PART powershell'
+try {
+    [pscustomobject]@{ Version = $PSVersionTable.PSVersion.ToString() } | ConvertTo-Json
+}
+catch { Write-HrwError $_ }
+'@@HRW-PART dotnet'
+try {
+    $ndpKey = 'HKLM:\SOFTWARE\Microsoft\NET Framework Setup\NDP\v4\Full'
+    if (Test-Path -LiteralPath $ndpKey) {
+        Get-ItemProperty -LiteralPath $ndpKey -ErrorAction Stop |
+            Select-Object -Property @('Release') |
+            ConvertTo-Json
+    }
+}
+catch { Write-HrwError $_ }
+'@@HRW-PART tls12client'
+try {
+    $tlsKey = 'HKLM:\SYSTEM\CurrentControlSet\Control\SecurityProviders\SCHANNEL\Protocols\TLS 1.2\Client'
+    if (Test-Path -LiteralPath $tlsKey) {
+        Get-ItemProperty -LiteralPath $tlsKey -ErrorAction Stop |
+            Select-Object -Property @('Enabled', 'DisabledByDefault') |
+            ConvertTo-Json
+    }
+}
+catch { Write-HrwError $_ }
+'@@HRW-END prereqs'
+#endregion hrw:prereqs
+
+#region hrw:clock
+'@@HRW-BEGIN clock'
+# Ticks arithmetic, not DateTimeOffset.ToUnixTimeMilliseconds(): that needs .NET 4.6 and
+# this must work on the hosts whose .NET is too old.
+try {
+    [pscustomobject]@{
+        UtcUnixMilliseconds = [long](([DateTime]::UtcNow.Ticks - 621355968000000000) / 10000)
+    } | ConvertTo-Json
+}
+catch { Write-HrwError $_ }
+'@@HRW-END clock'
+#endregion hrw:clock
+
 #region hrw:worker
 '@@HRW-BEGIN worker'
 '@@HRW-PART agent'

@@ -39,6 +39,7 @@ _KNOWN_COMMANDS = {
         "Get-ChildItem",
         "Get-CimInstance",
         "Get-Date",
+        "Get-ItemProperty",
         "Get-Service",
         "Get-WinEvent",
         "Join-Path",

@@ -22,8 +22,11 @@ SMA_LOG = "Microsoft-SMA/Operational"
 SMA_EXIT_TEXT = "Win32 Process Exited with code [4294967295]"
 STATUS = {"Stopped": 1, "StartPending": 2, "StopPending": 3, "Running": 4, "Paused": 7}
 START_TYPE = {"Boot": 0, "System": 1, "Automatic": 2, "Manual": 3, "Disabled": 4}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 LEVEL = {"Critical": 1, "Error": 2, "Warning": 3, "Information": 4, "Verbose": 5}
 DEFAULT_AGENT_VERSION = "7.3.1418.0"
+DEFAULT_POWERSHELL_VERSION = "5.1.17763.2452"
+DEFAULT_DOTNET_RELEASE = 528040  # .NET Framework 4.8 on Windows Server 2019
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,46 @@ def pressure(state: RunState) -> list[str]:
         *_json({"FreePhysicalMemory": free_kb, "TotalVisibleMemorySize": total_kb}),
     ]
     return _block("pressure", state, body)
+
+
+def _registry_dword(value: Any) -> int | None:
+    """Return a profile's DWORD as PowerShell hands it over: signed Int32, None if absent."""
+    if value is None:
+        return None
+    number = int(value) & 0xFFFFFFFF
+    return number - (1 << 32) if number & 0x80000000 else number
+
+
+def prereqs(state: RunState) -> list[str]:
+    """Answer the prereqs block: PSVersion, the .NET 4 Release value, TLS 1.2 client values.
+
+    A registry key the profile leaves out does not exist, so its part prints nothing
+    (Test-Path is false); the TLS 1.2 Client key exists when either of its values is set.
+    """
+    version = str(state.profile.get("powershell_version", DEFAULT_POWERSHELL_VERSION))
+    body = ["@@HRW-PART powershell", *_json({"Version": version})]
+    body.append("@@HRW-PART dotnet")
+    release = state.profile.get("dotnet_release", DEFAULT_DOTNET_RELEASE)
+    if release is not None:
+        body += _json({"Release": _registry_dword(release)})
+    body.append("@@HRW-PART tls12client")
+    enabled = _registry_dword(state.profile.get("tls12_client_enabled"))
+    disabled = _registry_dword(state.profile.get("tls12_client_disabled_by_default"))
+    if enabled is not None or disabled is not None:
+        body += _json({"Enabled": enabled, "DisabledByDefault": disabled})
+    return _block("prereqs", state, body)
+
+
+def clock(state: RunState) -> list[str]:
+    """Answer the clock block: the host's UTC time in Unix milliseconds.
+
+    The host's clock is the run's time (real UTC, or the fixed time of a recording) plus
+    the profile's ``clock_offset_s``.
+    """
+    offset = float(state.profile.get("clock_offset_s", 0) or 0)
+    moment = state.now + timedelta(seconds=offset)
+    millis = round((moment - _EPOCH) / timedelta(milliseconds=1))
+    return _block("clock", state, _json({"UtcUnixMilliseconds": millis}))
 
 
 def _agent_installed(state: RunState) -> bool:
@@ -357,6 +400,8 @@ ANSWERS = {
     "service": service,
     "hardware": hardware,
     "pressure": pressure,
+    "prereqs": prereqs,
+    "clock": clock,
     "worker": worker,
     "network": network,
     "events": events,

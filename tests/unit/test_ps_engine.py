@@ -18,6 +18,7 @@ from hrw_preflight.probes.clixml import decode_stderr, encode_error_lines
 from hrw_preflight.probes.params import ProbeParams
 from hrw_preflight.probes.windows import (
     BOOTSTRAP,
+    CommandTiming,
     build_invocation,
     collect,
     encode_command,
@@ -80,10 +81,15 @@ def make_host(
 
 
 def probe(host: HostConfig, params: ProbeParams = FAST) -> dict[str, Section]:
-    """Run the suite's probe against the engine and parse what it printed."""
+    """Run the suite's probe against the engine and parse what it printed.
+
+    Times the command the way :func:`collect` does, so the clock section holds data.
+    """
     command, stdin = build_invocation(params)
+    started = time.time()
     output = run_command(command, [], stdin, host)
-    return parse_output(output.stdout, output.stderr, output.exit_code)
+    timing = CommandTiming(started=started, ended=time.time())
+    return parse_output(output.stdout, output.stderr, output.exit_code, timing)
 
 
 @pytest.fixture(scope="module")
@@ -218,6 +224,79 @@ def test_faulty_profile_round_trip(azure_port: int) -> None:
     assert [e["message"] for e in events["logs"]["Operations Manager"]] == ["HybridAgent exception"]
 
 
+def test_prereqs_defaults_round_trip() -> None:
+    sections = probe(make_host(None, everywhere("127.0.0.1"), port=closed_port()))
+    assert sections["prereqs"].data == {
+        "powershell_version": "5.1.17763.2452",
+        "dotnet_release": 528040,
+        "tls12_client": {"enabled": None, "disabled_by_default": None},
+    }
+    clock = sections["clock"].data
+    assert clock is not None
+    assert abs(clock["host_epoch"] - clock["controller_epoch"]) <= clock["uncertainty_s"]
+
+
+@pytest.mark.parametrize(
+    ("profile", "expected"),
+    [
+        ({"dotnet_release": 379893}, {"dotnet_release": 379893}),
+        ({"dotnet_release": None}, {"dotnet_release": None}),
+        ({"powershell_version": "4.0"}, {"powershell_version": "4.0"}),
+        (
+            {"tls12_client_enabled": 0, "tls12_client_disabled_by_default": 1},
+            {"tls12_client": {"enabled": 0, "disabled_by_default": 1}},
+        ),
+        (
+            {"tls12_client_disabled_by_default": 0},
+            {"tls12_client": {"enabled": None, "disabled_by_default": 0}},
+        ),
+        (
+            {"tls12_client_enabled": 0xFFFFFFFF},
+            {"tls12_client": {"enabled": 0xFFFFFFFF, "disabled_by_default": None}},
+        ),
+    ],
+)
+def test_prereqs_profile_round_trip(profile: dict[str, Any], expected: dict[str, Any]) -> None:
+    sections = probe(make_host(profile, everywhere("127.0.0.1"), port=closed_port()))
+    data = sections["prereqs"].data
+    assert data is not None
+    assert {key: data[key] for key in expected} == expected
+
+
+def test_a_dword_of_all_ones_is_printed_as_a_signed_int32() -> None:
+    command, stdin = build_invocation(FAST)
+    host = make_host({"tls12_client_enabled": 0xFFFFFFFF}, port=closed_port())
+    stdout = run_command(command, [], stdin, host).stdout.decode()
+    assert '"Enabled":  -1,\r\n    "DisabledByDefault":  null' in stdout
+
+
+def test_missing_dotnet_key_prints_nothing_for_its_part() -> None:
+    command, stdin = build_invocation(FAST)
+    host = make_host({"dotnet_release": None}, port=closed_port())
+    stdout = run_command(command, [], stdin, host).stdout.decode()
+    assert "@@HRW-PART dotnet\r\n@@HRW-PART tls12client\r\n@@HRW-END prereqs" in stdout
+
+
+def test_clock_offset_round_trip() -> None:
+    ahead = probe(make_host({"clock_offset_s": 1200}, port=closed_port()))["clock"].data
+    assert ahead is not None
+    skew = ahead["host_epoch"] - ahead["controller_epoch"]
+    assert abs(skew - 1200) <= ahead["uncertainty_s"]
+    assert skew - ahead["uncertainty_s"] > 1100
+    behind = probe(make_host({"clock_offset_s": -90.5}, port=closed_port()))["clock"].data
+    assert behind is not None
+    assert abs(behind["host_epoch"] - behind["controller_epoch"] + 90.5) <= behind["uncertainty_s"]
+
+
+def test_clock_at_a_fixed_time_prints_unix_milliseconds() -> None:
+    _, stdin = build_invocation(FAST)
+    moment = datetime(2026, 11, 27, 9, 0, 0, 123000, tzinfo=UTC)
+    host = make_host({"clock_offset_s": 1.5}, port=closed_port())
+    stdout = run_probe(stdin, host, moment).stdout.decode()
+    block = stdout[stdout.index("@@HRW-BEGIN clock") : stdout.index("@@HRW-END clock")]
+    assert block == '@@HRW-BEGIN clock\r\n{\r\n    "UtcUnixMilliseconds":  1795770001623\r\n}\r\n'
+
+
 def test_missing_service_and_unreadable_logs_round_trip() -> None:
     profile = {
         "healthservice": {"exists": False},
@@ -306,9 +385,14 @@ def test_recordings_match_what_the_engine_answers_now(tmp_path: Path) -> None:
     stdout, stderr, rc = record_one("windows-sma-4294967295", tmp_path)
     fresh = parse_output(stdout, stderr, rc)
     recorded = load_recorded("windows-sma-4294967295")
-    for name in ("service", "hardware", "pressure", "events"):
+    for name in ("service", "hardware", "pressure", "prereqs", "events"):
         assert fresh[name].data == recorded[name].data
         assert fresh[name].raw == recorded[name].raw
+    assert fresh["clock"].raw == recorded["clock"].raw
+    for name in ("windows-clock-ahead", "windows-tls12-client-disabled"):
+        stdout, stderr, rc = record_one(name, tmp_path)
+        assert parse_output(stdout, stderr, rc)["prereqs"].raw == load_recorded(name)["prereqs"].raw
+        assert parse_output(stdout, stderr, rc)["clock"].raw == load_recorded(name)["clock"].raw
 
 
 # --- what the engine refuses --------------------------------------------------------------

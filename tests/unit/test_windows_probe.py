@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -15,12 +16,20 @@ from hrw_preflight.probes.windows import (
     BOOTSTRAP,
     COMMAND_PREFIX,
     SECTIONS,
+    CommandTiming,
     build_invocation,
     collect,
     parse_output,
     script_text,
 )
-from tests.windows_recorded import PROXY_SECRET, load_recorded, recorded_names, recorded_output
+from tests.windows_recorded import (
+    PROXY_SECRET,
+    RECORDED_AT,
+    load_recorded,
+    recorded_names,
+    recorded_output,
+    recorded_timing,
+)
 
 # Which sections each recording must leave unreadable; all others must hold data.
 UNREADABLE = {
@@ -29,8 +38,22 @@ UNREADABLE = {
     "windows-garbled-json": {"hardware"},
     "windows-missing-log": {"events"},
     "windows-service-missing": {"worker", "network"},
-    "windows-unknown-command": {"hardware", "pressure", "worker", "network", "events"},
+    "windows-unknown-command": {
+        "hardware",
+        "pressure",
+        "prereqs",
+        "clock",
+        "worker",
+        "network",
+        "events",
+    },
 }
+HEALTHY_PREREQS = {
+    "powershell_version": "5.1.17763.2452",
+    "dotnet_release": 528040,
+    "tls12_client": {"enabled": None, "disabled_by_default": None},
+}
+TIMING = CommandTiming(started=1795770000.0, ended=1795770003.0)
 
 
 def _decoded_command(command: str) -> str:
@@ -102,10 +125,32 @@ def test_collect_asks_the_host_exactly_one_command() -> None:
         calls.append((command, stdin))
         return _Result(stdout, stderr, rc)
 
+    before = time.time()
     sections = collect(run, ProbeParams())
+    after = time.time()
     assert len(calls) == 1
     assert calls[0] == build_invocation(ProbeParams())
     assert sections["hardware"].data == {"logical_processors": 2, "memory_bytes": 8589934592}
+    clock = sections["clock"].data
+    assert clock is not None and clock["host_epoch"] == RECORDED_AT.timestamp()
+    assert before - 0.001 <= clock["controller_epoch"] <= after + 0.001
+    assert 1.0 <= clock["uncertainty_s"] <= 1.0 + (after - before) / 2 + 0.001
+
+
+def test_collect_times_the_command_around_the_one_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    ticks = iter([100.0, 104.0])  # time.time() just before and just after the command
+    monkeypatch.setattr("hrw_preflight.probes.windows.time.time", lambda: next(ticks))
+    calls: list[str] = []
+    stdout, stderr, rc = recorded_output("windows-clock-ahead")
+
+    def run(command: str, stdin: bytes) -> _Result:
+        calls.append(command)
+        return _Result(stdout, stderr, rc)
+
+    clock = collect(run, ProbeParams())["clock"].data
+    assert len(calls) == 1
+    assert clock is not None
+    assert (clock["controller_epoch"], clock["uncertainty_s"]) == (102.0, 3.0)
 
 
 # --- recorded outputs -----------------------------------------------------------------
@@ -166,6 +211,89 @@ def test_healthy_recording() -> None:
     assert events == {
         "lookback_hours": 24.0,
         "logs": {"Operations Manager": [], "Microsoft-SMA/Operational": []},
+    }
+
+
+def test_healthy_prereqs_and_clock() -> None:
+    sections = load_recorded("windows-healthy")
+    assert sections["prereqs"].data == HEALTHY_PREREQS
+    assert '"Version":  "5.1.17763.2452"' in sections["prereqs"].raw
+    clock = sections["clock"].data
+    assert clock is not None
+    assert clock["host_epoch"] == RECORDED_AT.timestamp()
+    assert clock["controller_epoch"] == pytest.approx(RECORDED_AT.timestamp() - 0.2)
+    assert clock["uncertainty_s"] == pytest.approx(2.0)
+    assert all(isinstance(v, float) for v in clock.values())
+
+
+def test_recording_controller_window_is_the_manifests() -> None:
+    timing = recorded_timing("windows-healthy")
+    assert timing.ended - timing.started == pytest.approx(2.0)
+    assert timing.midpoint == pytest.approx(RECORDED_AT.timestamp() - 0.2)
+
+
+def test_old_dotnet_recording() -> None:
+    data = load_recorded("windows-dotnet-452")["prereqs"].data
+    assert data == {**HEALTHY_PREREQS, "dotnet_release": 379893}
+
+
+def test_tls12_client_disabled_recording() -> None:
+    data = load_recorded("windows-tls12-client-disabled")["prereqs"].data
+    assert data is not None
+    assert data["tls12_client"] == {"enabled": 0, "disabled_by_default": 1}
+    assert data["dotnet_release"] == 528040
+
+
+def test_powershell_4_recording() -> None:
+    data = load_recorded("windows-powershell-4")["prereqs"].data
+    assert data == {**HEALTHY_PREREQS, "powershell_version": "4.0"}
+
+
+def test_clock_20_minutes_ahead_recording() -> None:
+    clock = load_recorded("windows-clock-ahead")["clock"].data
+    assert clock is not None
+    skew = clock["host_epoch"] - clock["controller_epoch"]
+    assert skew == pytest.approx(1200.2)
+    assert skew - clock["uncertainty_s"] > 1190
+    healthy = load_recorded("windows-healthy")["clock"].data
+    assert healthy is not None
+    assert abs(healthy["host_epoch"] - healthy["controller_epoch"]) <= healthy["uncertainty_s"]
+
+
+def _prereqs_body(dotnet: str = "", tls: str = "", shell: str = '{"Version": "5.1"}') -> str:
+    """Return a prereqs block body with the given part texts (empty: printed nothing)."""
+    lines = ["@@HRW-PART powershell", shell, "@@HRW-PART dotnet", dotnet, "@@HRW-PART tls12client"]
+    return "\r\n".join(line for line in [*lines, tls] if line)
+
+
+def test_absent_registry_keys_and_values_are_none_not_errors() -> None:
+    body = _prereqs_body(dotnet="", tls='{"Enabled": null, "DisabledByDefault": 0}', shell="")
+    section = parse_output(_with_block("windows-healthy", "prereqs", body), b"", 0)["prereqs"]
+    assert section.error is None
+    assert section.data == {
+        "powershell_version": None,
+        "dotnet_release": None,
+        "tls12_client": {"enabled": None, "disabled_by_default": 0},
+    }
+
+
+def test_a_dword_of_all_ones_reads_as_the_registry_shows_it() -> None:
+    body = _prereqs_body(dotnet='{"Release": 528040}', tls='{"Enabled": -1}')
+    data = parse_output(_with_block("windows-healthy", "prereqs", body), b"", 0)["prereqs"].data
+    assert data is not None
+    assert data["tls12_client"] == {"enabled": 0xFFFFFFFF, "disabled_by_default": None}
+
+
+def test_clock_without_the_controllers_timing_is_an_error() -> None:
+    stdout, stderr, rc = recorded_output("windows-healthy")
+    untimed = parse_output(stdout, stderr, rc)["clock"]
+    assert untimed.data is None and untimed.error is not None
+    assert "controller's time" in untimed.error and "UtcUnixMilliseconds" in untimed.raw
+    timed = parse_output(stdout, stderr, rc, TIMING)["clock"].data
+    assert timed == {
+        "host_epoch": RECORDED_AT.timestamp(),
+        "controller_epoch": 1795770001.5,
+        "uncertainty_s": 2.5,
     }
 
 
@@ -344,13 +472,42 @@ def test_byte_order_mark_and_lf_line_ends_are_accepted() -> None:
             '@@HRW-PART window\r\n{"LookbackHours": 24}\r\n@@HRW-PART log Operations Manager',
             "'Microsoft-SMA/Operational' log was not queried",
         ),
+        (
+            "prereqs",
+            _prereqs_body(
+                dotnet="@@HRW-ERROR\r\n"
+                '{"ErrorId": "System.Security.SecurityException,'
+                'Microsoft.PowerShell.Commands.GetItemPropertyCommand",'
+                ' "Category": "PermissionDenied",'
+                ' "Message": "Requested registry access is not allowed."}'
+            ),
+            "prereqs section (part 'dotnet'): Requested registry access is not allowed.",
+        ),
+        ("prereqs", _prereqs_body(tls='{"Enabled": 0, "Disab'), "garbled JSON in the prereqs"),
+        ("prereqs", _prereqs_body(dotnet='{"Release": "528040"}'), "Release is not an integer"),
+        ("prereqs", _prereqs_body(shell='{"Version": 5.1}'), "PSVersion is not a version"),
+        ("prereqs", _prereqs_body(dotnet='[{"Release": 1}, {"Release": 2}]'), "expected one"),
+        (
+            "prereqs",
+            '@@HRW-PART dotnet\r\n{"Release": 528040}\r\n@@HRW-PART tls12client',
+            "part 'powershell') is missing",
+        ),
+        ("clock", '{"UtcUnixMilliseconds": 17957', "garbled JSON in the clock section"),
+        ("clock", '{"UtcUnixMilliseconds": "soon"}', "UtcUnixMilliseconds is not a number"),
+        ("clock", "", "the host printed no time"),
+        (
+            "clock",
+            '@@HRW-ERROR\r\n{"ErrorId": "RuntimeException", "Category": "InvalidOperation",'
+            ' "Message": "Cannot convert value"}',
+            "clock section: Cannot convert value",
+        ),
     ],
 )
 def test_malformed_section_is_failed_with_its_raw_text(
     section: str, body: str, reason: str
 ) -> None:
     stdout = _with_block("windows-healthy", section, body)
-    result = parse_output(stdout, b"", 0)[section]
+    result = parse_output(stdout, b"", 0, TIMING)[section]
     assert result.data is None and result.error is not None
     assert reason in result.error
     assert result.raw == body.replace("\r\n", "\n")
