@@ -3,9 +3,9 @@
 ``tests/data/windows/<name>.stdout`` / ``.stderr`` hold what one probe run printed and
 ``manifest.json`` its exit code, a description and the controller's ``time.time()`` just
 before and after the command (``controller_window``, which the clock section needs).
-:func:`load_recorded` parses a recording into sections, for the verdict tests. The recordings are made by the lab's
-engine from the profiles below, with real TLS peers on 127.0.0.1, at a fixed time:
-``python -m tests.windows_recorded`` rewrites them.
+:func:`load_recorded` parses a recording into sections, for the verdict tests. The
+recordings are made by the lab's engine from the profiles below, with real TLS peers on
+127.0.0.1, at a fixed time: ``python -m tests.windows_recorded`` rewrites them.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hrw_preflight.facts import Section
 from hrw_preflight.probes.params import ProbeParams
@@ -30,6 +30,9 @@ from hrw_preflight.probes.windows import (
     parse_output,
 )
 
+if TYPE_CHECKING:
+    from tests.windows_tls_servers import ServerChain
+
 DATA = Path(__file__).parent / "data" / "windows"
 RECORDED_AT = datetime(2026, 11, 27, 9, 0, 0, tzinfo=UTC)
 # The controller's clock around each recorded command: sent 1.2 s before the host's clock
@@ -39,6 +42,15 @@ CONTROLLER_WINDOW = (RECORDED_AT.timestamp() - 1.2, RECORDED_AT.timestamp() + 0.
 JRDS = "eus-jobruntimedata-prod-su1.azure-automation.net"
 PROXY_USER = "labproxy"
 PROXY_SECRET = "recorded-proxy-secret"  # a throwaway value, only ever used on loopback
+# The names the lab's Azure endpoint certificate covers (lab/pki.py AZURE_SANS).
+AZURE_SANS = [
+    "*.agentsvc.azure-automation.net",
+    "*.azure-automation.net",
+    "*.oms.opinsights.azure.com",
+    "*.ods.opinsights.azure.com",
+]
+# Recorded chains stay valid long after RECORDED_AT, so verdicts on them do not expire.
+CHAIN_VALID_YEARS = 20
 
 HEALTHY: dict[str, Any] = {
     "cpus": 2,
@@ -253,6 +265,65 @@ def endpoint_names(workspace: str) -> dict[str, str]:
     }
 
 
+def recording_chain(directory: Path, root_cn: str, issuing_cn: str) -> ServerChain:
+    """Return a root, issuing CA and leaf for :data:`AZURE_SANS`, made once per directory.
+
+    Every recording of one run shares the chain in ``directory`` (so a verdict test that
+    trusts one recording's CA trusts them all), and it is valid from a day before
+    :data:`RECORDED_AT` for :data:`CHAIN_VALID_YEARS` years, so the recordings do not expire.
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from tests.windows_tls_servers import ServerChain
+
+    files = ServerChain(directory / "chain.pem", directory / "key.pem", directory / "root.pem")
+    if files.chain.exists():
+        return files
+    directory.mkdir(parents=True, exist_ok=True)
+
+    def name(common_name: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+    def issue(
+        subject: str,
+        issuer: str,
+        key: ec.EllipticCurvePrivateKey,
+        signer: ec.EllipticCurvePrivateKey,
+    ) -> x509.Certificate:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name(subject))
+            .issuer_name(name(issuer))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(RECORDED_AT - timedelta(days=1))
+            .not_valid_after(RECORDED_AT + timedelta(days=365 * CHAIN_VALID_YEARS))
+            .add_extension(
+                x509.BasicConstraints(ca=subject != AZURE_SANS[0], path_length=None),
+                critical=True,
+            )
+        )
+        if subject == AZURE_SANS[0]:
+            sans: list[x509.GeneralName] = [x509.DNSName(n) for n in AZURE_SANS]
+            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        return builder.sign(signer, hashes.SHA256())
+
+    root_key, issuing_key, leaf_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    root = issue(root_cn, root_cn, root_key, root_key)
+    issuing = issue(issuing_cn, root_cn, issuing_key, root_key)
+    leaf = issue(AZURE_SANS[0], issuing_cn, leaf_key, issuing_key)
+    pem = serialization.Encoding.PEM
+    files.chain.write_bytes(leaf.public_bytes(pem) + issuing.public_bytes(pem))
+    files.root.write_bytes(root.public_bytes(pem))
+    files.key.write_bytes(
+        leaf_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return files
+
+
 @contextmanager
 def network_for(kind: str, workdir: Path) -> Iterator[tuple[dict[str, str], int, str | None]]:
     """Start the loopback peers for a network kind; yield resolve map, port and proxy URL.
@@ -264,26 +335,19 @@ def network_for(kind: str, workdir: Path) -> Iterator[tuple[dict[str, str], int,
         black_hole,
         closed_port,
         connect_proxy,
-        make_chain,
         tls_server,
     )
 
     with ExitStack() as stack:
         if kind == "direct":
-            chain = make_chain(
-                workdir / "azure",
-                "Lab Azure Root CA",
-                "Lab Azure TLS Issuing CA",
-                ["*.azure-automation.net", "*.opinsights.azure.com"],
+            chain = recording_chain(
+                workdir / "azure", "Lab Azure Root CA", "Lab Azure TLS Issuing CA"
             )
             port = stack.enter_context(tls_server(chain))
             yield {"*": "127.0.0.1"}, port, None
         elif kind.startswith("intercepted"):
-            chain = make_chain(
-                workdir / "proxy",
-                "Lab Proxy Root CA",
-                "Microsoft Azure RSA TLS Issuing CA 03",
-                ["*.azure-automation.net", "*.opinsights.azure.com"],
+            chain = recording_chain(
+                workdir / "proxy", "Lab Proxy Root CA", "Microsoft Azure RSA TLS Issuing CA 03"
             )
             upstream = stack.enter_context(tls_server(chain))
             proxy_port = stack.enter_context(connect_proxy(upstream, PROXY_USER, PROXY_SECRET))
@@ -318,7 +382,7 @@ def record_one(name: str, workdir: Path) -> tuple[bytes, bytes, int]:
     recording = RECORDINGS[name]
     workspace = workspace_of(name)
     names = endpoint_names(workspace)
-    with network_for(recording.network, workdir / name) as (addresses, port, proxy):
+    with network_for(recording.network, workdir) as (addresses, port, proxy):
         if "*" in addresses:
             resolve = {host: addresses["*"] for host in names.values()}
         else:

@@ -1,0 +1,429 @@
+"""How the suite fails: dead, hanging and misbehaving hosts, and bad input, against the lab.
+
+Every case runs the suite as an operator does (a subprocess) and reads its JUnit back. The
+rule checked throughout: a host that cannot be read ends in errors that say why, never in a
+pass, and it costs one connection attempt and bounded time. Faulty hosts are the extra
+profiles of ``lab/profiles/extra/`` started next to the default fleet (``lab/sidecar.py``),
+which is left as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hrw_preflight.collector import probe_host
+from hrw_preflight.connections import ConnectOptions, close_host, open_host
+from hrw_preflight.probes.params import ProbeParams
+from hrw_preflight.probes.windows import build_invocation, script_text
+from hrw_preflight.targets import HostDefaults, parse_hosts_option
+from lab import sidecar
+from lab.fleet import Host
+from lab.hostexec import run_in_host
+from lab.paths import LabPaths
+from lab.sshkeys import write_keypair
+from tests.lab.suite_run import (
+    INVENTORY,
+    ROOT,
+    SuiteRun,
+    host_vars,
+    read_inventory,
+    run_suite,
+    write_inventory,
+)
+
+pytestmark = pytest.mark.lab
+
+PATHS = LabPaths()
+EXTRA = [
+    "linux-ssh-hang",
+    "linux-ssh-close-mid-probe",
+    "linux-log-unreadable",
+    "linux-scratch",
+    "windows-winrm-hang",
+]
+FLEET_SIZE = 50
+CONNECT_TIMEOUT = 3
+COMMAND_TIMEOUT = 8
+LOG = "/var/opt/microsoft/omsconfig/omsconfig.log"
+CLASS_LINE = "The specified class does not exist.."
+
+
+class CountingListener:
+    """A TCP port on the lab bridge that accepts connections and closes them at once.
+
+    It stands for a dead service (``kex_exchange_identification: Connection closed``) and
+    counts how often the suite tried to connect to it.
+    """
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("10.213.0.1", 0))
+        self.sock.listen(16)
+        self.port = int(self.sock.getsockname()[1])
+        self.accepted = 0
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            conn.close()
+
+    def close(self) -> None:
+        """Stop listening."""
+        self.sock.close()
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("10.213.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def extra() -> Iterator[sidecar.Sidecar]:
+    """Start the extra failure-mode hosts next to the fleet; remove them afterwards."""
+    hosts = sidecar.extra_hosts(EXTRA)
+    started = sidecar.start(PATHS, hosts)
+    try:
+        yield started
+    finally:
+        sidecar.stop(PATHS, hosts)
+
+
+def _extra_vars(extra: sidecar.Sidecar, name: str) -> dict[str, Any]:
+    for group in read_inventory(extra.inventory)["all"]["children"].values():
+        if name in (group.get("hosts") or {}):
+            return dict(group["hosts"][name])
+    raise KeyError(name)
+
+
+def _lab_groups() -> tuple[dict[str, Any], dict[str, Any]]:
+    children = read_inventory()["all"]["children"]
+    return dict(children["linux"]["hosts"] or {}), dict(children["windows"]["hosts"] or {})
+
+
+def _errors_say(run: SuiteRun, host: str, pattern: str) -> None:
+    """Assert every check of ``host`` ended as an error whose message matches ``pattern``."""
+    outcomes = run.outcomes.get(host, [])
+    assert outcomes, f"{host}: no checks ran\n{run.output[-2000:]}"
+    assert run.kinds(host) == {"error"}, (host, sorted(run.kinds(host)))
+    for outcome in outcomes:
+        assert re.search(pattern, outcome.message, re.I), (host, pattern, outcome.message[:400])
+
+
+def _accepted_logins(host: Host) -> int:
+    log = PATHS.host_dir(host.name) / "log" / "sshd.log"
+    return log.read_text(encoding="utf-8", errors="replace").count("Accepted publickey")
+
+
+# --- dead and hanging hosts in a 50-host run ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def big_fleet(extra: sidecar.Sidecar) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """Return (linux, windows) inventory hosts of 47 reachable hosts: the running fleet plus
+    copies of its profiles started for this module."""
+    linux, windows = _lab_groups()
+    copies = sidecar.fleet_copies(FLEET_SIZE - 3 - len(linux) - len(windows))
+    started = sidecar.start(PATHS, copies)
+    try:
+        children = read_inventory(started.inventory)["all"]["children"]
+        linux.update(children["linux"]["hosts"] or {})
+        windows.update(children["windows"]["hosts"] or {})
+        yield linux, windows
+    finally:
+        sidecar.stop(PATHS, copies)
+
+
+def test_dead_and_hanging_hosts_cost_one_attempt_and_bounded_time(
+    extra: sidecar.Sidecar,
+    big_fleet: tuple[dict[str, Any], dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    linux, windows = big_fleet
+    timeouts = [
+        f"--hrw-connect-timeout={CONNECT_TIMEOUT}",
+        f"--hrw-command-timeout={COMMAND_TIMEOUT}",
+    ]
+    normal = run_suite(
+        [f"--ansible-inventory={write_inventory(tmp_path / 'ok.yml', linux, windows)}",
+         "--hosts=ansible://all", *timeouts],
+        tmp_path / "ok",
+    )  # fmt: skip
+    assert normal.returncode in (0, 1), normal.output[-3000:]
+    assert len(normal.outcomes) == FLEET_SIZE - 3
+
+    dead = CountingListener()
+    hang = next(h for h in extra.hosts if h.name == "linux-ssh-hang")
+    logins_before = _accepted_logins(hang)
+    try:
+        faulty_linux = {
+            **linux,
+            "dead-ssh": {**host_vars("linux-healthy"), "ansible_host": "10.213.0.1",
+                         "ansible_port": dead.port},
+            "linux-ssh-hang": _extra_vars(extra, "linux-ssh-hang"),
+        }  # fmt: skip
+        faulty_windows = {**windows, "windows-winrm-hang": _extra_vars(extra, "windows-winrm-hang")}
+        inventory = write_inventory(tmp_path / "faulty.yml", faulty_linux, faulty_windows)
+        run = run_suite(
+            [f"--ansible-inventory={inventory}", "--hosts=ansible://all", *timeouts],
+            tmp_path / "faulty",
+        )
+    finally:
+        dead.close()
+    assert run.returncode == 1, run.output[-3000:]
+    assert len(run.outcomes) == FLEET_SIZE
+    _errors_say(run, "dead-ssh", r"ssh failed: .*(closed|reset)")
+    _errors_say(run, "linux-ssh-hang", rf"no answer within {COMMAND_TIMEOUT} s")
+    _errors_say(run, "windows-winrm-hang", r"no answer|timed out|did not finish")
+    # One attempt per host per run, however many checks the host has.
+    assert dead.accepted == 1
+    assert _accepted_logins(hang) - logins_before == 1
+    # The faults cost at most the timeouts on top of the normal run.
+    budget = normal.seconds + CONNECT_TIMEOUT + COMMAND_TIMEOUT + 10
+    assert run.seconds <= budget, (run.seconds, normal.seconds)
+    # The other hosts are judged as without the faulty ones.
+    for host in linux | windows:
+        assert run.kinds(host) == normal.kinds(host), host
+
+
+# --- bad input: one clear line, nothing passed -----------------------------------------------
+
+
+def _usage_error(args: list[str], tmp_path: Path) -> str:
+    run = run_suite(args, tmp_path / "reports", timeout=120)
+    assert run.returncode == 4, run.output[-2000:]  # pytest's usage error
+    assert not run.outcomes
+    assert " passed" not in run.output
+    lines = [line for line in run.output.splitlines() if line.startswith("ERROR:")]
+    assert len(lines) == 1, run.output[-2000:]
+    return lines[0]
+
+
+def test_malformed_inventory_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text("all:\n  hosts:\n    web1: {ansible_host: [unclosed\n", encoding="utf-8")
+    line = _usage_error([f"--ansible-inventory={bad}", "--hosts=ansible://all"], tmp_path)
+    assert str(bad) in line or "inventory" in line.lower()
+
+
+def test_unknown_scheme_is_one_line(tmp_path: Path) -> None:
+    line = _usage_error(["--hosts=telnet://root@10.213.1.10"], tmp_path)
+    assert "telnet" in line
+
+
+@pytest.mark.parametrize("port", ["99999", "ssh"])
+def test_bad_port_is_one_line(port: str, tmp_path: Path) -> None:
+    inventory = write_inventory(
+        tmp_path / "inv.yml", {"web1": {**host_vars("linux-healthy"), "ansible_port": port}}, {}
+    )
+    line = _usage_error([f"--ansible-inventory={inventory}", "--hosts=ansible://all"], tmp_path)
+    assert "port" in line.lower() and port in line
+
+
+@pytest.fixture(scope="module")
+def bad_hosts_run(extra: sidecar.Sidecar, tmp_path_factory: pytest.TempPathFactory) -> SuiteRun:
+    """One run over hosts that each fail one way: wrong SSH key, wrong WinRM password,
+    changed host key, unroutable address, refused WinRM port, connection dropped mid-probe,
+    and a non-root login that may not read omsconfig.log."""
+    work = tmp_path_factory.mktemp("bad-hosts")
+    wrong_key = work / "wrong_key"
+    write_keypair(wrong_key, "not-the-lab-key")
+    healthy = host_vars("linux-healthy")
+    known = work / "known_hosts"
+    other_key = PATHS.host_dir("linux-healthy-no-um") / "ssh" / "ssh_host_ed25519_key.pub"
+    known.write_text(
+        f"{healthy['ansible_host']} {' '.join(other_key.read_text().split()[:2])}\n",
+        encoding="utf-8",
+    )
+    linux = {
+        "wrong-ssh-key": {**healthy, "ansible_ssh_private_key_file": str(wrong_key)},
+        "changed-host-key": {
+            **healthy,
+            "ansible_ssh_common_args": f"-o UserKnownHostsFile={known} "
+            "-o StrictHostKeyChecking=yes",
+        },
+        "unroutable": {**healthy, "ansible_host": "10.213.250.250"},
+        "linux-ssh-close-mid-probe": _extra_vars(extra, "linux-ssh-close-mid-probe"),
+        "linux-log-unreadable": _extra_vars(extra, "linux-log-unreadable"),
+    }
+    win = host_vars("windows-healthy")
+    windows = {
+        "wrong-winrm-password": {**win, "ansible_password": "not-the-password"},
+        "winrm-refused": {**win, "ansible_host": "10.213.0.1", "ansible_port": _closed_port()},
+    }
+    inventory = write_inventory(work / "inv.yml", linux, windows)
+    return run_suite(
+        [f"--ansible-inventory={inventory}", "--hosts=ansible://all",
+         f"--hrw-connect-timeout={CONNECT_TIMEOUT}", f"--hrw-command-timeout={COMMAND_TIMEOUT}"],
+        work / "reports",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("host", "reason"),
+    [
+        ("wrong-ssh-key", r"ssh failed: .*Permission denied \(publickey"),
+        ("changed-host-key", r"ssh failed: Host key verification failed"),
+        ("unroutable", r"ssh failed: .*(No route to host|timed out)"),
+        ("wrong-winrm-password", r"credentials of user 'hrwadmin' were rejected"),
+        ("winrm-refused", r"connection refused"),
+        ("linux-ssh-close-mid-probe", r"ssh failed: .*closed by remote host"),
+    ],
+)
+def test_unreachable_host_errors_say_why(bad_hosts_run: SuiteRun, host: str, reason: str) -> None:
+    _errors_say(bad_hosts_run, host, reason)
+
+
+def test_no_secret_in_the_output(bad_hosts_run: SuiteRun) -> None:
+    assert host_vars("windows-healthy")["ansible_password"] not in bad_hosts_run.output
+    assert "not-the-password" not in bad_hosts_run.output
+
+
+def test_unreadable_log_is_an_error_not_a_pass(bad_hosts_run: SuiteRun) -> None:
+    outcomes = {o.scenario: o for o in bad_hosts_run.outcomes["linux-log-unreadable"]}
+    l03 = outcomes["HRW-L03"]
+    assert l03.kind == "error"
+    assert f"permission denied reading {LOG}" in l03.message
+    # The rest of the host was read as the non-root user and judged.
+    assert outcomes["HRW-L02"].kind == "passed"
+
+
+# --- odd output on one host: non-UTF-8 bytes, a 1 GB log ------------------------------------
+
+
+@pytest.fixture
+def scratch_log(extra: sidecar.Sidecar) -> Iterator[Host]:
+    """Return the scratch host; its omsconfig.log is put back afterwards."""
+    host = next(h for h in extra.hosts if h.name == "linux-scratch")
+    saved = run_in_host(PATHS, host.name, ["cp", "-p", LOG, "/root/omsconfig.log.saved"])
+    assert saved.returncode == 0, saved.stderr
+    try:
+        yield host
+    finally:
+        restore = run_in_host(PATHS, host.name, ["mv", "/root/omsconfig.log.saved", LOG])
+        assert restore.returncode == 0, restore.stderr
+
+
+def _sh(host: Host, script: str) -> str:
+    proc = run_in_host(PATHS, host.name, ["sh", "-c", script], timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def _probe(extra: sidecar.Sidecar, name: str) -> tuple[Any, float]:
+    """Probe one extra host in-process, as the suite does; return (facts, seconds)."""
+    [target] = parse_hosts_option([f"ansible://{name}"], [str(extra.inventory)], HostDefaults())
+    started = time.monotonic()
+    host = open_host(target, ConnectOptions(connect_timeout_s=5, command_timeout_s=60))
+    try:
+        facts = probe_host(target, host, ProbeParams(connect_timeout_s=2))
+    finally:
+        close_host(host)
+    return facts, time.monotonic() - started
+
+
+def test_non_utf8_output_is_an_error_for_its_section_only(
+    extra: sidecar.Sidecar, scratch_log: Host
+) -> None:
+    _sh(scratch_log, f"printf '{CLASS_LINE} caf\\351\\n' >> {LOG}")
+    facts, _ = _probe(extra, "linux-scratch")
+    log = facts.sections["omsconfig_log"]
+    assert log.data is None
+    assert "not valid UTF-8 (byte 0xe9)" in str(log.error)
+    assert "\ufffd" in log.raw
+    assert facts.sections["processes"].error is None
+    assert facts.commands == 2
+
+
+def test_one_gigabyte_log_is_read_in_bounded_time(
+    extra: sidecar.Sidecar, scratch_log: Host
+) -> None:
+    # A 1 GiB log: a hole (read back as NUL bytes, as after a crash) and then real lines.
+    _sh(scratch_log, f"truncate -s 1G {LOG} && printf '%s\\n' 'DSC run ok' '{CLASS_LINE}' >> {LOG}")
+    size = int(_sh(scratch_log, f"stat -c %s {LOG}"))
+    assert size > 2**30
+    facts, seconds = _probe(extra, "linux-scratch")
+    data = facts.sections["omsconfig_log"].data
+    assert data is not None, facts.sections["omsconfig_log"].error
+    assert data["matches"] == [CLASS_LINE]
+    assert data["bytes_scanned"] == ProbeParams().omsconfig_log_max_bytes < size
+    # Only the matching lines come back over the connection, not the tail that was read.
+    assert len(facts.sections["omsconfig_log"].raw) < 4096
+    assert seconds < 20
+
+
+# --- inventory values crafted to inject commands ----------------------------------------------
+
+PAYLOADS = {
+    "hrw_workspace_id": "$(touch /tmp/pwned-ws)'; Remove-Item -Recurse C:\\ #",
+    "hrw_endpoints": {
+        "agentsvc": "a.example;touch /tmp/pwned-semi",
+        "jrds": "`touch /tmp/pwned-tick`",
+        "oms": "'; Remove-Item C:\\Windows -Recurse; touch /tmp/pwned-quote; '",
+    },
+    "hrw_proxy": "$(touch /tmp/pwned-proxy):3128",
+}
+
+
+def test_injected_inventory_values_run_nothing(extra: sidecar.Sidecar, tmp_path: Path) -> None:
+    linux = {"inject-linux": {**_extra_vars(extra, "linux-scratch"), **PAYLOADS}}
+    windows = {"inject-windows": {**host_vars("windows-healthy"), **PAYLOADS}}
+    inventory = write_inventory(tmp_path / "inv.yml", linux, windows)
+    run = run_suite(
+        [f"--ansible-inventory={inventory}", "--hosts=ansible://all", "--hrw-endpoint-timeout=1"],
+        tmp_path / "reports",
+    )
+    assert run.returncode in (1, 4), run.output[-3000:]
+    # Nothing ran on the Linux host, nor on the controller.
+    listing = _sh(next(h for h in extra.hosts if h.name == "linux-scratch"), "ls -a /tmp")
+    assert "pwned" not in listing
+    assert not list(Path("/tmp").glob("pwned-*"))
+    # Whatever the values, the Windows host is sent the same command line and script: the
+    # values travel as one base64 JSON line, which the script decodes as data.
+    plain = build_invocation(ProbeParams())
+    crafted = build_invocation(
+        ProbeParams(
+            workspace_id=str(PAYLOADS["hrw_workspace_id"]),
+            endpoints=dict(PAYLOADS["hrw_endpoints"]),  # type: ignore[arg-type]
+            proxy=str(PAYLOADS["hrw_proxy"]),
+        )
+    )
+    assert crafted[0] == plain[0]
+    assert (
+        crafted[1].split(b"\r\n", 1)[1] == plain[1].split(b"\r\n", 1)[1] == script_text().encode()
+    )
+    # And no check passed on a host whose inputs make no sense, unless it is a check that
+    # does not use them (hardware, processes, services, events).
+    for host in ("inject-linux", "inject-windows"):
+        for outcome in run.outcomes.get(host, []):
+            if outcome.scenario in ("HRW-G01", "HRW-G04"):
+                assert outcome.kind in ("failed", "error"), outcome
+
+
+def test_extra_profiles_stay_out_of_the_default_fleet() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", "from lab.profiles import load_profiles; import json; "
+         "print(json.dumps([p.name for p in load_profiles().ordered()]))"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    names = json.loads(proc.stdout)
+    assert len(names) == 19
+    assert not set(names) & set(EXTRA)
+    assert INVENTORY.exists()
