@@ -76,6 +76,7 @@ function ConvertTo-HrwSocketStatus {
     switch ([string]$inner.SocketErrorCode) {
         'ConnectionRefused' { return 'refused' }
         'TimedOut' { return 'timeout' }
+        'HostNotFound' { return 'unresolved' }
         'HostUnreachable' { return 'unreachable' }
         'NetworkUnreachable' { return 'unreachable' }
         default { return 'error' }

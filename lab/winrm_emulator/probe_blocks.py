@@ -17,7 +17,7 @@ from pathlib import Path
 BOOTSTRAP_SHA256 = "925d0d4cbd00a92d4cf45eb4ff55800c525af2a5251742ebb22cded11e9b8dd6"
 
 BLOCK_SHA256: dict[str, str] = {
-    "preamble": "71953b234d0b85d1d494f052028309104e115125d28c2febfd7afa43a0516c40",
+    "preamble": "2371b507c73d742ca2e23bb94bb7bcaf55dc7a31b77e2470f6ad9ae2e3b2eff9",
     "service": "d607d6622b6a3c123ffb454db5780a509ca76c15be79a258a55d1b60cb2fa77b",
     "hardware": "034afb6dd2f53ac7d7c39a14a7a043e8c5caa46d6cc1a1e6d89f1b7f0370629d",
     "pressure": "b71dbc6f8d78dd5f741dc90f9cd7dfd13f648af87770e775b405db404b87b2ff",

@@ -105,6 +105,7 @@ def probe_endpoint(
     }
     target = (proxy.host, proxy.port) if proxy else (endpoint.address, port)
     if target[0] is None:
+        result["Tcp"] = "unresolved"
         result["Detail"] = "No such host is known"
         return result
     address, target_port = str(target[0]), int(target[1])

@@ -331,7 +331,7 @@ def test_parameter_overrides_win(azure_port: int) -> None:
     network = sections["network"].data
     assert network is not None
     assert network["aaaa.agentsvc.azure-automation.net"]["tls"] == "ok"
-    assert network["jrds.example.test"]["tcp"] == "error"
+    assert network["jrds.example.test"]["tcp"] == "unresolved"
 
 
 def test_blocked_endpoints_cost_one_timeout_not_three() -> None:

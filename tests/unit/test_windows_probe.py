@@ -349,7 +349,7 @@ def test_connectivity_errors_keep_each_endpoints_own_status() -> None:
     worker, network = sections["worker"].data, sections["network"].data
     assert worker is not None and network is not None
     statuses = {role: network[host]["tcp"] for role, host in worker["endpoints"].items()}
-    assert statuses == {"agentsvc": "refused", "oms": "timeout", "jrds": "error"}
+    assert statuses == {"agentsvc": "refused", "oms": "timeout", "jrds": "unresolved"}
     assert all(r["tls"] == "not-attempted" and not r["chain_pem"] for r in network.values())
     blocked = load_recorded("windows-443-blocked")["network"].data
     assert blocked is not None and {r["tcp"] for r in blocked.values()} == {"timeout"}
