@@ -7,11 +7,9 @@ depend on how ``plugin.py`` registers it.
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import re
-from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,78 +34,24 @@ from hrw_preflight.evidence import (
 )
 from hrw_preflight.facts import HostFacts
 from hrw_preflight.html_matrix import render_matrix
-from hrw_preflight.probes.params import ProbeParams
 from hrw_preflight.redact import Redactor
 from hrw_preflight.targets import Target
 from hrw_preflight.verify import verify_bundle
 from tests.linux_samples import LinuxHost
-from tests.unit.test_plugin import SECRET, local_facts, windows_sections
+from tests.suite_runner import (
+    PLUGINS,
+    SECRET,
+    SUITE,
+    latest,
+    load_evidence,
+    local_facts,
+    run_folders,
+    run_suite,
+    windows_inventory,
+    windows_sections,
+)
 
 pytest_plugins = ["pytester"]
-SUITE = Path(__file__).resolve().parents[2] / "tests_infra"
-Facts = Mapping[str, HostFacts | Callable[[Target], HostFacts]]
-PLUGINS = ("-p", "hrw_preflight.plugin", "-p", "hrw_preflight.evidence_plugin")
-
-
-def run_suite(
-    pytester: pytest.Pytester,
-    monkeypatch: pytest.MonkeyPatch,
-    facts: Facts,
-    args: list[str],
-    *,
-    interrupted: bool = False,
-) -> pytest.RunResult:
-    """Run the real scenario tests in-process against recorded facts; return the result.
-
-    ``interrupted``: the run is expected to end by Ctrl-C, which pytester would otherwise
-    re-raise into this test session.
-    """
-    for path in SUITE.glob("test_*.py"):
-        if not (pytester.path / path.name).exists():
-            pytester.makepyfile(**{path.stem: path.read_text()})
-
-    def fake_probe(target: Target, host: object, params: ProbeParams) -> HostFacts:
-        found = facts[target.name]
-        return found(target) if callable(found) else found
-
-    monkeypatch.setattr(hrw_preflight.collector, "probe_host", fake_probe)
-    return pytester.runpytest_inprocess(
-        *PLUGINS,
-        "-p",
-        "no:cacheprovider",
-        "-rs",
-        "--hrw-reports",
-        str(pytester.path / "reports"),
-        *args,
-        no_reraise_ctrlc=interrupted,
-    )
-
-
-def run_folders(pytester: pytest.Pytester) -> list[Path]:
-    """Return the run folders under reports/, oldest first."""
-    return sorted(p for p in (pytester.path / "reports").iterdir() if not p.is_symlink())
-
-
-def latest(pytester: pytest.Pytester) -> Path:
-    """Return the folder reports/latest points at."""
-    return (pytester.path / "reports" / "latest").resolve()
-
-
-def load_evidence(folder: Path) -> dict[str, Any]:
-    """Return the parsed evidence.json of a run folder."""
-    record: dict[str, Any] = json.loads((folder / EVIDENCE).read_text())
-    return record
-
-
-def windows_inventory(pytester: pytest.Pytester) -> Path:
-    """Write an inventory with one Windows host whose password is SECRET; return its path."""
-    inventory = pytester.path / "inv.yml"
-    inventory.write_text(
-        "all:\n  hosts:\n    win1:\n      ansible_host: 192.0.2.7\n"
-        "      ansible_connection: winrm\n      ansible_user: svc\n"
-        f"      ansible_password: '{SECRET}'\n"
-    )
-    return inventory
 
 
 def test_every_run_gets_its_own_sealed_bundle_and_earlier_ones_stay_intact(

@@ -8,8 +8,7 @@ from junitparser import Failure, JUnitXml
 from hrw_preflight.errors import ConfigError
 from hrw_preflight.gate import apply_gate, counts, parse_fail_on
 from tests.linux_samples import LinuxHost
-from tests.unit.test_evidence import latest, load_evidence, run_suite
-from tests.unit.test_plugin import local_facts
+from tests.suite_runner import latest, load_evidence, local_facts, run_suite
 
 pytest_plugins = ["pytester"]
 FAILED, OK = int(pytest.ExitCode.TESTS_FAILED), int(pytest.ExitCode.OK)

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
-from junitparser import Error, Failure, JUnitXml, Properties, Skipped
+from junitparser import Error, Failure, JUnitXml, Skipped
 
 from hrw_preflight.evidence_plugin import rewrite_junit
 from hrw_preflight.facts import HostFacts
 from hrw_preflight.redact import Redactor
+from tests.junit_read import properties as props
 from tests.linux_samples import LinuxHost
-from tests.unit.test_evidence import latest, run_suite
-from tests.unit.test_plugin import SECRET, local_facts, windows_sections
+from tests.suite_runner import SECRET, latest, local_facts, run_suite, windows_sections
 
 pytest_plugins = ["pytester"]
 
@@ -54,11 +53,6 @@ def fleet_run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, *args:
         ],
     )
     return JUnitXml.fromfile(str(latest(pytester) / "junit.xml"))
-
-
-def props(case: Any) -> dict[str, str]:
-    """Return a test case's properties as a dict."""
-    return {p.name: p.value for ps in case.iterchildren(Properties) for p in ps}
 
 
 @pytest.mark.parametrize("family", ["xunit1", "xunit2"])

@@ -9,95 +9,28 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from junitparser import Error, Failure, JUnitXml, Skipped
 
-import hrw_preflight.collector
-from hrw_preflight.facts import HostFacts, Section
-from hrw_preflight.probes import linux
-from hrw_preflight.probes.params import ProbeParams
-from hrw_preflight.targets import Target
+from hrw_preflight.facts import HostFacts
 from tests.junit_read import properties
-from tests.linux_samples import LinuxHost, Out
+from tests.linux_samples import LinuxHost
+from tests.suite_runner import SECRET, Facts, local_facts, run_suite, windows_sections
 
 pytest_plugins = ["pytester"]
-SUITE = Path(__file__).resolve().parents[2] / "tests_infra"
-SECRET = "Winrm-Pa55word!"
-
-
-def windows_sections(status: int = 4) -> dict[str, Section]:
-    """Return Windows facts in the suite's shapes (what the Windows parser produces)."""
-    return {
-        "service": Section(
-            "service",
-            {"exists": True, "name": "HealthService", "status": status, "start_type": 2},
-            raw=f"Status {status} pw={SECRET}",
-        ),
-        "events": Section(
-            "events",
-            {
-                "lookback_hours": 24.0,
-                "logs": {"Operations Manager": [], "Microsoft-SMA/Operational": []},
-            },
-        ),
-        "hardware": Section("hardware", {"logical_processors": 4, "memory_bytes": 16 * 1024**3}),
-        "pressure": Section(
-            "pressure",
-            {
-                "cpu_load": 0.1,
-                "memory_available_bytes": 8 * 1024**3,
-                "memory_total_bytes": 16 * 1024**3,
-            },
-        ),
-        "worker": Section(
-            "worker",
-            {
-                "workspace_id": None,
-                "update_management": False,
-                "user_worker": False,
-                "endpoints": {},
-            },
-        ),
-        "network": Section("network", {}),
-    }
 
 
 @pytest.fixture
 def suite(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
-) -> Callable[[dict[str, HostFacts | Callable[[Target], HostFacts]], list[str]], pytest.RunResult]:
+) -> Callable[[Facts, list[str]], pytest.RunResult]:
     """Return a runner of the real scenario tests against recorded facts per host name."""
-    for path in SUITE.glob("test_*.py"):
-        pytester.makepyfile(**{path.stem: path.read_text()})
 
-    def run(
-        facts: dict[str, HostFacts | Callable[[Target], HostFacts]], args: list[str]
-    ) -> pytest.RunResult:
-        def fake_probe(target: Target, host: object, params: ProbeParams) -> HostFacts:
-            found = facts[target.name]
-            return found(target) if callable(found) else found
-
-        monkeypatch.setattr(hrw_preflight.collector, "probe_host", fake_probe)
-        return pytester.runpytest_inprocess(
-            "-p",
-            "hrw_preflight.plugin",
-            "-p",
-            "no:cacheprovider",
-            "-rs",
-            "--hrw-reports",
-            str(pytester.path / "reports"),
-            *args,
-        )
+    def run(facts: Facts, args: list[str]) -> pytest.RunResult:
+        return run_suite(pytester, monkeypatch, facts, args)
 
     return run
-
-
-def local_facts(host: LinuxHost) -> HostFacts:
-    sections = linux.parse_facts(Out(host.facts_output()), ProbeParams())
-    sections["network"] = Section("network", {})
-    return HostFacts("local", "linux", sections)
 
 
 def junit(pytester: pytest.Pytester) -> JUnitXml:

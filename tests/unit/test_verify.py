@@ -17,8 +17,7 @@ from hrw_preflight.evidence import EVIDENCE, SUMS
 from hrw_preflight.verify import main as verify_main
 from hrw_preflight.verify import verify_bundle
 from tests.linux_samples import LinuxHost
-from tests.unit.test_evidence import latest, run_suite
-from tests.unit.test_plugin import local_facts
+from tests.suite_runner import latest, local_facts, run_suite
 
 pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,9 +13,8 @@ from hrw_preflight.evidence import schema_errors
 from hrw_preflight.facts import HostFacts
 from hrw_preflight.verify import verify_bundle
 from hrw_preflight.waivers import Waiver, load_waivers, parse_waivers
-from tests.unit.test_evidence import latest, load_evidence, run_suite, windows_inventory
-from tests.unit.test_junit_ci import props
-from tests.unit.test_plugin import windows_sections
+from tests.junit_read import properties as props
+from tests.suite_runner import latest, load_evidence, run_suite, windows_inventory, windows_sections
 
 pytest_plugins = ["pytester"]
 TODAY = dt.date(2026, 6, 1)

@@ -1,0 +1,133 @@
+"""Running the real scenario tests through pytester against recorded facts.
+
+No host is contacted: ``probe_host`` is replaced for the in-process run; everything else
+(targets, parametrisation, verdicts, reports, evidence) is real. Shared by the plugin, evidence,
+gate, waiver, verify and JUnit tests.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import hrw_preflight.collector
+from hrw_preflight.facts import HostFacts, Section
+from hrw_preflight.probes import linux
+from hrw_preflight.probes.params import ProbeParams
+from hrw_preflight.targets import Target
+from tests.linux_samples import LinuxHost, Out
+
+SUITE = Path(__file__).resolve().parents[1] / "tests_infra"
+SECRET = "Winrm-Pa55word!"
+PLUGINS = ("-p", "hrw_preflight.plugin", "-p", "hrw_preflight.evidence_plugin")
+EVIDENCE_FILE = "evidence.json"
+Facts = Mapping[str, HostFacts | Callable[[Target], HostFacts]]
+
+
+def windows_sections(status: int = 4) -> dict[str, Section]:
+    """Return Windows facts in the suite's shapes (what the Windows parser produces)."""
+    return {
+        "service": Section(
+            "service",
+            {"exists": True, "name": "HealthService", "status": status, "start_type": 2},
+            raw=f"Status {status} pw={SECRET}",
+        ),
+        "events": Section(
+            "events",
+            {
+                "lookback_hours": 24.0,
+                "logs": {"Operations Manager": [], "Microsoft-SMA/Operational": []},
+            },
+        ),
+        "hardware": Section("hardware", {"logical_processors": 4, "memory_bytes": 16 * 1024**3}),
+        "pressure": Section(
+            "pressure",
+            {
+                "cpu_load": 0.1,
+                "memory_available_bytes": 8 * 1024**3,
+                "memory_total_bytes": 16 * 1024**3,
+            },
+        ),
+        "worker": Section(
+            "worker",
+            {
+                "workspace_id": None,
+                "update_management": False,
+                "user_worker": False,
+                "endpoints": {},
+            },
+        ),
+        "network": Section("network", {}),
+    }
+
+
+def local_facts(host: LinuxHost) -> HostFacts:
+    """Return facts of a Linux host named ``local`` from its recorded probe output."""
+    sections = linux.parse_facts(Out(host.facts_output()), ProbeParams())
+    sections["network"] = Section("network", {})
+    return HostFacts("local", "linux", sections)
+
+
+def run_suite(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    facts: Facts,
+    args: list[str],
+    *,
+    interrupted: bool = False,
+) -> pytest.RunResult:
+    """Run the real scenario tests in-process against recorded facts; return the result.
+
+    ``interrupted``: the run is expected to end by Ctrl-C, which pytester would otherwise
+    re-raise into this test session.
+    """
+    for path in SUITE.glob("test_*.py"):
+        if not (pytester.path / path.name).exists():
+            pytester.makepyfile(**{path.stem: path.read_text()})
+
+    def fake_probe(target: Target, host: object, params: ProbeParams) -> HostFacts:
+        found = facts[target.name]
+        return found(target) if callable(found) else found
+
+    monkeypatch.setattr(hrw_preflight.collector, "probe_host", fake_probe)
+    return pytester.runpytest_inprocess(
+        *PLUGINS,
+        "-p",
+        "no:cacheprovider",
+        "-rs",
+        "--hrw-reports",
+        str(pytester.path / "reports"),
+        *args,
+        no_reraise_ctrlc=interrupted,
+    )
+
+
+def run_folders(pytester: pytest.Pytester) -> list[Path]:
+    """Return the run folders under reports/, oldest first."""
+    return sorted(p for p in (pytester.path / "reports").iterdir() if not p.is_symlink())
+
+
+def latest(pytester: pytest.Pytester) -> Path:
+    """Return the folder reports/latest points at."""
+    return (pytester.path / "reports" / "latest").resolve()
+
+
+def load_evidence(folder: Path) -> dict[str, Any]:
+    """Return the parsed evidence.json of a run folder."""
+    record: dict[str, Any] = json.loads((folder / EVIDENCE_FILE).read_text())
+    return record
+
+
+def windows_inventory(pytester: pytest.Pytester) -> Path:
+    """Write an inventory with one Windows host whose password is SECRET; return its path."""
+    inventory = pytester.path / "inv.yml"
+    inventory.write_text(
+        "all:\n  hosts:\n    win1:\n      ansible_host: 192.0.2.7\n"
+        "      ansible_connection: winrm\n      ansible_user: svc\n"
+        f"      ansible_password: '{SECRET}'\n"
+    )
+    return inventory
