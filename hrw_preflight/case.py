@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from hrw_preflight.catalogue import Scenario
@@ -56,6 +57,7 @@ class Case:
         lines.append(f"  article:  {self.scenario.section}")
         return self.redact("\n".join(lines))
 
+    @functools.cached_property
     def evidence(self) -> str:
         """Return the raw probe output this verdict judged, redacted and bounded."""
         parts: list[str] = []

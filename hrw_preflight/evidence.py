@@ -36,7 +36,7 @@ SCHEMA_VERSION = 1
 EVIDENCE = "evidence.json"
 SUMS = "SHA256SUMS"
 REPORT_FILES = ("report.html", "junit.xml")
-EVIDENCE_CHARS = 8_000  # per check; case.evidence() already bounds each section
+EVIDENCE_CHARS = 8_000  # per check; case.evidence already bounds each section
 OUTCOMES = ("passed", "failed", "error", "skipped", "waived")
 # Words that make an option or a mapping key carry a secret ("key" alone is too broad:
 # --accept-unknown-host-keys is no secret).
@@ -209,7 +209,7 @@ def case_record(case: Case, with_host: bool = True) -> dict[str, Any]:
     needs to send once per host only.
     """
     verdict = case.verdict
-    text, cut = bound(case.evidence())
+    text, cut = bound(case.evidence)
     names = verdict.sections or case.scenario.needs
     return {
         "verdict": verdict.outcome,

@@ -82,6 +82,9 @@ def url_password(url: str) -> str | None:
     return urllib.parse.unquote(password) if password else None
 
 
+_MEMO_SIZE = 4096
+
+
 class Redactor:
     """Masks registered secret values and secret-looking patterns in text.
 
@@ -93,6 +96,8 @@ class Redactor:
         self._values: set[str] = set()
         self._infix: re.Pattern[str] | None = None
         self._token: re.Pattern[str] | None = None
+        # Reports redact the same probe output once per check of a host; remember results.
+        self._memo: dict[str, str] = {}
         for secret in secrets:
             self.add(secret)
 
@@ -127,6 +132,7 @@ class Redactor:
         ordered = sorted(self._values, key=len, reverse=True)
         infix = [re.escape(v) for v in ordered if len(v) >= _MIN_INFIX_LENGTH]
         token = [re.escape(v) for v in ordered if len(v) < _MIN_INFIX_LENGTH]
+        self._memo.clear()
         self._infix = re.compile("|".join(infix)) if infix else None
         self._token = (
             re.compile(r"(?<![A-Za-z0-9])(?:" + "|".join(token) + r")(?![A-Za-z0-9])")
@@ -138,6 +144,16 @@ class Redactor:
         """Return ``text`` with every registered secret and secret-looking value masked."""
         if not text:
             return text
+        done = self._memo.get(text)
+        if done is not None:
+            return done
+        masked = self._mask(text)
+        if len(self._memo) >= _MEMO_SIZE:
+            self._memo.clear()
+        self._memo[text] = masked
+        return masked
+
+    def _mask(self, text: str) -> str:
         if self._infix is not None:
             text = self._infix.sub(MASK, text)
         if self._token is not None:
