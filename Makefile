@@ -47,5 +47,9 @@ test: setup
 demo: setup
 	bash lab/demo.sh
 
+# Takes the lab over for about 14 minutes (fleets of 25/50/100/200); not alongside `make test`.
+bench: setup
+	$(VPY) -m bench.run
+
 clean: lab-down
 	rm -rf $(VENV) .lab

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import threading
 import time
@@ -13,9 +14,10 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Measured:
-    """Wall time, peak tree RSS and exit status of one command run."""
+    """Wall time, CPU time, peak tree RSS and exit status of one command run."""
 
     seconds: float
+    cpu_seconds: float
     peak_rss_bytes: int
     returncode: int
     output_tail: str
@@ -66,10 +68,15 @@ def run_measured(
 ) -> Measured:
     """Run ``argv``; return its wall time, the peak RSS of its process tree and its status.
 
+    CPU time is that of the command and every descendant it waited for (``RUSAGE_CHILDREN``
+    of this process, before and after), so runs must not overlap; detached ssh control
+    masters are not counted.
+
     The tree is sampled every ``poll_s`` seconds, so a peak shorter than that can be missed;
     the figure is a lower bound on the true peak, close to it for runs of many seconds.
     """
     peak = 0
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     proc = subprocess.Popen(
         list(argv),
@@ -92,6 +99,8 @@ def run_measured(
         time.sleep(poll_s)
     proc.wait()
     seconds = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     reader.join(timeout=10)
     text = b"".join(chunks).decode("utf-8", "replace")
-    return Measured(seconds, peak, proc.returncode, text[-3000:])
+    return Measured(seconds, cpu, peak, proc.returncode, text[-3000:])

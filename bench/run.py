@@ -85,6 +85,21 @@ def lab(command: str, hosts: int | None) -> float:
     return time.monotonic() - started
 
 
+def lab_fingerprint() -> tuple[int, float]:
+    """Return (hosts in the running lab, inventory mtime): what changes if anyone restarts it.
+
+    Why: the lab is shared; a ``python -m lab up`` by someone else during a measured run
+    replaces the fleet under it and makes the figures meaningless.
+    """
+    try:
+        doc = yaml.safe_load(INVENTORY.read_text(encoding="utf-8"))
+        mtime = INVENTORY.stat().st_mtime
+    except OSError:
+        return 0, 0.0
+    groups = doc["all"]["children"].values()
+    return sum(len(g.get("hosts") or {}) for g in groups), mtime
+
+
 def _counts(directory: Path, prefix: str) -> dict[str, int]:
     merged: dict[str, int] = {}
     for path in directory.glob(f"{prefix}-*.json"):
@@ -106,8 +121,62 @@ def run_suite(n: int, args: argparse.Namespace, work: Path) -> Row:
     env = {**os.environ, "BENCH_COMMANDS_OUT": str(out)}
     measured = run_measured(argv, ROOT, env)
     summary = measured.output_tail.strip().splitlines()
-    outcome = next((line for line in reversed(summary) if " in " in line), "")
-    return Row(n, "suite", measured, _counts(out, "suite"), outcome.strip("= "))
+    outcome = next((line for line in reversed(summary) if " in " in line), "").strip("= ")
+    junit = out / "reports" / "latest" / "junit.xml"
+    wrong = misjudged(junit)
+    outcome += f"; {len(wrong)} host(s) judged unlike their profile"
+    if wrong:
+        outcome += f" ({', '.join(wrong[:4])}{' ...' if len(wrong) > 4 else ''})"
+    errors = _error_hosts(junit)
+    if errors:
+        outcome += "; errors on " + ", ".join(f"{h} ({why})" for h, why in errors.items())
+    return Row(n, "suite", measured, _counts(out, "suite"), outcome)
+
+
+def _error_hosts(junit: Path) -> dict[str, str]:
+    """Return host -> first 'seen:' reason of the checks that ended as errors."""
+    from junitparser import Error, JUnitXml
+
+    found: dict[str, str] = {}
+    if not junit.exists():
+        return found
+    for suite in JUnitXml.fromfile(str(junit)):
+        for case in suite:
+            for result in case.result:
+                if isinstance(result, Error):
+                    text = f"{result.message or ''}"
+                    seen = text.split("seen:", 1)[-1].strip().splitlines()[0][:80]
+                    found.setdefault(str(case.classname), seen)
+    return found
+
+
+def misjudged(junit: Path) -> list[str]:
+    """Return the hosts whose failed/error scenarios differ from their lab profile's
+    ``expect_failing`` (the acceptance rule): a fast run that judges wrongly is no win."""
+    from junitparser import Error, Failure, JUnitXml
+
+    from lab.profiles import load_profiles
+
+    inventory: dict[str, Any] = yaml.safe_load(INVENTORY.read_text(encoding="utf-8"))
+    profile_of = {
+        name: hv["hrw_lab_profile"]
+        for group in inventory["all"]["children"].values()
+        for name, hv in (group.get("hosts") or {}).items()
+    }
+    profiles = load_profiles().profiles
+    not_passing: dict[str, set[str]] = {name: set() for name in profile_of}
+    if not junit.exists():
+        return sorted(profile_of)
+    for suite in JUnitXml.fromfile(str(junit)):
+        for case in suite:
+            if any(isinstance(r, Failure | Error) for r in case.result):
+                scenario = str(case.name).split(":")[1]
+                not_passing.setdefault(str(case.classname), set()).add(scenario)
+    return sorted(
+        name
+        for name, profile in profile_of.items()
+        if not_passing.get(name, set()) != set(profiles[profile]["expect_failing"])
+    )
 
 
 def run_floor(n: int, args: argparse.Namespace, work: Path) -> Row:
@@ -178,32 +247,39 @@ def run_textbook(n: int, args: argparse.Namespace, work: Path) -> Row:
 
 def table(rows: list[Row], args: argparse.Namespace, started: str) -> str:
     """Return the results as Markdown: one line per (fleet size, kind), plus ratios."""
+    command = " ".join(["python -m bench.run", *sys.argv[1:]])
     lines = [
         "# hrw-preflight benchmark",
         "",
         f"Run {started} on {machine()}.",
         "",
-        f"Command: `{' '.join(sys.argv)}` (suite: `--hrw-parallel {args.parallel} "
+        f"Command: `{command}` (suite: `--hrw-parallel {args.parallel} "
         f"--hrw-endpoint-timeout {args.endpoint_timeout:g}`; floor: {args.parallel} hosts at "
         f"once; textbook: `pytest -n {args.textbook_workers}`, testinfra's `ssh://` and "
         f"`winrm://`, `timeout {args.endpoint_timeout:g}` on each openssl).",
         "",
-        "| hosts | run | wall s | commands per host (Linux / Windows) | peak RSS MiB "
-        "| suite vs this | outcome |",
-        "|---:|---|---:|---|---:|---:|---|",
+        "| hosts | run | wall s | controller CPU s | commands per host (Linux / Windows) "
+        "| peak RSS MiB | suite vs this | outcome |",
+        "|---:|---|---:|---:|---|---:|---:|---|",
     ]
     suite = {r.hosts: r.measured.seconds for r in rows if r.kind == "suite"}
     for r in rows:
         ratio = suite.get(r.hosts, 0.0) / r.measured.seconds if r.measured.seconds else 0.0
         versus = "" if r.kind == "suite" else f"{ratio:.2f}x"
         lines.append(
-            f"| {r.hosts} | {r.kind} | {r.measured.seconds:.1f} | {r.commands_text()} | "
+            f"| {r.hosts} | {r.kind} | {r.measured.seconds:.1f} | {r.measured.cpu_seconds:.1f} | "
+            f"{r.commands_text()} | "
             f"{r.measured.peak_rss_bytes / 2**20:.0f} | {versus} | {r.detail} |"
         )
     lines += [
         "",
         "`suite vs this` is the suite's wall time divided by this run's: below 1 means the "
         "suite is faster (textbook), the floor's figure is how far above the floor it is.",
+        "Controller CPU: user+system time of the measured command and the processes it "
+        "waited for (pytest, xdist workers, ssh clients). The lab's hosts run on the same "
+        "cores, so wall time also carries the hosts' own work (sshd, the probe scripts, "
+        "openssl, the WinRM emulator and its real TLS checks), which a real fleet does on "
+        "its own machines.",
         "Peak RSS: the sum over the measured command's process tree (pytest, its xdist "
         "workers, ssh clients), sampled every 0.1 s; ssh control masters detach from the "
         "tree and are not counted.",
@@ -219,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--textbook-max", type=int, default=100)
     parser.add_argument("--textbook-workers", default="auto")
     parser.add_argument("--parallel", type=int, default=32)
-    parser.add_argument("--endpoint-timeout", type=float, default=2.0)
+    parser.add_argument("--endpoint-timeout", type=float, default=5.0)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results.md"))
     args = parser.parse_args(argv)
     if shutil.which("ssh") is None:
@@ -235,10 +311,17 @@ def main(argv: list[str] | None = None) -> int:
             if n <= args.textbook_max:
                 kinds.append(run_textbook)
             for kind in kinds:
+                fingerprint = lab_fingerprint()
                 row = kind(n, args, work)
+                if lab_fingerprint() != fingerprint or fingerprint[0] != n:
+                    raise SystemExit(
+                        f"bench: the lab changed during the {row.kind} run at {n} hosts "
+                        "(someone ran `lab up`/`lab down`); the figures are void, run again"
+                    )
                 rows.append(row)
                 print(
                     f"bench: {n:>4} hosts {row.kind:<9} {row.measured.seconds:7.1f}s "
+                    f"cpu {row.measured.cpu_seconds:6.1f}s "
                     f"commands {row.commands_text():<8} "
                     f"peak RSS {row.measured.peak_rss_bytes / 2**20:6.0f} MiB  {row.detail}",
                     flush=True,
@@ -247,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
             Path(args.out).write_text(text, encoding="utf-8")
     finally:
         lab("up", None)
-        shutil.rmtree(work, ignore_errors=True)
+        print(f"bench: run files (reports, command counts) kept in {work}", flush=True)
     print(table(rows, args, started))
     return 0
 

@@ -45,7 +45,14 @@ class _CountingRunner:
             result = exc.args[0] if exc.args else None
             data = getattr(result, "stderr_bytes", b"")
             stderr = data.decode("utf-8", "replace") if isinstance(data, bytes) else ""
-            raise HostUnreachable(f"ssh failed: {_first_line(stderr or str(exc))}") from exc
+            if not stderr.strip():
+                # A multiplexed session whose connection dies exits 255 without a word.
+                out = getattr(result, "stdout_bytes", b"") or b""
+                stderr = (
+                    "the connection was closed before the command finished (ssh exit 255, "
+                    f"no message, {len(out)} bytes of output received)"
+                )
+            raise HostUnreachable(f"ssh failed: {_first_line(stderr)}") from exc
         except Exception as exc:  # paramiko/socket errors
             raise HostUnreachable(f"{exc.__class__.__name__}: {_first_line(str(exc))}") from exc
 

@@ -28,6 +28,7 @@ from hrw_preflight.redact import Redactor
 from hrw_preflight.run_dir import create_run_dir, new_run_id, point_latest
 from hrw_preflight.targets import HostDefaults, Target, parse_hosts_option, weakened_summary
 from hrw_preflight.verdicts import Settings, judge
+from hrw_preflight.xdist_groups import HostGroups
 
 # Module level, so that its options exist before pytest parses the command line.
 pytest_plugins = ["hrw_preflight.evidence_plugin"]  # evidence bundle, waivers, gate, matrix
@@ -141,6 +142,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[RUN_KEY] = run
     config.pluginmanager.register(_OutcomeCounter(run), "hrw-outcome-counter")
     if _is_worker(config):
+        config.pluginmanager.register(HostGroups(), "hrw-xdist-groups")  # see xdist_groups.py
         return
     if config.getoption("numprocesses", None) and config.getoption("dist", "no") in ("no", "load"):
         config.option.dist = "loadgroup"  # all tests of a host on one worker: one probe per host
@@ -262,7 +264,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
         return
     report.extras = [  # type: ignore[attr-defined]  # pytest-html reads this attribute
         *getattr(report, "extras", []),
-        extras.text(case.evidence(), name=f"probe output ({case.target.name})"),
+        extras.text(case.evidence, name=f"probe output ({case.target.name})"),
     ]
 
 

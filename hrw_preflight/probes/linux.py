@@ -454,7 +454,15 @@ def collect(run: Runner, params: ProbeParams) -> dict[str, Section]:
     worker = effective_worker(worker, params)
     if sections["worker"].data is not None:  # an unreadable worker section stays an error
         sections["worker"] = dataclasses.replace(sections["worker"], data=worker)
-    roles, proxy, creds = network_plan(worker, params)
+    try:
+        roles, proxy, creds = network_plan(worker, params)
+    except ValueError:
+        # Only the inventory's hrw_proxy gets here: the host's own proxy.conf was parsed
+        # (and checked) with the facts. The value is not echoed: it may hold a password.
+        sections["network"] = Section.failed(
+            "network", "inventory value hrw_proxy is not a proxy address (host:port)"
+        )
+        return sections
     if not roles:
         sections["network"] = Section("network", {}, raw="no endpoints to probe")
         return sections

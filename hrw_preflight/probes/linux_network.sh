@@ -28,6 +28,8 @@ probe() {
   echo "@@RC $?"
 }
 for host in "$@"; do
-  probe "$host" 2>&1 | while IFS= read -r line; do printf '%s|%s\n' "$host" "$line"; done &
+  # awk reads the output buffered (sh's read takes it a byte at a time); the host name
+  # reaches awk through the environment, so no character in it is ever interpreted.
+  probe "$host" 2>&1 | HRW_HOST="$host" awk '{ print ENVIRON["HRW_HOST"] "|" $0; fflush() }' &
 done
 wait

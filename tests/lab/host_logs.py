@@ -11,8 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from lab.fleet import Host
+import yaml
+
+from lab.fleet import Host, expand_fleet
 from lab.paths import LabPaths
+from lab.profiles import load_profiles
 
 
 @dataclass(frozen=True)
@@ -61,3 +64,10 @@ def delta(before: dict[str, Activity], after: dict[str, Activity]) -> dict[str, 
         )
         for name in after
     }
+
+
+def running_fleet(paths: LabPaths) -> list[Host]:
+    """Return the hosts of the running default fleet (rebuilt from its inventory's size)."""
+    groups = yaml.safe_load(paths.inventory.read_text(encoding="utf-8"))["all"]["children"]
+    count = sum(len(groups[g]["hosts"] or {}) for g in ("linux", "windows"))
+    return expand_fleet(load_profiles(), count)

@@ -32,6 +32,7 @@ from lab.fleet import Host
 from lab.hostexec import run_in_host
 from lab.paths import LabPaths
 from lab.sshkeys import write_keypair
+from tests.lab.host_logs import activity
 from tests.lab.suite_run import (
     INVENTORY,
     ROOT,
@@ -104,6 +105,7 @@ def extra() -> Iterator[sidecar.Sidecar]:
         yield started
     finally:
         sidecar.stop(PATHS, hosts)
+        started.inventory.unlink(missing_ok=True)  # it holds the WinRM password
 
 
 def _extra_vars(extra: sidecar.Sidecar, name: str) -> dict[str, Any]:
@@ -127,11 +129,6 @@ def _errors_say(run: SuiteRun, host: str, pattern: str) -> None:
         assert re.search(pattern, outcome.message, re.I), (host, pattern, outcome.message[:400])
 
 
-def _accepted_logins(host: Host) -> int:
-    log = PATHS.host_dir(host.name) / "log" / "sshd.log"
-    return log.read_text(encoding="utf-8", errors="replace").count("Accepted publickey")
-
-
 # --- dead and hanging hosts in a 50-host run ------------------------------------------------
 
 
@@ -149,6 +146,7 @@ def big_fleet(extra: sidecar.Sidecar) -> Iterator[tuple[dict[str, Any], dict[str
         yield linux, windows
     finally:
         sidecar.stop(PATHS, copies)
+        started.inventory.unlink(missing_ok=True)  # it holds the WinRM password
 
 
 def test_dead_and_hanging_hosts_cost_one_attempt_and_bounded_time(
@@ -171,7 +169,7 @@ def test_dead_and_hanging_hosts_cost_one_attempt_and_bounded_time(
 
     dead = CountingListener()
     hang = next(h for h in extra.hosts if h.name == "linux-ssh-hang")
-    logins_before = _accepted_logins(hang)
+    logins_before = activity(PATHS, hang).connections
     try:
         faulty_linux = {
             **linux,
@@ -194,7 +192,7 @@ def test_dead_and_hanging_hosts_cost_one_attempt_and_bounded_time(
     _errors_say(run, "windows-winrm-hang", r"no answer|timed out|did not finish")
     # One attempt per host per run, however many checks the host has.
     assert dead.accepted == 1
-    assert _accepted_logins(hang) - logins_before == 1
+    assert activity(PATHS, hang).connections - logins_before == 1
     # The faults cost at most the timeouts on top of the normal run.
     budget = normal.seconds + CONNECT_TIMEOUT + COMMAND_TIMEOUT + 10
     assert run.seconds <= budget, (run.seconds, normal.seconds)
@@ -284,7 +282,10 @@ def bad_hosts_run(extra: sidecar.Sidecar, tmp_path_factory: pytest.TempPathFacto
         ("unroutable", r"ssh failed: .*(No route to host|timed out)"),
         ("wrong-winrm-password", r"credentials of user 'hrwadmin' were rejected"),
         ("winrm-refused", r"connection refused"),
-        ("linux-ssh-close-mid-probe", r"ssh failed: .*closed by remote host"),
+        (
+            "linux-ssh-close-mid-probe",
+            r"ssh failed: .*(closed by remote host|connection was closed)",
+        ),
     ],
 )
 def test_unreachable_host_errors_say_why(bad_hosts_run: SuiteRun, host: str, reason: str) -> None:
@@ -371,47 +372,64 @@ def test_one_gigabyte_log_is_read_in_bounded_time(
 
 # --- inventory values crafted to inject commands ----------------------------------------------
 
-PAYLOADS = {
-    "hrw_workspace_id": "$(touch /tmp/pwned-ws)'; Remove-Item -Recurse C:\\ #",
-    "hrw_endpoints": {
-        "agentsvc": "a.example;touch /tmp/pwned-semi",
-        "jrds": "`touch /tmp/pwned-tick`",
-        "oms": "'; Remove-Item C:\\Windows -Recurse; touch /tmp/pwned-quote; '",
-    },
-    "hrw_proxy": "$(touch /tmp/pwned-proxy):3128",
+WORKSPACE_PAYLOAD = "$(touch /tmp/pwned-ws)'; Remove-Item -Recurse C:\\ #"
+ENDPOINTS_PAYLOAD = {
+    "agentsvc": "a.example;touch /tmp/pwned-semi",
+    "jrds": "`touch /tmp/pwned-tick`",
+    "oms": "'; Remove-Item C:\\Windows -Recurse; touch /tmp/pwned-quote; '",
 }
+ENDPOINT_PAYLOADS: dict[str, Any] = {
+    "hrw_workspace_id": WORKSPACE_PAYLOAD,
+    "hrw_endpoints": ENDPOINTS_PAYLOAD,
+}
+PROXY_PAYLOAD = {"hrw_proxy": "$(touch /tmp/pwned-proxy):3128"}
 
 
 def test_injected_inventory_values_run_nothing(extra: sidecar.Sidecar, tmp_path: Path) -> None:
-    linux = {"inject-linux": {**_extra_vars(extra, "linux-scratch"), **PAYLOADS}}
-    windows = {"inject-windows": {**host_vars("windows-healthy"), **PAYLOADS}}
+    scratch = _extra_vars(extra, "linux-scratch")
+    win = host_vars("windows-healthy")
+    linux = {
+        "inject-endpoints": {**scratch, **ENDPOINT_PAYLOADS},
+        "inject-proxy": {**scratch, **PROXY_PAYLOAD},
+    }
+    windows = {
+        "inject-win-endpoints": {**win, **ENDPOINT_PAYLOADS},
+        "inject-win-proxy": {**win, **PROXY_PAYLOAD},
+    }
     inventory = write_inventory(tmp_path / "inv.yml", linux, windows)
     run = run_suite(
         [f"--ansible-inventory={inventory}", "--hosts=ansible://all", "--hrw-endpoint-timeout=1"],
         tmp_path / "reports",
     )
-    assert run.returncode in (1, 4), run.output[-3000:]
+    assert run.returncode == 1, run.output[-3000:]
     # Nothing ran on the Linux host, nor on the controller.
     listing = _sh(next(h for h in extra.hosts if h.name == "linux-scratch"), "ls -a /tmp")
     assert "pwned" not in listing
     assert not list(Path("/tmp").glob("pwned-*"))
-    # Whatever the values, the Windows host is sent the same command line and script: the
+    # The crafted names were probed as names (and failed); the rest of the host was read.
+    by_check = {(o.scenario, o.item): o for o in run.outcomes["inject-endpoints"]}
+    for role in ("agentsvc", "jrds", "oms"):
+        assert by_check[("HRW-G01", role)].kind == "failed", by_check[("HRW-G01", role)]
+    assert by_check[("HRW-L02", "omsagent")].kind == "passed"
+    for outcome in run.outcomes["inject-proxy"]:
+        if outcome.scenario in ("HRW-G01", "HRW-G04"):
+            assert outcome.kind == "error"
+            assert "hrw_proxy is not a proxy address (host:port)" in outcome.message
+    # Whatever the values, a Windows host is sent the same command line and script: the
     # values travel as one base64 JSON line, which the script decodes as data.
     plain = build_invocation(ProbeParams())
     crafted = build_invocation(
         ProbeParams(
-            workspace_id=str(PAYLOADS["hrw_workspace_id"]),
-            endpoints=dict(PAYLOADS["hrw_endpoints"]),  # type: ignore[arg-type]
-            proxy=str(PAYLOADS["hrw_proxy"]),
+            workspace_id=WORKSPACE_PAYLOAD,
+            endpoints=ENDPOINTS_PAYLOAD,
+            proxy=PROXY_PAYLOAD["hrw_proxy"],
         )
     )
     assert crafted[0] == plain[0]
-    assert (
-        crafted[1].split(b"\r\n", 1)[1] == plain[1].split(b"\r\n", 1)[1] == script_text().encode()
-    )
-    # And no check passed on a host whose inputs make no sense, unless it is a check that
-    # does not use them (hardware, processes, services, events).
-    for host in ("inject-linux", "inject-windows"):
+    script = script_text().encode()
+    assert crafted[1].split(b"\r\n", 1)[1] == plain[1].split(b"\r\n", 1)[1] == script
+    # And no check of the network passed on a host given such values.
+    for host in windows:
         for outcome in run.outcomes.get(host, []):
             if outcome.scenario in ("HRW-G01", "HRW-G04"):
                 assert outcome.kind in ("failed", "error"), outcome

@@ -16,7 +16,7 @@ import pytest
 from lab.fleet import Host
 from lab.hostexec import run_in_host
 from lab.paths import LabPaths
-from tests.lab.conftest import HOSTS
+from tests.lab.host_logs import running_fleet
 from tests.lab.suite_run import INVENTORY, run_suite
 
 pytestmark = pytest.mark.lab
@@ -47,8 +47,9 @@ def _shells(paths: LabPaths, host: Host) -> tuple[int, int]:
 
 
 def test_a_run_changes_nothing_on_any_host(lab_paths: LabPaths, tmp_path: Path) -> None:
-    linux = [h for h in HOSTS if h.platform == "linux"]
-    windows = [h for h in HOSTS if h.platform == "windows"]
+    fleet = running_fleet(lab_paths)
+    linux = [h for h in fleet if h.platform == "linux"]
+    windows = [h for h in fleet if h.platform == "windows"]
     assert linux and windows, "lab is down"
     before = {h.name: state(lab_paths, h) for h in linux}
     shells_before = {h.name: _shells(lab_paths, h) for h in windows}
@@ -56,7 +57,7 @@ def test_a_run_changes_nothing_on_any_host(lab_paths: LabPaths, tmp_path: Path) 
         [f"--ansible-inventory={INVENTORY}", "--hosts=ansible://all"], tmp_path / "reports"
     )
     assert run.returncode == 1, run.output[-3000:]
-    assert set(run.outcomes) == {h.name for h in HOSTS}
+    assert set(run.outcomes) == {h.name for h in fleet}
     for host in linux:
         after = state(lab_paths, host)
         assert after == before[host.name], f"{host.name}: files changed during the run"

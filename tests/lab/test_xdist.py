@@ -11,12 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from lab.fleet import Host
 from lab.paths import LabPaths
-from tests.lab.conftest import HOSTS
-from tests.lab.host_logs import delta, snapshot
+from tests.lab.host_logs import delta, running_fleet, snapshot
 from tests.lab.suite_run import INVENTORY, run_suite
-from tests.lab.test_suite_acceptance import expected_failing
 
 pytestmark = pytest.mark.lab
 
@@ -25,8 +22,7 @@ pytestmark = pytest.mark.lab
 def test_each_host_connected_and_probed_once_per_run(
     workers: str, lab_paths: LabPaths, tmp_path: Path
 ) -> None:
-    hosts: list[Host] = list(HOSTS)
-    assert hosts, "lab is down"
+    hosts = running_fleet(lab_paths)
     before = snapshot(lab_paths, hosts)
     run = run_suite(
         [f"--ansible-inventory={INVENTORY}", "--hosts=ansible://all", "-n", workers],
@@ -41,4 +37,4 @@ def test_each_host_connected_and_probed_once_per_run(
     # The verdicts are the ones the acceptance run gets without xdist.
     for host in hosts:
         not_passing = {o.scenario for o in run.outcomes[host.name] if o.kind in ("failed", "error")}
-        assert not_passing == expected_failing(host.profile.name), host.name
+        assert not_passing == set(host.profile["expect_failing"]), host.name
