@@ -35,7 +35,7 @@ from lab.netns import (
     lab_namespaces,
     leftover_links,
 )
-from lab.paths import LabPaths
+from lab.paths import RELOCATED_STATE, LabPaths
 from lab.pki import create_pki
 from lab.profiles import load_profiles
 from lab.services import SERVICES, start_service
@@ -183,6 +183,8 @@ def down(paths: LabPaths, log: Log) -> None:
                 shutil.rmtree(entry, ignore_errors=True)
             else:
                 entry.unlink(missing_ok=True)
+        if paths.state == RELOCATED_STATE and not any(paths.state.iterdir()):
+            paths.state.rmdir()  # the relocated state folder is the lab's own; leave nothing
     left = lab_namespaces() + leftover_links()
     if left:
         raise LabError(f"could not remove {', '.join(left)}; check `ip netns pids` / `ip link`")

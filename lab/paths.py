@@ -6,18 +6,41 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Directories every Linux lab host replaces with its own (lab/linux_host.py): state under one
+# of them would vanish inside the hosts, whose init and sshd read it after those mounts.
+HOST_PRIVATE_DIRS = ("/opt", "/etc/opt", "/var/opt", "/home", "/root", "/run", "/tmp")
+RELOCATED_STATE = Path("/var/lib/hrw-lab")
+
+
+def default_state(root: Path) -> Path:
+    """Return where the lab of the checkout at ``root`` keeps its state.
+
+    ``<root>/.lab`` unless that lies in a directory the lab hosts replace (a checkout under
+    /tmp or /root, say); then ``/var/lib/hrw-lab``, which every host still sees.
+    """
+    local = root / ".lab"
+    if any(local.is_relative_to(d) for d in HOST_PRIVATE_DIRS):
+        return RELOCATED_STATE
+    return local
 
 
 @dataclass(frozen=True)
 class LabPaths:
-    """Absolute paths of the lab's state, derived from the repository root."""
+    """Absolute paths of the lab's state, derived from the repository root.
+
+    ``state_dir`` overrides where the state lives (tests use a temporary folder).
+    """
 
     root: Path = REPO_ROOT
+    state_dir: Path | None = None
 
     @property
     def state(self) -> Path:
-        """Return ``.lab/``, the directory holding all lab state (gitignored)."""
-        return self.root / ".lab"
+        """Return the directory holding all lab state (``.lab/``, gitignored; see
+        :func:`default_state`)."""
+        if self.state_dir is not None:
+            return self.state_dir
+        return default_state(self.root) if self.root == REPO_ROOT else self.root / ".lab"
 
     @property
     def pki(self) -> Path:

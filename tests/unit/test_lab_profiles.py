@@ -161,3 +161,13 @@ def test_lab_hosts_env_is_checked() -> None:
         count_from_env({"LAB_HOSTS": "many"})
     with pytest.raises(ProfileError, match="out of range"):
         expand_fleet(load_profiles(), 0)
+
+
+def test_state_moves_out_of_directories_the_hosts_replace() -> None:
+    from pathlib import Path
+
+    from lab.paths import RELOCATED_STATE, default_state
+
+    assert default_state(Path("/work/repo")) == Path("/work/repo/.lab")
+    assert default_state(Path("/tmp/clone")) == RELOCATED_STATE
+    assert default_state(Path("/root/src/hrw")) == RELOCATED_STATE
