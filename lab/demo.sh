@@ -9,7 +9,7 @@ trap '$PY -m lab down >/dev/null 2>&1 || true' EXIT
 $PY -m lab up || { echo "make demo: the lab did not start (see above)" >&2; exit 1; }
 before=$(readlink reports/latest 2>/dev/null || true)
 $PY -m pytest tests_infra --ansible-inventory=inventories/lab.yml --hosts=ansible://all \
-  -p no:cacheprovider -q --no-header -rN
+  -p no:cacheprovider -q --no-header -rN --tb=no
 rc=$?
 after=$(readlink reports/latest 2>/dev/null || true)
 if [ -n "$after" ] && [ "$after" != "$before" ] && [ -s "reports/latest/report.html" ] \
@@ -17,6 +17,8 @@ if [ -n "$after" ] && [ "$after" != "$before" ] && [ -s "reports/latest/report.h
   echo
   echo "reports written to reports/$after/ (reports/latest points there):"
   ls -1 "reports/$after" | sed 's/^/  /'
+  $PY -m hrw_preflight verify "reports/$after"
+  echo "keep it: tar czf hrw-preflight-$after.tgz -C reports $after"
   echo "pytest exit status $rc (1 is expected: the lab's faulty hosts fail their checks)"
   exit 0
 fi
