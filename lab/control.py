@@ -302,11 +302,8 @@ def _prepare_context(paths: LabPaths) -> LabContext:
     )
 
 
-def _start_fleet(hosts: list[Host], ctx: LabContext, log: Log) -> StartResult:
-    paths = ctx.paths
-    started = time.monotonic()
-    result = StartResult(hosts=hosts)
-    emulator_problem = windows_host.emulator_missing()
+def prepare_hosts(hosts: list[Host], ctx: LabContext) -> list[str]:
+    """Lay out every host's files (in parallel); return the Linux hosts' known_hosts lines."""
 
     def prepare(host: Host) -> str | None:
         if host.platform == "linux":
@@ -315,7 +312,16 @@ def _start_fleet(hosts: list[Host], ctx: LabContext, log: Log) -> StartResult:
         return None
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        known = [line for line in pool.map(prepare, hosts) if line]
+        return [line for line in pool.map(prepare, hosts) if line]
+
+
+def _start_fleet(hosts: list[Host], ctx: LabContext, log: Log) -> StartResult:
+    paths = ctx.paths
+    started = time.monotonic()
+    result = StartResult(hosts=hosts)
+    emulator_problem = windows_host.emulator_missing()
+
+    known = prepare_hosts(hosts, ctx)
     paths.known_hosts.write_text("\n".join(known) + "\n", encoding="utf-8")
 
     namespaces = [s.namespace for s in SERVICES] + [

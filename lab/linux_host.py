@@ -14,7 +14,6 @@ command line (``python .../main.py ...``), started with ``setpriv`` as the profi
 from __future__ import annotations
 
 import shlex
-import subprocess
 from pathlib import Path
 
 from lab.agent_tree import Process, build_agent_tree, group_lines, host_users, process_plan
@@ -22,6 +21,7 @@ from lab.agent_tree import user_by_name as find_user
 from lab.context import LabContext
 from lab.fleet import AZURE_ADDRESS, Host
 from lab.host_sysinfo import cpu_list, write_sysinfo
+from lab.spawn import spawn_logged
 from lab.sshkeys import write_keypair
 
 BIND_DIRS = ("/opt", "/etc/opt", "/var/opt", "/home", "/root")
@@ -200,12 +200,4 @@ def start(host: Host, ctx: LabContext) -> int:
         "/bin/sh",
         str(hdir / "init.sh"),
     ]
-    with open(hdir / "log" / "init.log", "ab") as log:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return proc.pid
+    return spawn_logged(argv, hdir / "log" / "init.log")

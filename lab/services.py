@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from dataclasses import dataclass
 
@@ -12,6 +11,7 @@ from lab.fleet import AZURE_ADDRESS, NETNS_PREFIX, PROXY_ADDRESS, PROXY_PORT
 from lab.netns import Namespace
 from lab.paths import REPO_ROOT
 from lab.pki import write_private
+from lab.spawn import spawn_logged
 
 INTERCEPT_SUFFIXES = (".azure-automation.net", ".opinsights.azure.com")
 
@@ -75,13 +75,4 @@ def start_service(service: Service, ctx: LabContext) -> int:
         service.module,
         *_arguments(service, ctx),
     ]
-    with open(ctx.paths.logs / f"{service.name}.log", "ab") as log:
-        proc = subprocess.Popen(
-            argv,
-            cwd=REPO_ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return proc.pid
+    return spawn_logged(argv, ctx.paths.logs / f"{service.name}.log", cwd=REPO_ROOT)

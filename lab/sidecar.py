@@ -24,7 +24,7 @@ import yaml
 
 from lab import linux_host, windows_host
 from lab.context import LabContext
-from lab.control import _record_pid, _sshd_uid, read_state, wait_ready
+from lab.control import _record_pid, _sshd_uid, prepare_hosts, read_state, wait_ready
 from lab.fleet import Host, expand_fleet
 from lab.inventory_writer import linux_vars, windows_vars
 from lab.netns import (
@@ -143,14 +143,7 @@ def start(paths: LabPaths, hosts: Sequence[Host], timeout: float = 60.0) -> Side
     directory = sidecar_dir(paths)
     directory.mkdir(parents=True, exist_ok=True)
 
-    def prepare(host: Host) -> str | None:
-        if host.platform == "linux":
-            return linux_host.prepare(host, ctx)
-        windows_host.prepare(host, ctx)
-        return None
-
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        known = [line for line in pool.map(prepare, hosts) if line]
+    known = prepare_hosts(hosts, ctx)
     known_hosts = directory / "known_hosts"
     previous = known_hosts.read_text(encoding="utf-8").splitlines() if known_hosts.exists() else []
     addresses = {h.address for h in hosts}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from lab.context import WINRM_USER, LabContext
 from lab.fleet import AZURE_ADDRESS, Host
 from lab.paths import REPO_ROOT
 from lab.pki import issue_winrm_cert, write_private
+from lab.spawn import spawn_logged
 
 HTTP_PORT = 5985
 HTTPS_PORT = 5986
@@ -80,13 +80,4 @@ def start(host: Host, ctx: LabContext) -> int:
         "--config",
         str(hdir / "winrm.json"),
     ]
-    with open(hdir / "winrm.log", "ab") as log:
-        proc = subprocess.Popen(
-            argv,
-            cwd=REPO_ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return proc.pid
+    return spawn_logged(argv, hdir / "winrm.log", cwd=REPO_ROOT)

@@ -38,15 +38,8 @@ UNREADABLE = {
     "windows-garbled-json": {"hardware"},
     "windows-missing-log": {"events"},
     "windows-service-missing": {"worker", "network"},
-    "windows-unknown-command": {
-        "hardware",
-        "pressure",
-        "prereqs",
-        "clock",
-        "worker",
-        "network",
-        "events",
-    },
+    "windows-unknown-command": set(SECTIONS)
+    - {"service"},  # the engine stops at the first unknown block
 }
 HEALTHY_PREREQS = {
     "powershell_version": "5.1.17763.2452",
