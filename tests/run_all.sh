@@ -17,3 +17,6 @@ echo "== lab tests (lab up, suite against it, lab down)"
 trap '$PY -m lab down >/dev/null 2>&1 || true' EXIT
 $PY -m lab up
 $PY -m pytest -q -p no:cacheprovider tests -m lab
+
+echo "== lab lifecycle (down and up are idempotent and leave nothing behind)"
+LAB_LIFECYCLE=1 $PY -m pytest -q -p no:cacheprovider tests/lab/test_lifecycle.py
