@@ -31,6 +31,7 @@ from hrw_preflight.probes.windows import (
 )
 
 if TYPE_CHECKING:
+    from lab.winrm_emulator.config import HostConfig
     from tests.windows_tls_servers import ServerChain
 
 DATA = Path(__file__).parent / "data" / "windows"
@@ -251,6 +252,35 @@ def load_recorded(name: str) -> dict[str, Section]:
 # --- making the recordings (needs the lab package; loopback only) ----------------------
 
 
+def loopback_engine_host(
+    name: str,
+    workspace: str,
+    endpoints: dict[str, str],
+    resolve: dict[str, str],
+    proxy: str | None,
+    profile: dict[str, Any],
+) -> HostConfig:
+    """Return an emulated Windows host for the engine alone (no WinRM server, so no ports,
+    certificate or password in use): a healthy profile with ``profile`` on top."""
+    from lab.winrm_emulator.config import HostConfig
+
+    return HostConfig(
+        name=name,
+        address="127.0.0.1",
+        http_port=0,
+        https_port=0,
+        tls_cert="",
+        tls_key="",
+        username="hrwadmin",
+        password="unused",
+        workspace_id=workspace,
+        endpoints=endpoints,
+        resolve=resolve,
+        proxy=proxy,
+        profile={**HEALTHY, **profile},
+    )
+
+
 def workspace_of(host_name: str) -> str:
     """Return the lab workspace id of a host (docs/design.md section 2)."""
     return str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{host_name}.hrw-lab"))
@@ -376,7 +406,6 @@ def _transform(kind: str, stdout: bytes, stderr: bytes, rc: int) -> tuple[bytes,
 
 def record_one(name: str, workdir: Path) -> tuple[bytes, bytes, int]:
     """Run the engine for recording ``name`` against fresh loopback peers; return its output."""
-    from lab.winrm_emulator.config import HostConfig
     from lab.winrm_emulator.engine import run_command, run_probe
 
     recording = RECORDINGS[name]
@@ -387,20 +416,8 @@ def record_one(name: str, workdir: Path) -> tuple[bytes, bytes, int]:
             resolve = {host: addresses["*"] for host in names.values()}
         else:
             resolve = {names[role]: address for role, address in addresses.items()}
-        host = HostConfig(
-            name=name,
-            address="127.0.0.1",
-            http_port=0,
-            https_port=0,
-            tls_cert="",
-            tls_key="",
-            username="hrwadmin",
-            password="unused",
-            workspace_id=workspace,
-            endpoints=names,
-            resolve=resolve,
-            proxy=proxy,
-            profile={**HEALTHY, **recording.profile, "endpoint_port": port},
+        host = loopback_engine_host(
+            name, workspace, names, resolve, proxy, {**recording.profile, "endpoint_port": port}
         )
         timeout = 0.3 if recording.network in ("blocked", "mixed") else 3.0
         given_proxy = proxy if recording.network == "intercepted" else None

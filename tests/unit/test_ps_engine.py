@@ -35,9 +35,9 @@ from lab.winrm_emulator.probe_blocks import (
 )
 from lab.winrm_emulator.ps_json import PsDate, convert_to_json
 from tests.windows_recorded import (
-    HEALTHY,
     endpoint_names,
     load_recorded,
+    loopback_engine_host,
     record_one,
     workspace_of,
 )
@@ -63,20 +63,13 @@ def make_host(
     port: int = 443,
 ) -> HostConfig:
     """Return an emulated host on loopback with a healthy profile plus ``profile``."""
-    return HostConfig(
-        name=NAME,
-        address="127.0.0.1",
-        http_port=0,
-        https_port=0,
-        tls_cert="",
-        tls_key="",
-        username="hrwadmin",
-        password="not-used",
-        workspace_id=WS,
-        endpoints=ENDPOINTS,
-        resolve=resolve if resolve is not None else {},
-        proxy=proxy,
-        profile={**HEALTHY, **(profile or {}), "endpoint_port": port},
+    return loopback_engine_host(
+        NAME,
+        WS,
+        ENDPOINTS,
+        resolve if resolve is not None else {},
+        proxy,
+        {**(profile or {}), "endpoint_port": port},
     )
 
 
