@@ -139,6 +139,11 @@ def pytest_configure(config: pytest.Config) -> None:
         redact=redact,
         cache=FactsCache(targets, options.connect, lambda t: run.params_for(t)),
     )
+    try:  # bad override values stop the run here, not later inside a probe thread
+        for target in targets:
+            run.params_for(target)
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from exc
     config.stash[RUN_KEY] = run
     config.pluginmanager.register(_OutcomeCounter(run), "hrw-outcome-counter")
     if _is_worker(config):

@@ -143,3 +143,16 @@ def test_bad_host_input_stops_with_one_line(suite: Callable[..., pytest.RunResul
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     errors = [line for line in result.stderr.lines if line.startswith("ERROR")]
     assert len(errors) == 1 and "gopher" in errors[0]
+
+
+def test_bad_override_in_inventory_stops_with_one_line(
+    suite: Callable[[Facts, list[str]], pytest.RunResult], pytester: pytest.Pytester
+) -> None:
+    inventory = pytester.path / "inv.yml"
+    inventory.write_text(
+        "all:\n  hosts:\n    w1:\n      ansible_connection: local\n      hrw_endpoints: [a, b]\n"
+    )
+    result = suite({}, [f"--ansible-inventory={inventory}", "--hosts=ansible://all"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = [line for line in result.stderr.lines if line.startswith("ERROR")]
+    assert len(errors) == 1 and "hrw_endpoints" in errors[0]
