@@ -12,7 +12,7 @@ import datetime
 import socket
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,16 +100,10 @@ def _serve(sock: socket.socket, stop: threading.Event, handle: object) -> None:
 
 
 @contextmanager
-def tls_server(files: ServerChain) -> Iterator[int]:
-    """Run a TLS server presenting ``files``; yield its port."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(files.chain, files.key)
+def _serving(handle: Callable[[socket.socket], None]) -> Iterator[int]:
+    """Accept connections on a loopback port in a thread, each given to ``handle``; yield the
+    port, and stop and close everything when the block ends."""
     sock, stop = _listener(), threading.Event()
-
-    def handle(conn: socket.socket) -> None:
-        with suppress(OSError), context.wrap_socket(conn, server_side=True) as tls:
-            tls.recv(1)
-
     thread = threading.Thread(target=_serve, args=(sock, stop, handle), daemon=True)
     thread.start()
     try:
@@ -121,10 +115,23 @@ def tls_server(files: ServerChain) -> Iterator[int]:
 
 
 @contextmanager
+def tls_server(files: ServerChain) -> Iterator[int]:
+    """Run a TLS server presenting ``files``; yield its port."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(files.chain, files.key)
+
+    def handle(conn: socket.socket) -> None:
+        with suppress(OSError), context.wrap_socket(conn, server_side=True) as tls:
+            tls.recv(1)
+
+    with _serving(handle) as port:
+        yield port
+
+
+@contextmanager
 def connect_proxy(upstream_port: int, user: str, password: str) -> Iterator[int]:
     """Run a CONNECT proxy demanding Basic credentials that relays to ``upstream_port``."""
     expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-    sock, stop = _listener(), threading.Event()
 
     def relay(src: socket.socket, dst: socket.socket) -> None:
         with suppress(OSError):
@@ -160,14 +167,8 @@ def connect_proxy(upstream_port: int, user: str, password: str) -> Iterator[int]
                 relay(conn, up)
                 back.join(5)
 
-    thread = threading.Thread(target=_serve, args=(sock, stop, handle), daemon=True)
-    thread.start()
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join()
-        sock.close()
+    with _serving(handle) as port:
+        yield port
 
 
 @contextmanager
