@@ -60,6 +60,15 @@ _CLI_FLAG = re.compile(
     re.IGNORECASE,
 )
 _PATTERNS = (_URL_USERINFO, _BARE_USERINFO, _AUTH_HEADER, _KEY_VALUE, _CLI_FLAG)
+# A literal each pattern cannot match without (checked on the case-folded text): most report
+# texts hold none of them, and skipping the regex there is most of the redaction cost.
+_NEEDS: tuple[tuple[str, ...], ...] = (
+    ("@",),
+    ("@",),
+    ("authorization",),
+    ("pass", "pwd", "secret", "token", "key"),
+    ("pass", "pwd"),
+)
 
 
 def _mask_match(match: re.Match[str]) -> str:
@@ -158,8 +167,10 @@ class Redactor:
             text = self._infix.sub(MASK, text)
         if self._token is not None:
             text = self._token.sub(MASK, text)
-        for pattern in _PATTERNS:
-            text = pattern.sub(_mask_match, text)
+        lowered = text.casefold()  # as wide as the patterns' IGNORECASE
+        for pattern, needs in zip(_PATTERNS, _NEEDS, strict=True):
+            if any(literal in lowered for literal in needs):
+                text = pattern.sub(_mask_match, text)
         return text
 
     def __repr__(self) -> str:
