@@ -302,56 +302,13 @@ def recording_chain(directory: Path, root_cn: str, issuing_cn: str) -> ServerCha
     trusts one recording's CA trusts them all), and it is valid from a day before
     :data:`RECORDED_AT` for :data:`CHAIN_VALID_YEARS` years, so the recordings do not expire.
     """
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    from tests.windows_tls_servers import ServerChain
+    from tests.windows_tls_servers import ServerChain, make_chain
 
     files = ServerChain(directory / "chain.pem", directory / "key.pem", directory / "root.pem")
     if files.chain.exists():
         return files
-    directory.mkdir(parents=True, exist_ok=True)
-
-    def name(common_name: str) -> x509.Name:
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-    def issue(
-        subject: str,
-        issuer: str,
-        key: ec.EllipticCurvePrivateKey,
-        signer: ec.EllipticCurvePrivateKey,
-    ) -> x509.Certificate:
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(name(subject))
-            .issuer_name(name(issuer))
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(RECORDED_AT - timedelta(days=1))
-            .not_valid_after(RECORDED_AT + timedelta(days=365 * CHAIN_VALID_YEARS))
-            .add_extension(
-                x509.BasicConstraints(ca=subject != AZURE_SANS[0], path_length=None),
-                critical=True,
-            )
-        )
-        if subject == AZURE_SANS[0]:
-            sans: list[x509.GeneralName] = [x509.DNSName(n) for n in AZURE_SANS]
-            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        return builder.sign(signer, hashes.SHA256())
-
-    root_key, issuing_key, leaf_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
-    root = issue(root_cn, root_cn, root_key, root_key)
-    issuing = issue(issuing_cn, root_cn, issuing_key, root_key)
-    leaf = issue(AZURE_SANS[0], issuing_cn, leaf_key, issuing_key)
-    pem = serialization.Encoding.PEM
-    files.chain.write_bytes(leaf.public_bytes(pem) + issuing.public_bytes(pem))
-    files.root.write_bytes(root.public_bytes(pem))
-    files.key.write_bytes(
-        leaf_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return files
+    valid = (RECORDED_AT - timedelta(days=1), RECORDED_AT + timedelta(days=365 * CHAIN_VALID_YEARS))
+    return make_chain(directory, root_cn, issuing_cn, list(AZURE_SANS), valid)
 
 
 @contextmanager

@@ -45,16 +45,21 @@ def _certificate(
     signer: ec.EllipticCurvePrivateKey,
     ca: bool,
     names: list[str],
+    valid: tuple[datetime.datetime, datetime.datetime] | None,
 ) -> x509.Certificate:
     now = datetime.datetime.now(datetime.UTC)
+    not_before, not_after = valid or (
+        now - datetime.timedelta(minutes=5),
+        now + datetime.timedelta(days=1),
+    )
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(subject))
         .issuer_name(_name(issuer))
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
     )
     if names:
@@ -63,13 +68,23 @@ def _certificate(
     return builder.sign(signer, hashes.SHA256())
 
 
-def make_chain(directory: Path, root_cn: str, issuing_cn: str, names: list[str]) -> ServerChain:
-    """Write a root CA, an issuing CA and a leaf for ``names``; return the server's files."""
+def make_chain(
+    directory: Path,
+    root_cn: str,
+    issuing_cn: str,
+    names: list[str],
+    valid: tuple[datetime.datetime, datetime.datetime] | None = None,
+) -> ServerChain:
+    """Write a root CA, an issuing CA and a leaf for ``names``; return the server's files.
+
+    ``valid`` is the certificates' (not before, not after); by default from five minutes ago
+    for one day.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     root_key, issuing_key, leaf_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
-    root = _certificate(root_cn, root_cn, root_key, root_key, True, [])
-    issuing = _certificate(issuing_cn, root_cn, issuing_key, root_key, True, [])
-    leaf = _certificate(names[0], issuing_cn, leaf_key, issuing_key, False, names)
+    root = _certificate(root_cn, root_cn, root_key, root_key, True, [], valid)
+    issuing = _certificate(issuing_cn, root_cn, issuing_key, root_key, True, [], valid)
+    leaf = _certificate(names[0], issuing_cn, leaf_key, issuing_key, False, names, valid)
     pem = serialization.Encoding.PEM
     files = ServerChain(directory / "chain.pem", directory / "key.pem", directory / "root.pem")
     files.chain.write_bytes(leaf.public_bytes(pem) + issuing.public_bytes(pem))

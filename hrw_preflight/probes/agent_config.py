@@ -137,7 +137,8 @@ def discover_worker(files: dict[str, str]) -> dict[str, Any]:
                 worker.get("oms-metadata", "registration_endpoint", fallback=None)
             )
 
-    proxy = next((parse_proxy(files[p]) for p in PROXY_CONFS if p in files), None)
+    proxy_path = next((p for p in PROXY_CONFS if p in files), None)
+    proxy = parse_proxy(files[proxy_path]) if proxy_path else None
     agentsvc = registration or (f"{workspace}.agentsvc.{automation}" if workspace else None)
     return {
         "workspace_id": workspace,
@@ -145,7 +146,7 @@ def discover_worker(files: dict[str, str]) -> dict[str, Any]:
         "update_management": bool(auto_path),
         "user_worker": bool(user_path),
         "worker_conf_paths": {"auto-registered": auto_path, "user": user_path},
-        "proxy": proxy.masked() if proxy else None,
+        "proxy": {**proxy.masked(), "path": proxy_path} if proxy else None,
         "endpoints": {
             "agentsvc": agentsvc,
             "jrds": jrds,

@@ -430,7 +430,7 @@ def network_plan(
         override = agent_config.parse_proxy(params.proxy)
         return roles, (f"{override.host}:{override.port}" if override else None), ""
     if proxy:
-        creds = next((p for p in agent_config.PROXY_CONFS), "") if proxy["has_credentials"] else ""
+        creds = str(proxy.get("path") or "") if proxy["has_credentials"] else ""
         return roles, f"{proxy['host']}:{proxy['port']}", creds
     return roles, None, ""
 

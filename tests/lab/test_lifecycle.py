@@ -25,18 +25,28 @@ lifecycle = pytest.mark.skipif(
 )
 
 
-def _lab(command: str, hosts: int | None = None) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    env.pop("LAB_HOSTS", None)
+def _lab(
+    command: str,
+    hosts: int | None = None,
+    *,
+    env: dict[str, str] | None = None,
+    prefix: tuple[str, ...] = (),
+    timeout: int = 300,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m lab COMMAND`` (behind ``prefix``, e.g. setpriv) and return the result;
+    ``env`` replaces the environment, which otherwise is ours without LAB_HOSTS."""
+    if env is None:
+        env = dict(os.environ)
+        env.pop("LAB_HOSTS", None)
     if hosts is not None:
         env["LAB_HOSTS"] = str(hosts)
     return subprocess.run(
-        [sys.executable, "-m", "lab", command],
+        [*prefix, sys.executable, "-m", "lab", command],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
         check=False,
     )
 
@@ -65,23 +75,8 @@ def restore_fleet() -> Iterator[None]:
 
 @needs_root
 def test_without_root_one_clear_line() -> None:
-    proc = subprocess.run(
-        [
-            "setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            sys.executable,
-            "-m",
-            "lab",
-            "up",
-        ],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    nobody = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
+    proc = _lab("up", prefix=nobody, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1
     assert "needs root" in proc.stderr
@@ -127,16 +122,7 @@ def test_down_removes_leftovers_of_a_crashed_start() -> None:
 
 @needs_root
 def test_missing_tool_one_clear_line() -> None:
-    env = {"PATH": "/nonexistent", "LAB_HOSTS": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "lab", "up"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    proc = _lab("up", env={"PATH": "/nonexistent", "LAB_HOSTS": "1"}, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1
     assert "missing tool(s): ip, nft" in proc.stderr

@@ -48,6 +48,7 @@ def test_proxy_password_never_enters_the_data() -> None:
         "host": "10.1.2.3",
         "port": 3128,
         "has_credentials": True,
+        "path": "/etc/opt/microsoft/omsagent/proxy.conf",
     }
     assert "S3cret" not in str(worker.data)
 
@@ -119,3 +120,18 @@ def test_workspace_override_gives_endpoints_to_an_image_without_agent() -> None:
         "oms": "11111111-2222-3333-4444-555555555555.oms.opinsights.azure.com",
     }
     assert linux.effective_worker(None, ProbeParams()) is None
+
+
+def test_proxy_credentials_are_read_from_the_proxy_conf_that_exists() -> None:
+    legacy = "/etc/opt/microsoft/omsagent/conf/proxy.conf"
+    text = (
+        LinuxHost()
+        .facts_output()
+        .replace(
+            f"@@HRW-FILE {legacy}\n\n@@HRW-FILE-END {legacy} rc=missing",
+            f"@@HRW-FILE {legacy}\nhttp://u:p@10.1.2.3:3128\n@@HRW-FILE-END {legacy} rc=0",
+        )
+    )
+    worker = linux.parse_facts(Out(text), ProbeParams())["worker"].data
+    _, proxy, creds = linux.network_plan(worker, ProbeParams())
+    assert proxy == "10.1.2.3:3128" and creds == legacy

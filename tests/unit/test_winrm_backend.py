@@ -7,7 +7,6 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 import testinfra.host
@@ -17,21 +16,10 @@ from hrw_preflight.winrm_backend import WinRMBackend, WinRMError, WinRMSettings
 from lab.winrm_emulator.config import HostConfig
 from lab.winrm_emulator.engine_api import CommandOutput
 from lab.winrm_emulator.server import WinRMServer, create_server
-from lab.winrm_emulator.testing import TlsFiles, echo_engine, loopback_host, throwaway_tls
+from lab.winrm_emulator.testing import TlsFiles, echo_engine, loopback_host
 
 USER = "hrwadmin"
 PASSWORD = "B4ckend-Secret!"
-
-
-@pytest.fixture
-def tls(tmp_path: Path) -> TlsFiles:
-    return throwaway_tls(tmp_path)
-
-
-@pytest.fixture
-def server(tls: TlsFiles) -> Iterator[WinRMServer]:
-    with create_server(loopback_host(tls, USER, PASSWORD), echo_engine) as running:
-        yield running
 
 
 def https_settings(server: WinRMServer, tls: TlsFiles, **changes: object) -> WinRMSettings:

@@ -14,7 +14,6 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -26,22 +25,11 @@ from winrm.protocol import Protocol
 from lab.winrm_emulator.config import ConfigError, HostConfig, load
 from lab.winrm_emulator.engine_api import CommandOutput
 from lab.winrm_emulator.server import WinRMServer, create_server
-from lab.winrm_emulator.testing import TlsFiles, echo_engine, loopback_host, throwaway_tls
+from lab.winrm_emulator.testing import TlsFiles, echo_engine, loopback_host
 
 USER = "hrwadmin"
 PASSWORD = "Tr4nsport-Secret!"
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def tls(tmp_path: Path) -> TlsFiles:
-    return throwaway_tls(tmp_path)
-
-
-@pytest.fixture
-def server(tls: TlsFiles) -> Iterator[WinRMServer]:
-    with create_server(loopback_host(tls, USER, PASSWORD), echo_engine) as running:
-        yield running
 
 
 Auth = Literal["ntlm", "basic"]
