@@ -60,14 +60,19 @@ class Case:
     @functools.cached_property
     def evidence(self) -> str:
         """Return the raw probe output this verdict judged, redacted and bounded."""
+        # Each part is redacted on its own: every check of a host shows the same sections,
+        # so the redactor's memo answers all but the first (the patterns never span lines,
+        # so masking the parts apart masks what masking the joined text would).
         parts: list[str] = []
         if self.facts.connect_error:
-            parts.append(f"[connection] {self.facts.connect_error}")
+            parts.append(self.redact(f"[connection] {self.facts.connect_error}"))
         for name in self.verdict.sections or self.scenario.needs:
             section = self.facts.section(name)
-            body = section.raw if section.raw else "(no output)"
+            # Masked before it is cut, so that a cut can never leave half a secret behind.
+            body = self.redact(section.raw) if section.raw else "(no output)"
             if len(body) > EVIDENCE_LIMIT:
                 body = body[:EVIDENCE_LIMIT] + f"\n... ({len(body) - EVIDENCE_LIMIT} more chars)"
             status = f"error: {section.error}" if section.error else "read"
-            parts.append(f"[{name}] taken {section.taken_at} ({status})\n{body}")
-        return self.redact("\n\n".join(parts))
+            head = self.redact(f"[{name}] taken {section.taken_at} ({status})")
+            parts.append(f"{head}\n{body}")
+        return "\n\n".join(parts)

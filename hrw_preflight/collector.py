@@ -1,22 +1,33 @@
 """Facts per host, gathered once per run and shared by every test of that host.
 
 The cache opens one connection per host, runs the platform's probe (two commands at most),
-and remembers the outcome, including a failure to connect, so a dead host costs one attempt
-and not one per test. Hosts can be probed ahead in parallel threads.
+closes the connection, and remembers the outcome, including a failure to connect, so a dead
+host costs one attempt and not one per test. Hosts can be probed ahead, many at once, in a
+child process (see :mod:`hrw_preflight.probe_process`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import queue
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any
 
 import testinfra.host
 from testinfra.backend.base import CommandResult
 
-from hrw_preflight.connections import ConnectOptions, HostUnreachable, close_host, open_host
+from hrw_preflight.connections import (
+    ConnectOptions,
+    HostUnreachable,
+    close_host,
+    open_host,
+    remove_control_dir,
+)
 from hrw_preflight.facts import HostFacts, Section
+from hrw_preflight.probe_process import ProbeProcess
 from hrw_preflight.probes import linux, windows
 from hrw_preflight.probes.params import ProbeParams
 from hrw_preflight.targets import Target
@@ -83,6 +94,24 @@ def probe_host(target: Target, host: testinfra.host.Host, params: ProbeParams) -
     return facts
 
 
+def gather_facts(target: Target, options: ConnectOptions, params: ProbeParams) -> HostFacts:
+    """Return the facts of one host: connect, probe, and close the connection again.
+
+    Why close at once: the probe is all the run asks of a host, and a multiplexed SSH master
+    left open would only hold a process and a socket per host until the run ends.
+    """
+    try:
+        host = open_host(target, options)
+    except HostUnreachable as exc:
+        return HostFacts(host=target.name, platform=target.platform, connect_error=str(exc))
+    try:
+        return probe_host(target, host, params)
+    finally:
+        # Closing is tidying up: the facts are already read, a failure here changes nothing.
+        with contextlib.suppress(Exception):
+            close_host(host)
+
+
 class FactsCache:
     """Gathers each host's facts at most once per run, from any thread."""
 
@@ -96,65 +125,76 @@ class FactsCache:
         self.options = options
         self.params_for = params_for
         self._futures: dict[str, Future[HostFacts]] = {}
-        self._hosts: dict[str, testinfra.host.Host] = {}
         self._lock = threading.Lock()
-        self._pool: ThreadPoolExecutor | None = None
+        self._prober: ProbeProcess | None = None
+        # Names of prefetched hosts, in the order their facts (or why they are missing) came.
+        self.ready: queue.Queue[str] = queue.Queue()
 
     def _gather(self, name: str) -> HostFacts:
         target = self.targets[name]
-        try:
-            host = open_host(target, self.options)
-        except HostUnreachable as exc:
-            return HostFacts(host=name, platform=target.platform, connect_error=str(exc))
-        with self._lock:
-            self._hosts[name] = host
-        return probe_host(target, host, self.params_for(target))
+        return gather_facts(target, self.options, self.params_for(target))
 
-    def _future(self, name: str, pool: ThreadPoolExecutor | None) -> Future[HostFacts]:
+    def _future(self, name: str) -> tuple[Future[HostFacts], bool]:
+        """Return the host's future and whether the caller must gather it (it is new)."""
         with self._lock:
             future = self._futures.get(name)
-            if future is None:
-                if pool is not None:
-                    future = pool.submit(self._gather, name)
-                else:
-                    future = Future()
-                    future.set_running_or_notify_cancel()
-                self._futures[name] = future
-                run_here = pool is None
-            else:
-                run_here = False
-        if run_here:
+            if future is not None:
+                return future, False
+            future = Future()
+            future.set_running_or_notify_cancel()
+            self._futures[name] = future
+            return future, True
+
+    def prefetch(self, names: Iterable[str], threads: int) -> None:
+        """Start probing ``names``, up to ``threads`` hosts at once, in a child process.
+
+        Why a process: the pytest process spends its time reporting checks, and probe
+        threads beside it would share its interpreter lock; apart, both use a core.
+        """
+        if threads < 1 or self.prefetching:
+            return
+        jobs = []
+        for name in dict.fromkeys(names):
+            if name not in self.targets:
+                continue
+            future, new = self._future(name)
+            future.add_done_callback(functools.partial(self._announce, name))
+            if new:
+                target = self.targets[name]
+                jobs.append((target, self.params_for(target), future))
+        if not jobs:
+            return
+        self._prober = ProbeProcess(
+            [(t, p) for t, p, _ in jobs], self.options, threads, gather_facts
+        )
+        futures = {t.name: f for t, _, f in jobs}
+        self._prober.start(lambda name, facts: futures[name].set_result(facts))
+
+    def _announce(self, name: str, _: Future[HostFacts]) -> None:
+        self.ready.put(name)
+
+    @property
+    def prefetching(self) -> bool:
+        """Return whether hosts are being probed ahead (and announced on :attr:`ready`)."""
+        return self._prober is not None
+
+    def get(self, name: str) -> HostFacts:
+        """Return the facts of host ``name``, probing it now if nobody has yet."""
+        future, new = self._future(name)
+        if new:
             try:
                 future.set_result(self._gather(name))
             except BaseException as exc:
                 future.set_exception(exc)
                 raise
-        return future
-
-    def prefetch(self, names: Iterable[str], threads: int) -> None:
-        """Start probing ``names`` in up to ``threads`` background threads."""
-        wanted = [n for n in dict.fromkeys(names) if n in self.targets]
-        if not wanted or threads < 1:
-            return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="hrw-probe")
-        for name in wanted:
-            self._future(name, self._pool)
-
-    def get(self, name: str) -> HostFacts:
-        """Return the facts of host ``name``, probing it now if nobody has yet."""
-        return self._future(name, None).result()
+        return future.result()
 
     def gathered(self) -> dict[str, HostFacts]:
         """Return the facts gathered so far, by host name (for run records)."""
         return {n: f.result() for n, f in self._futures.items() if f.done() and not f.exception()}
 
     def close(self) -> None:
-        """Close every connection opened during the run and stop the prefetch threads."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-        for host in list(self._hosts.values()):
-            try:
-                close_host(host)
-            except Exception:
-                continue
+        """Stop the probe process if it is still running (an interrupted run)."""
+        if self._prober is not None:
+            self._prober.stop()
+        remove_control_dir()

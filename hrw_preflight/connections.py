@@ -24,7 +24,14 @@ from testinfra.backend.ssh import SshBackend
 from hrw_preflight.facts import HostUnreachable
 from hrw_preflight.targets import Target
 
-__all__ = ["BoundedSshBackend", "ConnectOptions", "HostUnreachable", "close_host", "open_host"]
+__all__ = [
+    "BoundedSshBackend",
+    "ConnectOptions",
+    "HostUnreachable",
+    "close_host",
+    "open_host",
+    "remove_control_dir",
+]
 
 
 @dataclass(frozen=True)
@@ -96,10 +103,23 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
+def _control_dir_path() -> str:
+    return os.path.join(tempfile.gettempdir(), f"hrw-ssh-{os.getuid()}-{os.getpid()}")
+
+
 def _control_dir() -> str:
-    path = os.path.join(tempfile.gettempdir(), f"hrw-ssh-{os.getuid()}-{os.getpid()}")
+    path = _control_dir_path()
     os.makedirs(path, mode=0o700, exist_ok=True)
     return path
+
+
+def remove_control_dir() -> None:
+    """Remove this process's SSH control-socket folder once its masters are gone.
+
+    Only an empty folder is removed: a master still running keeps its socket there.
+    """
+    with contextlib.suppress(OSError):
+        os.rmdir(_control_dir_path())
 
 
 def _ssh_host(target: Target, options: ConnectOptions) -> testinfra.host.Host:

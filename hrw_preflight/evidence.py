@@ -345,13 +345,17 @@ def build_record(
 
 
 def dump_record(record: dict[str, Any], redact: Redactor) -> str:
-    """Return the record as JSON text, passed through the redactor once more as a whole.
+    """Return the record as JSON text, with the registered secret values masked once more
+    over the whole text.
 
-    The whole-text pass catches a secret split across fields; if it would break the JSON
-    (a pattern matching across syntax), the field-by-field redaction already applied stands.
+    The record's fields were each redacted (values, keys, and values under secret-named
+    keys); this last pass makes sure no known password reaches the file whatever field it
+    hid in. The patterns are not run again: every one of them matches within a line, and
+    each field already went through them. If the pass would break the JSON, the
+    field-by-field redaction stands.
     """
     text = json.dumps(record, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
-    again = redact(text)
+    again = redact.mask_known(text)
     if again != text:
         try:
             json.loads(again)

@@ -26,6 +26,7 @@ from hrw_preflight.options import RunOptions, add_options, read_options
 from hrw_preflight.probes.params import ProbeParams
 from hrw_preflight.redact import Redactor
 from hrw_preflight.run_dir import create_run_dir, new_run_id, point_latest
+from hrw_preflight.run_order import run_ready_first
 from hrw_preflight.targets import HostDefaults, Target, parse_hosts_option, weakened_summary
 from hrw_preflight.verdicts import Settings, judge
 from hrw_preflight.xdist_groups import HostGroups
@@ -226,6 +227,21 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     hosts = [key.host for item in session.items if (key := _key(item))]
     run.cache.prefetch(hosts, run.options.parallel)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> bool | None:
+    """Run each host's checks as soon as its facts are in (see run_order.py), when hosts
+    are probed ahead; otherwise leave the loop to pytest."""
+    run = session.config.stash.get(RUN_KEY, None)
+    if run is None or session.config.option.collectonly or not run.cache.prefetching:
+        return None
+    return run_ready_first(session, _host_of, run.cache.ready)
+
+
+def _host_of(item: pytest.Item) -> str | None:
+    key = _key(item)
+    return key.host if key else None
 
 
 @pytest.fixture

@@ -92,6 +92,7 @@ def url_password(url: str) -> str | None:
 
 
 _MEMO_SIZE = 4096
+_WHOLE_TEXT_LIMIT = 2048
 
 
 class Redactor:
@@ -162,16 +163,40 @@ class Redactor:
         self._memo[text] = masked
         return masked
 
-    def _mask(self, text: str) -> str:
+    def mask_known(self, text: str) -> str:
+        """Return ``text`` with the registered secret values masked (the patterns are not
+        applied): the cheap last pass over a document whose fields were each redacted."""
         if self._infix is not None:
             text = self._infix.sub(MASK, text)
         if self._token is not None:
             text = self._token.sub(MASK, text)
-        lowered = text.casefold()  # as wide as the patterns' IGNORECASE
-        for pattern, needs in zip(_PATTERNS, _NEEDS, strict=True):
-            if any(literal in lowered for literal in needs):
-                text = pattern.sub(_mask_match, text)
         return text
+
+    def _mask(self, text: str) -> str:
+        text = self.mask_known(text)
+        lowered = text.casefold()  # as wide as the patterns' IGNORECASE
+        active = [
+            (pattern, needs)
+            for pattern, needs in zip(_PATTERNS, _NEEDS, strict=True)
+            if any(literal in lowered for literal in needs)
+        ]
+        if not active:
+            return text
+        if len(text) <= _WHOLE_TEXT_LIMIT:
+            for pattern, _ in active:
+                text = pattern.sub(_mask_match, text)
+            return text
+        # None of the patterns can match across a newline, so a long text (a probe's whole
+        # output, the evidence record) is masked line by line, and only the lines holding a
+        # pattern's literal are searched: the regexes scan a few lines, not megabytes.
+        lines = text.split("\n")
+        for index, line in enumerate(lines):
+            low = line.casefold()
+            for pattern, needs in active:
+                if any(literal in low for literal in needs):
+                    line = pattern.sub(_mask_match, line)
+            lines[index] = line
+        return "\n".join(lines)
 
     def __repr__(self) -> str:
         return f"Redactor({len(self._values)} secrets)"

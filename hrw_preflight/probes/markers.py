@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 
 _FILE = re.compile(
-    r"^@@HRW-FILE (?P<path>.+)\n(?P<body>.*?)\n@@HRW-FILE-END (?P=path) rc=(?P<rc>\S+)$",
+    r"^@@HRW-FILE (?P<path>[^\n]+)\n(?P<body>.*?)\n@@HRW-FILE-END (?P=path) rc=(?P<rc>\S+)$",
     re.M | re.S,
 )
 _BLOCK = re.compile(

@@ -260,8 +260,13 @@ def test_a_run_killed_mid_way_leaves_an_incomplete_unsealed_folder(
         seen["verify"] = verify_bundle(folder).problems
         return local_facts(LinuxHost())
 
+    # --hrw-parallel=0: the host is probed in this process, when its check runs, so the
+    # callback sees the folder mid-run (a probe process would see it at collection).
     run_suite(
-        pytester, monkeypatch, {"local": look_at_folder}, ["--hosts=local://", "-k", "HRW-L02"]
+        pytester,
+        monkeypatch,
+        {"local": look_at_folder},
+        ["--hosts=local://", "-k", "HRW-L02", "--hrw-parallel=0"],
     )
     assert seen["files"] == [EVIDENCE]  # what a SIGKILL at this moment would leave
     assert seen["status"] == "incomplete"

@@ -137,3 +137,24 @@ def test_url_password() -> None:
     assert url_password("u:pw@h:3128") == "pw"
     assert url_password("http://h:1") is None
     assert url_password("http://[bad") is None
+
+
+def test_long_text_is_masked_as_its_lines_are() -> None:
+    """Texts above the whole-text limit go line by line; the result must not differ."""
+    samples = [
+        ("proxy http://bob:pa55@proxy.corp:3128", "proxy http://bob:***@proxy.corp:3128"),
+        ("bob:pa55@10.0.0.3:3128", "bob:***@10.0.0.3:3128"),
+        ("Proxy-Authorization: Basic Ym9iOnBhNTU=", "Proxy-Authorization: Basic ***"),
+        ('"ansible_winrm_pass": "hun ter2",', '"ansible_winrm_pass": "***",'),
+        ("onboard --password hunter2 -w ws", "onboard --password *** -w ws"),
+        ("password:", "password:"),
+        ("next line", "next line"),
+        ("bypass_certificate_verification=false", "bypass_certificate_verification=false"),
+        ("login Hunter2-pw failed", "login *** failed"),
+    ]
+    filler = ["MIIFrjCCBJagAwIBAgIQBwNx0Q95No0H4qQ3jbnPhjANBgkqhkiG9w0BAQsFADBh"] * 60
+    lines = filler + [text for text, _ in samples] + filler
+    expected = filler + [masked for _, masked in samples] + filler
+    text = "\r\n".join(lines)
+    assert len(text) > 4096
+    assert Redactor(["Hunter2-pw"])(text) == "\r\n".join(expected)

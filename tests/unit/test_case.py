@@ -1,0 +1,33 @@
+"""A judged check's evidence text: masked first, then bounded."""
+
+from __future__ import annotations
+
+from hrw_preflight.case import EVIDENCE_LIMIT, Case
+from hrw_preflight.catalogue import load_catalogue
+from hrw_preflight.facts import HostFacts, Section
+from hrw_preflight.redact import Redactor
+from hrw_preflight.targets import HostDefaults, parse_hosts_option
+from hrw_preflight.verdicts import Verdict
+
+SECRET = "Sw0rdfish-Secret"
+
+
+def case_with_raw(raw: str) -> Case:
+    [target] = parse_hosts_option(["ssh://root@h1"], [], HostDefaults())
+    facts = HostFacts("h1", "linux", {"clock": Section("clock", {"epoch": 1}, raw=raw)})
+    verdict = Verdict("passed", "clock read", sections=("clock",))
+    scenario = load_catalogue().get("HRW-I03")
+    return Case(target, scenario, "clock", facts, verdict, Redactor([SECRET]))
+
+
+def test_a_secret_across_the_cut_is_masked_not_halved() -> None:
+    raw = "x" * (EVIDENCE_LIMIT - 5) + SECRET + "y" * 100
+    evidence = case_with_raw(raw).evidence
+    assert SECRET[:5] not in evidence and "***" in evidence
+    assert "more chars)" in evidence
+
+
+def test_sections_are_masked_and_headed() -> None:
+    evidence = case_with_raw(f"line one\npassword={SECRET}\n").evidence
+    assert evidence.startswith("[clock] taken ") and "(read)" in evidence
+    assert SECRET not in evidence and "password=***" in evidence

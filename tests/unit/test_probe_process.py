@@ -1,0 +1,64 @@
+"""The probe child process: facts come back for every host, whatever happens in the child."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from hrw_preflight.connections import ConnectOptions
+from hrw_preflight.facts import HostFacts, Section
+from hrw_preflight.probe_process import ProbeProcess
+from hrw_preflight.probes.params import ProbeParams
+from hrw_preflight.targets import HostDefaults, Target, parse_hosts_option
+
+
+def targets(*names: str) -> list[Target]:
+    return parse_hosts_option([f"ssh://root@{n}" for n in names], [], HostDefaults())
+
+
+def answer(target: Target, options: ConnectOptions, params: ProbeParams) -> HostFacts:
+    """Facts naming the process that gathered them."""
+    if target.name == "broken":
+        raise ValueError("parser bug")
+    if target.name == "dies":
+        os._exit(3)
+    section = Section("clock", {"pid": os.getpid(), "timeout": params.connect_timeout_s})
+    return HostFacts(target.name, target.platform, {"clock": section}, commands=1)
+
+
+def run(names: list[str], threads: int = 4) -> dict[str, HostFacts]:
+    got: dict[str, HostFacts] = {}
+    done = threading.Event()
+    jobs = [(t, ProbeParams(connect_timeout_s=2.5)) for t in targets(*names)]
+
+    def deliver(name: str, facts: HostFacts) -> None:
+        got[name] = facts
+        if len(got) == len(jobs):
+            done.set()
+
+    prober = ProbeProcess(jobs, ConnectOptions(), threads, answer)
+    prober.start(deliver)
+    assert done.wait(60), f"facts missing for {set(names) - set(got)}"
+    prober.stop()
+    return got
+
+
+def test_facts_come_back_from_a_child_process() -> None:
+    got = run(["h1", "h2", "h3"])
+    assert set(got) == {"h1", "h2", "h3"}
+    for facts in got.values():
+        data = facts.sections["clock"].data
+        assert data is not None and data["pid"] != os.getpid() and data["timeout"] == 2.5
+
+
+def test_a_probe_that_raises_is_a_connect_error_for_that_host_only() -> None:
+    got = run(["h1", "broken"])
+    assert got["h1"].connect_error is None
+    assert got["broken"].connect_error == "the probe failed: ValueError: parser bug"
+
+
+def test_a_child_that_dies_leaves_every_unanswered_host_with_the_reason() -> None:
+    got = run(["dies", "h2"], threads=1)
+    assert got["dies"].connect_error is not None
+    assert "probe process ended (exit code 3)" in got["dies"].connect_error
+    assert got["dies"].sections == {}
