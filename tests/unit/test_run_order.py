@@ -26,7 +26,9 @@ def order(items: list[FakeItem], arrivals: list[str]) -> list[tuple[str, str | N
     for name in arrivals:
         ready.put(name)
     pairs = ready_first(cast(list[pytest.Item], items), lambda i: cast(FakeItem, i).host, ready)
-    return [(cast(FakeItem, i).name, n and cast(FakeItem, n).name) for i, n in pairs]
+    return [
+        (cast(FakeItem, i).name, None if n is None else cast(FakeItem, n).name) for i, n in pairs
+    ]
 
 
 def test_hosts_run_in_arrival_order_keeping_their_own_order() -> None:
