@@ -118,12 +118,19 @@ def _read_pem_file(path: str) -> list[x509.Certificate]:
         ) from exc
 
 
+@functools.lru_cache(maxsize=1024)
+def _load_pem(pem: str) -> tuple[x509.Certificate, ...]:
+    """Return the certificates in one PEM text (parsed once: every check of every host
+    behind the same endpoint or proxy receives the same certificates)."""
+    return tuple(x509.load_pem_x509_certificates(pem.encode("ascii")))
+
+
 def parse_chain(chain_pem: Sequence[str]) -> list[x509.Certificate]:
     """Return the certificates of a received chain, in order; garbled PEM -> ChainUnreadable."""
     certs: list[x509.Certificate] = []
     for index, pem in enumerate(chain_pem):
         try:
-            certs.extend(x509.load_pem_x509_certificates(pem.encode("ascii")))
+            certs.extend(_load_pem(pem))
         except (ValueError, UnicodeEncodeError) as exc:
             raise ChainUnreadable(
                 f"certificate {index} of the received chain is not readable PEM: {exc}"

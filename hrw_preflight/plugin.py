@@ -14,8 +14,10 @@ import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
+from _pytest._io import TerminalWriter
 
 from hrw_preflight.case import Case, CaseKey
 from hrw_preflight.catalogue import SEVERITIES, Catalogue, load_catalogue
@@ -202,6 +204,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         key = _key(item)
         if key is None:
             continue
+        # Instance attribute, read by pytest's TestReport.from_item_and_call (see below).
+        setattr(item, "repr_failure", functools.partial(_check_failure_text, item))  # noqa: B010
         scenario = run.catalogue.get(key.scenario)
         item.user_properties.extend(
             [
@@ -211,6 +215,48 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 ("item", key.item),
             ]
         )
+
+
+def _check_failure_text(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException]) -> object:
+    """Return a failed check's report text: its assertion message (scenario, host, what
+    was seen, the fix) and where it was raised; other exceptions get pytest's own report.
+
+    Why: pytest's long traceback re-reads and parses the test's source for every failure,
+    the largest cost of a failed check in a fleet run, and for a check it repeats the
+    one-line test body around the message that already says everything.
+    """
+    if excinfo.errisinstance(AssertionError) and CASE_KEY in item.stash:
+        entry = excinfo.traceback[-1]
+        text = CheckFailureText(f"{excinfo.value}\n{entry.path}:{entry.lineno + 1}: AssertionError")
+        text.reprcrash = Crash(
+            str(entry.path), entry.lineno + 1, f"AssertionError: {excinfo.value}"
+        )
+        return text
+    return type(item).repr_failure(item, excinfo)
+
+
+class Crash(NamedTuple):
+    """Where a check failed and its message: what pytest's short summary and JUnit's
+    ``message`` attribute read from a report's ``longrepr.reprcrash``."""
+
+    path: str
+    lineno: int
+    message: str
+
+
+class CheckFailureText(str):
+    """A failed check's report text that also carries its :class:`Crash`.
+
+    ``toterminal`` makes pytest treat it as a terminal representation: xdist then sends
+    plain text to the controller instead of an object it cannot serialise.
+    """
+
+    reprcrash: Crash | None = None
+
+    def toterminal(self, tw: TerminalWriter) -> None:
+        """Write the text, line by line, where pytest writes a failure's report."""
+        for line in self.splitlines():
+            tw.line(line)
 
 
 def _key(item: pytest.Item) -> CaseKey | None:
