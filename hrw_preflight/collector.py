@@ -164,6 +164,10 @@ class FactsCache:
                 jobs.append((target, self.params_for(target), future))
         if not jobs:
             return
+        # Windows hosts first: their probe is one command that mostly waits on the host
+        # (PowerShell, event logs, endpoint checks) and costs this side little, so starting
+        # them early overlaps that wait with the SSH hosts' CPU-bound connection setup.
+        jobs.sort(key=lambda job: job[0].platform != "windows")
         self._prober = ProbeProcess(
             [(t, p) for t, p, _ in jobs], self.options, threads, gather_facts
         )
