@@ -11,7 +11,15 @@ from hrw_preflight.redact import Redactor
 from hrw_preflight.targets import Target
 from hrw_preflight.verdicts import Verdict
 
-EVIDENCE_LIMIT = 16_000  # characters of raw probe output kept per section in a report
+EVIDENCE_LIMIT = 16_000  # characters of raw probe output kept per section
+EVIDENCE_CHARS = 8_000  # characters of evidence a report keeps per check
+
+
+def bound(text: str, limit: int = EVIDENCE_CHARS) -> tuple[str, bool]:
+    """Return ``text`` cut to ``limit`` characters with a marker, and whether it was cut."""
+    if len(text) <= limit:
+        return text, False
+    return text[:limit] + f"\n... ({len(text) - limit} more chars not kept)", True
 
 
 @dataclass(frozen=True)
@@ -76,3 +84,9 @@ class Case:
             head = self.redact(f"[{name}] taken {section.taken_at} ({status})")
             parts.append(f"{head}\n{body}")
         return "\n\n".join(parts)
+
+    @functools.cached_property
+    def report_evidence(self) -> tuple[str, bool]:
+        """Return the evidence as every report keeps it (HTML and evidence.json alike): cut
+        to :data:`EVIDENCE_CHARS`, and whether it was cut."""
+        return bound(self.evidence)

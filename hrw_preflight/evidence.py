@@ -36,7 +36,6 @@ SCHEMA_VERSION = 1
 EVIDENCE = "evidence.json"
 SUMS = "SHA256SUMS"
 REPORT_FILES = ("report.html", "junit.xml")
-EVIDENCE_CHARS = 8_000  # per check; case.evidence already bounds each section
 OUTCOMES = ("passed", "failed", "error", "skipped", "waived")
 # Words that make an option or a mapping key carry a secret ("key" alone is too broad:
 # --accept-unknown-host-keys is no secret).
@@ -158,13 +157,6 @@ def operator() -> dict[str, str]:
     return {"user": user, "hostname": socket.gethostname()}
 
 
-def bound(text: str, limit: int = EVIDENCE_CHARS) -> tuple[str, bool]:
-    """Return ``text`` cut to ``limit`` characters with a marker, and whether it was cut."""
-    if len(text) <= limit:
-        return text, False
-    return text[:limit] + f"\n... ({len(text) - limit} more chars not kept)", True
-
-
 def host_facts_record(target: Target, facts: HostFacts | None, redact: Redactor) -> dict[str, Any]:
     """Return what the record keeps about one host: how it was reached, what the probe found
     about its worker, and how many remote commands it took; redacted."""
@@ -209,7 +201,7 @@ def case_record(case: Case, with_host: bool = True) -> dict[str, Any]:
     needs to send once per host only.
     """
     verdict = case.verdict
-    text, cut = bound(case.evidence)
+    text, cut = case.report_evidence
     names = verdict.sections or case.scenario.needs
     return {
         "verdict": verdict.outcome,

@@ -331,7 +331,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
         return
     report.extras = [  # type: ignore[attr-defined]  # pytest-html reads this attribute
         *getattr(report, "extras", []),
-        extras.text(case.evidence, name=f"probe output ({case.target.name})"),
+        extras.text(case.report_evidence[0], name=f"probe output ({case.target.name})"),
     ]
 
 

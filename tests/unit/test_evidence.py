@@ -19,12 +19,12 @@ import pytest
 import hrw_preflight
 import hrw_preflight.collector
 from hrw_preflight import atomic
+from hrw_preflight.case import bound
 from hrw_preflight.catalogue import load_catalogue
 from hrw_preflight.evidence import (
     EVIDENCE,
     SUMS,
     CheckResult,
-    bound,
     find_git_root,
     git_commit,
     load_schema,
