@@ -9,6 +9,7 @@ the suite's backend, which keeps one shell per host.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import signal
 import subprocess
@@ -122,6 +123,11 @@ def remove_control_dir() -> None:
         os.rmdir(_control_dir_path())
 
 
+def _name_tag(name: str) -> str:
+    """Return a short, path-safe tag for an inventory host name (socket paths are short)."""
+    return hashlib.sha256(name.encode("utf-8")).hexdigest()[:10]
+
+
 def _ssh_host(target: Target, options: ConnectOptions) -> testinfra.host.Host:
     spec = target.hostspec().split("://", 1)[1].split("?", 1)[0]
     extra = [
@@ -139,7 +145,9 @@ def _ssh_host(target: Target, options: ConnectOptions) -> testinfra.host.Host:
         ssh_identity_file=target.identity_file,
         timeout=target.timeout or options.connect_timeout_s,
         # testinfra %-formats the ssh command line, so ssh's own %C token is written %%C.
-        controlpath=os.path.join(_control_dir(), "%%C"),
+        # The inventory name is part of the path: two entries for one machine get a master
+        # each, so closing one never cuts the other off mid-probe.
+        controlpath=os.path.join(_control_dir(), f"{_name_tag(target.name)}-%%C"),
         controlpersist=60,
         ssh_extra_args=" ".join(a for a in extra if a),
         sudo=target.sudo,

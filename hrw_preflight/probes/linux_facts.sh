@@ -64,8 +64,10 @@ fi
 printf '@@HRW-END omsconfig_log rc=0\n'
 
 printf '@@HRW-BEGIN tools\n'
+# No $(...) here: each would fork a subshell; command -v prints the path and a newline.
 for tool in python3 python2 python openssl sudo curl; do
-  printf '%s=%s\n' "$tool" "$(command -v "$tool" 2>/dev/null)"
+  printf '%s=' "$tool"
+  command -v "$tool" 2>/dev/null || echo
 done
 printf '@@HRW-END tools rc=0\n'
 

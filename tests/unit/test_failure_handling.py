@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 
 from hrw_preflight.collector import FactsCache
-from hrw_preflight.connections import BoundedSshBackend, ConnectOptions, HostUnreachable
+from hrw_preflight.connections import (
+    BoundedSshBackend,
+    ConnectOptions,
+    HostUnreachable,
+    open_host,
+)
 from hrw_preflight.connections import _winrm_host as winrm_host
 from hrw_preflight.facts import HostFacts
 from hrw_preflight.probes import linux
@@ -141,3 +146,15 @@ def test_sidecar_addresses_never_meet_a_fleet_address() -> None:
     assert len(set(addresses)) == len(addresses)
     assert all(a.startswith("10.213.200.") for a in addresses)
     assert len({h.name for h in copies}) == 90
+
+
+def test_two_inventory_entries_for_one_machine_get_their_own_ssh_master(tmp_path: Path) -> None:
+    inventory = tmp_path / "inv.yml"
+    inventory.write_text(
+        "all:\n  hosts:\n"
+        "    web-a:\n      ansible_host: 192.0.2.9\n      ansible_user: root\n"
+        "    web-b:\n      ansible_host: 192.0.2.9\n      ansible_user: root\n"
+    )
+    targets = parse_hosts_option(["ansible://all"], [str(inventory)], HostDefaults())
+    paths = {open_host(t, ConnectOptions()).backend.controlpath for t in targets}
+    assert len(targets) == 2 and len(paths) == 2  # closing one never cuts the other's probe
