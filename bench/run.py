@@ -258,9 +258,9 @@ def table(rows: list[Row], args: argparse.Namespace, started: str) -> str:
         f"once; textbook: `pytest -n {args.textbook_workers}`, testinfra's `ssh://` and "
         f"`winrm://`, `timeout {args.endpoint_timeout:g}` on each openssl).",
         "",
-        "| hosts | run | wall s | controller CPU s | commands per host (Linux / Windows) "
-        "| peak RSS MiB | suite vs this | outcome |",
-        "|---:|---|---:|---:|---|---:|---:|---|",
+        "| hosts | run | wall s | controller CPU s | machine CPU s "
+        "| commands per host (Linux / Windows) | peak RSS MiB | suite vs this | outcome |",
+        "|---:|---|---:|---:|---:|---|---:|---:|---|",
     ]
     suite = {r.hosts: r.measured.seconds for r in rows if r.kind == "suite"}
     for r in rows:
@@ -268,7 +268,7 @@ def table(rows: list[Row], args: argparse.Namespace, started: str) -> str:
         versus = "" if r.kind == "suite" else f"{ratio:.2f}x"
         lines.append(
             f"| {r.hosts} | {r.kind} | {r.measured.seconds:.1f} | {r.measured.cpu_seconds:.1f} | "
-            f"{r.commands_text()} | "
+            f"{r.measured.machine_cpu_seconds:.1f} | {r.commands_text()} | "
             f"{r.measured.peak_rss_bytes / 2**20:.0f} | {versus} | {r.detail} |"
         )
     lines += [
@@ -280,9 +280,12 @@ def table(rows: list[Row], args: argparse.Namespace, started: str) -> str:
         "cores, so wall time also carries the hosts' own work (sshd, the probe scripts, "
         "openssl, the WinRM emulator and its real TLS checks), which a real fleet does on "
         "its own machines.",
-        "Peak RSS: the sum over the measured command's process tree (pytest, its xdist "
-        "workers, ssh clients), sampled every 0.1 s; ssh control masters detach from the "
-        "tree and are not counted.",
+        "Machine CPU: busy time of all cores during the run (`/proc/stat`): the controller "
+        "and the lab's hosts together, what the 2 cores had to do.",
+        "Peak RSS: the sum over the measured command's process tree (pytest, its probe "
+        "process or xdist workers, ssh clients), sampled every 0.1 s; the probe process is "
+        "forked, so pages it shares with pytest are counted twice (an upper bound); ssh "
+        "control masters detach from the tree and are not counted.",
         "",
     ]
     return "\n".join(lines)
@@ -322,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     f"bench: {n:>4} hosts {row.kind:<9} {row.measured.seconds:7.1f}s "
                     f"cpu {row.measured.cpu_seconds:6.1f}s "
+                    f"machine {row.measured.machine_cpu_seconds:6.1f}s "
                     f"commands {row.commands_text():<8} "
                     f"peak RSS {row.measured.peak_rss_bytes / 2**20:6.0f} MiB  {row.detail}",
                     flush=True,
