@@ -11,7 +11,7 @@ lab's profiles repeated), then measures three runs against the same hosts:
   (capped to the sizes up to ``--textbook-max``: it grows far slower than the others).
 
 It prints and writes a Markdown table to ``bench/results.md``: wall time, remote commands
-per host, peak RSS of the controller's process tree, and the machine it ran on. When done
+per host, peak memory (PSS) of the controller's process tree, and the machine it ran on. When done
 it leaves the lab up with the default fleet, as it found it.
 """
 
@@ -259,7 +259,7 @@ def table(rows: list[Row], args: argparse.Namespace, started: str) -> str:
         f"`winrm://`, `timeout {args.endpoint_timeout:g}` on each openssl).",
         "",
         "| hosts | run | wall s | controller CPU s | machine CPU s "
-        "| commands per host (Linux / Windows) | peak RSS MiB | suite vs this | outcome |",
+        "| commands per host (Linux / Windows) | peak memory MiB | suite vs this | outcome |",
         "|---:|---|---:|---:|---:|---|---:|---:|---|",
     ]
     suite = {r.hosts: r.measured.seconds for r in rows if r.kind == "suite"}
@@ -282,10 +282,10 @@ def table(rows: list[Row], args: argparse.Namespace, started: str) -> str:
         "its own machines.",
         "Machine CPU: busy time of all cores during the run (`/proc/stat`): the controller "
         "and the lab's hosts together, what the 2 cores had to do.",
-        "Peak RSS: the sum over the measured command's process tree (pytest, its probe "
-        "process or xdist workers, ssh clients), sampled every 0.1 s; the probe process is "
-        "forked, so pages it shares with pytest are counted twice (an upper bound); ssh "
-        "control masters detach from the tree and are not counted.",
+        "Peak memory: the sum of PSS (proportional set size: a page shared by n processes "
+        "counts 1/n to each) over the measured command's process tree (pytest, its probe "
+        "process or xdist workers, ssh clients), sampled every 0.1 s; ssh control masters "
+        "detach from the tree and are not counted.",
         "",
     ]
     return "\n".join(lines)
@@ -327,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"cpu {row.measured.cpu_seconds:6.1f}s "
                     f"machine {row.measured.machine_cpu_seconds:6.1f}s "
                     f"commands {row.commands_text():<8} "
-                    f"peak RSS {row.measured.peak_rss_bytes / 2**20:6.0f} MiB  {row.detail}",
+                    f"peak memory {row.measured.peak_rss_bytes / 2**20:6.0f} MiB  {row.detail}",
                     flush=True,
                 )
             text = table(rows, args, started)
