@@ -32,6 +32,7 @@ __all__ = [
     "close_host",
     "open_host",
     "remove_control_dir",
+    "stop_masters",
 ]
 
 
@@ -82,6 +83,7 @@ class BoundedSshBackend(SshBackend):  # type: ignore[misc]
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
+        _RUNNING.add(proc.pid)
         try:
             stdout, stderr = proc.communicate(timeout=self.command_timeout_s)
         except subprocess.TimeoutExpired:
@@ -90,7 +92,13 @@ class BoundedSshBackend(SshBackend):  # type: ignore[misc]
                 f"no answer within {self.command_timeout_s} s (the host accepted the "
                 "connection but the command did not finish; --hrw-command-timeout)"
             ) from None
+        finally:
+            _RUNNING.discard(proc.pid)
         return self.result(proc.returncode, cmd, stdout, stderr)
+
+
+# Process groups of the ssh commands running now, so that an interrupted run can end them.
+_RUNNING: set[int] = set()
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -112,6 +120,32 @@ def _control_dir() -> str:
     path = _control_dir_path()
     os.makedirs(path, mode=0o700, exist_ok=True)
     return path
+
+
+def stop_masters() -> None:
+    """End this process's running ssh commands, ask its SSH masters to exit, and remove the
+    socket folder.
+
+    Why: an interrupted run ends its probe process mid-probe; without this, the masters it
+    started would linger for ControlPersist seconds holding a connection to each host.
+    """
+    for group in list(_RUNNING):  # clients still running would start or hold masters
+        with contextlib.suppress(OSError):
+            os.killpg(group, signal.SIGKILL)
+    folder = _control_dir_path()
+    try:
+        sockets = os.listdir(folder)
+    except OSError:
+        return
+    for name in sockets:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            subprocess.run(
+                ["ssh", "-O", "exit", "-o", f"ControlPath={os.path.join(folder, name)}", "master"],
+                capture_output=True,
+                timeout=5,
+                check=False,
+            )
+    remove_control_dir()
 
 
 def remove_control_dir() -> None:

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from multiprocessing.connection import Connection
 from typing import Any
 
-from hrw_preflight.connections import ConnectOptions, remove_control_dir
+from hrw_preflight.connections import ConnectOptions, remove_control_dir, stop_masters
 from hrw_preflight.facts import HostFacts
 from hrw_preflight.probes.params import ProbeParams
 from hrw_preflight.targets import Target
@@ -46,11 +46,18 @@ def _silence() -> None:
     os.close(null)
 
 
+def _on_terminate(signum: int, frame: object) -> None:
+    """End the child at the parent's request (an interrupted run), closing its SSH masters."""
+    stop_masters()
+    os._exit(128 + signum)
+
+
 def _child_main(
     conn: Connection, jobs: list[Job], options: ConnectOptions, threads: int, gather: Gather
 ) -> None:
     """Probe every job's host, ``threads`` at once, sending ``(name, facts)`` as each ends."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _on_terminate)
     _silence()
     try:
         with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="hrw-probe") as pool:
