@@ -276,10 +276,10 @@ def table(rows: list[Row], args: argparse.Namespace, started: str) -> str:
         "`suite vs this` is the suite's wall time divided by this run's: below 1 means the "
         "suite is faster (textbook), the floor's figure is how far above the floor it is.",
         "Controller CPU: user+system time of the measured command and the processes it "
-        "waited for (pytest, xdist workers, ssh clients). The lab's hosts run on the same "
-        "cores, so wall time also carries the hosts' own work (sshd, the probe scripts, "
-        "openssl, the WinRM emulator and its real TLS checks), which a real fleet does on "
-        "its own machines.",
+        "waited for (pytest, its probe process or xdist workers, ssh clients). The lab's "
+        "hosts run on the same cores, so wall time also carries the hosts' own work (sshd, "
+        "the probe scripts, openssl, the WinRM emulator and its real TLS checks), which a "
+        "real fleet does on its own machines.",
         "Machine CPU: busy time of all cores during the run (`/proc/stat`): the controller "
         "and the lab's hosts together, what the 2 cores had to do.",
         "Peak memory: the sum of PSS (proportional set size: a page shared by n processes "
