@@ -130,22 +130,27 @@ class ProbeProcess:
         self, receive: Connection, pending: list[str], deliver: Callable[[str, HostFacts], None]
     ) -> None:
         left = set(pending)
+        why = None
         try:
             while left:
                 name, facts = receive.recv()
-                left.discard(name)
-                deliver(name, facts)
+                if name in left:
+                    left.discard(name)
+                    deliver(name, facts)
         except (EOFError, OSError):
             pass
+        except Exception as exc:  # a reply that cannot be unpickled: nobody may wait forever
+            why = f"the probe process's reply could not be read ({type(exc).__name__}: {exc})"
         finally:
             receive.close()
         if not left:
             return
-        self._process.join(_JOIN_TIMEOUT_S)
-        why = (
-            "the probe process ended (exit code "
-            f"{self._process.exitcode}) before this host's facts were read"
-        )
+        if why is None:
+            self._process.join(_JOIN_TIMEOUT_S)
+            why = (
+                "the probe process ended (exit code "
+                f"{self._process.exitcode}) before this host's facts were read"
+            )
         for name in pending:
             if name in left:
                 platform = next(t.platform for t, _ in self.jobs if t.name == name)

@@ -16,8 +16,23 @@ def targets(*names: str) -> list[Target]:
     return parse_hosts_option([f"ssh://root@{n}" for n in names], [], HostDefaults())
 
 
+def _explode() -> None:
+    raise ValueError("cannot rebuild")
+
+
+class Unreadable:
+    """Pickles in the child, fails to unpickle in the parent."""
+
+    def __reduce__(self) -> tuple[object, tuple[()]]:
+        return (_explode, ())
+
+
 def answer(target: Target, options: ConnectOptions, params: ProbeParams) -> HostFacts:
     """Facts naming the process that gathered them."""
+    if target.name == "garbled":
+        return HostFacts(
+            target.name, target.platform, {"clock": Section("clock", {"x": Unreadable()})}
+        )
     if target.name == "broken":
         raise ValueError("parser bug")
     if target.name == "dies":
@@ -62,3 +77,11 @@ def test_a_child_that_dies_leaves_every_unanswered_host_with_the_reason() -> Non
     assert got["dies"].connect_error is not None
     assert "probe process ended (exit code 3)" in got["dies"].connect_error
     assert got["dies"].sections == {}
+
+
+def test_a_reply_that_cannot_be_read_leaves_no_host_waiting() -> None:
+    got = run(["garbled", "h2"], threads=1)
+    error = got["garbled"].connect_error
+    assert error is not None and "reply could not be read" in error and "cannot rebuild" in error
+    # h2 arrives after the unreadable reply, which ends the reading: an error, never missing.
+    assert got["h2"].connect_error is None or "could not be read" in got["h2"].connect_error
