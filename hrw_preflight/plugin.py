@@ -269,7 +269,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """Start probing every selected host in parallel (not under xdist, whose workers each
     probe only the hosts they are given)."""
     run = session.config.stash.get(RUN_KEY, None)
-    if run is None or _is_worker(session.config) or session.config.getoption("numprocesses", None):
+    config = session.config
+    if run is None or _is_worker(config) or config.getoption("numprocesses", None):
+        return
+    if config.option.collectonly:  # listing the checks contacts no host
         return
     hosts = [key.host for item in session.items if (key := _key(item))]
     run.cache.prefetch(hosts, run.options.parallel)

@@ -156,3 +156,39 @@ def test_bad_override_in_inventory_stops_with_one_line(
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     errors = [line for line in result.stderr.lines if line.startswith("ERROR")]
     assert len(errors) == 1 and "hrw_endpoints" in errors[0]
+
+
+def test_collect_only_contacts_no_host(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    probed = pytester.path / "probed"
+
+    def probe(target: object) -> HostFacts:
+        probed.write_text("a probe ran")  # a file: the probe may run in another process
+        return local_facts(LinuxHost())
+
+    result = run_suite(pytester, monkeypatch, {"local": probe}, ["--hosts=local://", "--co", "-q"])
+    assert result.ret == pytest.ExitCode.OK
+    assert "local:HRW-L02:omsagent" in result.stdout.str()
+    assert not probed.exists()
+
+
+def test_checks_run_host_by_host_as_facts_arrive(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inventory = pytester.path / "inv.yml"
+    inventory.write_text(
+        "all:\n  hosts:\n    a:\n      ansible_connection: local\n"
+        "    b:\n      ansible_connection: local\n"
+    )
+    facts = {name: HostFacts(name, "linux", local_facts(LinuxHost()).sections) for name in "ab"}
+    result = run_suite(
+        pytester,
+        monkeypatch,
+        facts,
+        [f"--ansible-inventory={inventory}", "--hosts=ansible://all", "-k", "HRW-L", "-v"],
+    )
+    ran = re.findall(r"\[(a|b):HRW-L\d\d:[^\]]+\] (?:PASSED|FAILED|SKIPPED)", result.stdout.str())
+    assert len(ran) == 2 * 5
+    # All of one host's checks, then all of the other's (collection order would interleave).
+    assert ran == sorted(ran, key=lambda host: host != ran[0])
