@@ -82,7 +82,8 @@ def add_options(parser: pytest.Parser) -> None:
         "--hrw-parallel",
         type=int,
         default=16,
-        help="hosts probed at once ahead of the tests (default 16; 0 = one at a time)",
+        help="hosts probed at once, ahead of the tests, in a child process (default 16; "
+        "0 = in this process, one at a time)",
     )
 
 
