@@ -146,11 +146,8 @@ class FactsCache:
             return future, True
 
     def prefetch(self, names: Iterable[str], threads: int) -> None:
-        """Start probing ``names``, up to ``threads`` hosts at once, in a child process.
-
-        Why a process: the pytest process spends its time reporting checks, and probe
-        threads beside it would share its interpreter lock; apart, both use a core.
-        """
+        """Start probing ``names``, up to ``threads`` hosts at once, in a child process
+        (which a run can stop at once, see :mod:`hrw_preflight.probe_process`)."""
         if threads < 1 or self.prefetching:
             return
         jobs = []

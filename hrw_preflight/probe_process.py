@@ -1,11 +1,13 @@
 """Probing hosts in a child process, many at once, while pytest reports the checks.
 
-The pytest process is busy for most of a fleet run: it runs, reports and records one check
-after another, all in Python under one interpreter lock. Probe threads in that process
-would wait for the lock each time an SSH client or a WinRM reply needs attention, so the
-hosts' facts would arrive late and the checks would wait for them. A child process has its
-own interpreter: it keeps up to ``threads`` hosts in flight and sends each host's facts
-back (pickled plain data) the moment they are read.
+The child keeps up to ``threads`` hosts in flight and sends each host's facts back (pickled
+plain data) the moment they are read. Why a process and not threads in pytest's: a run
+must be able to stop at once. On Ctrl-C the parent ends the child, which kills its running
+ssh commands and asks its SSH masters to exit; threads cannot be stopped, and pytest would
+wait for every command in flight (up to ``--hrw-command-timeout`` each) before it exits. A
+probe that crashes or hangs its interpreter also takes only the child down. (Speed is the
+same either way: measured at 100 hosts, 15.0 s against 14.9 s with threads; the probes'
+Python work is small beside pytest's.)
 
 The child ignores Ctrl-C (the parent decides when the run ends and stops it), writes
 nothing to the terminal, and a host it could not answer for ends as a connect error, never
