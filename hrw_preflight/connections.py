@@ -11,15 +11,19 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import select
 import signal
+import socket
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import testinfra
 import testinfra.host
 from testinfra.backend.base import CommandResult
+from testinfra.backend.paramiko import ParamikoBackend
 from testinfra.backend.ssh import SshBackend
 
 from hrw_preflight.facts import HostUnreachable
@@ -99,6 +103,60 @@ class BoundedSshBackend(SshBackend):  # type: ignore[misc]
 
 # Process groups of the ssh commands running now, so that an interrupted run can end them.
 _RUNNING: set[int] = set()
+
+
+class BoundedParamikoBackend(ParamikoBackend):  # type: ignore[misc]
+    """testinfra's paramiko backend with Nagle off and a deadline on every command.
+
+    Why: testinfra's version reads until the host closes the channel, so a host that hangs
+    after login holds the run forever; and with Nagle on, each small request of a probe
+    waits for the previous segment's acknowledgement.
+    """
+
+    NAME = "paramiko"
+
+    def __init__(self, hostspec: str, command_timeout_s: int, **kwargs: Any) -> None:
+        super().__init__(hostspec, **kwargs)
+        self.command_timeout_s = command_timeout_s
+
+    def get_encoding(self) -> str:
+        """Return "utf-8" without asking the host (see BoundedSshBackend.get_encoding)."""
+        return "utf-8"
+
+    def _exec_command(self, command: bytes) -> tuple[int, bytes, bytes]:
+        transport = self.client.get_transport()
+        if transport is None:
+            raise HostUnreachable("the paramiko transport is not connected")
+        with contextlib.suppress(OSError, AttributeError):
+            transport.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        deadline = time.monotonic() + self.command_timeout_s
+        chan = transport.open_session(timeout=self.command_timeout_s)
+        try:
+            if self.get_pty:
+                chan.get_pty()
+            chan.exec_command(command)
+            chan.shutdown_write()
+            out, err = bytearray(), bytearray()
+            while True:
+                if chan.recv_ready():
+                    out += chan.recv(65536)
+                elif chan.recv_stderr_ready():
+                    err += chan.recv_stderr(65536)
+                elif chan.exit_status_ready() and chan.eof_received:
+                    return chan.recv_exit_status(), bytes(out), bytes(err)
+                else:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise HostUnreachable(
+                            f"no answer within {self.command_timeout_s} s (the host accepted "
+                            "the connection but the command did not finish; "
+                            "--hrw-command-timeout)"
+                        )
+                    # The channel's pipe wakes select for output and end of file only (not
+                    # for stderr or the exit status), so the wait is kept short.
+                    select.select([chan], [], [], min(left, 0.05))
+        finally:
+            chan.close()
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -235,6 +293,11 @@ def open_host(target: Target, options: ConnectOptions) -> testinfra.host.Host:
     kwargs = target.testinfra_kwargs()
     if target.connection == "paramiko":
         kwargs.setdefault("timeout", options.connect_timeout_s)
+        spec = target.hostspec().split("://", 1)[1].split("?", 1)[0]
+        backend = BoundedParamikoBackend(spec, options.command_timeout_s, **kwargs)
+        host = testinfra.host.Host(backend)
+        backend.set_host(host)
+        return host
     host = testinfra.get_host(target.hostspec(), **kwargs)
     # Set, so testinfra never runs a remote command to ask for it (see get_encoding above).
     host.backend._encoding = "utf-8"

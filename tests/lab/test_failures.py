@@ -445,3 +445,37 @@ def test_extra_profiles_stay_out_of_the_default_fleet() -> None:
     assert len(names) == 19
     assert not set(names) & set(EXTRA)
     assert INVENTORY.exists()
+
+
+# --- the paramiko transport: bounded commands too ------------------------------------------
+
+
+def _paramiko_target(hv: dict[str, Any]) -> Any:
+    spec = (
+        f"paramiko://{hv['ansible_user']}@{hv['ansible_host']}"
+        f"?ssh_identity_file={hv['ansible_ssh_private_key_file']}"
+    )
+    [target] = parse_hosts_option([spec], [], HostDefaults())
+    return target
+
+
+def test_paramiko_probe_reads_a_host_and_gives_up_on_a_hanging_one(extra: sidecar.Sidecar) -> None:
+    options = ConnectOptions(connect_timeout_s=5, command_timeout_s=3)
+    healthy = open_host(_paramiko_target(host_vars("linux-healthy")), options)
+    try:
+        facts = probe_host(
+            _paramiko_target(host_vars("linux-healthy")), healthy, ProbeParams(connect_timeout_s=2)
+        )
+    finally:
+        close_host(healthy)
+    assert facts.connect_error is None and facts.commands == 2
+    assert all(s.error is None for s in facts.sections.values()), facts.sections
+    target = _paramiko_target(_extra_vars(extra, "linux-ssh-hang"))
+    started = time.monotonic()
+    hanging = open_host(target, options)
+    try:
+        hung = probe_host(target, hanging, ProbeParams(connect_timeout_s=2))
+    finally:
+        close_host(hanging)
+    assert time.monotonic() - started < 3 + 10
+    assert hung.connect_error is not None and "no answer within 3 s" in hung.connect_error
