@@ -459,6 +459,8 @@ def _paramiko_target(hv: dict[str, Any]) -> Any:
     return target
 
 
+# testinfra's paramiko backend accepts unknown host keys with this warning (the run says so).
+@pytest.mark.filterwarnings("ignore:Unknown ssh-ed25519 host key:UserWarning")
 def test_paramiko_probe_reads_a_host_and_gives_up_on_a_hanging_one(extra: sidecar.Sidecar) -> None:
     options = ConnectOptions(connect_timeout_s=5, command_timeout_s=3)
     healthy = open_host(_paramiko_target(host_vars("linux-healthy")), options)
