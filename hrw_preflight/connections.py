@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -80,14 +81,17 @@ class BoundedSshBackend(SshBackend):  # type: ignore[misc]
         ssh running, and holding the remote command, for as long as the host stays silent).
         """
         cmd = self.encode(self.quote(command, *args))
-        proc = subprocess.Popen(
-            [b"/bin/sh", b"-c", cmd],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-        _RUNNING.add(proc.pid)
+        with _RUNNING_LOCK:  # so that stop_masters sees every command it must end
+            if _STOPPING.is_set():
+                raise HostUnreachable("the run was interrupted before this command")
+            proc = subprocess.Popen(
+                [b"/bin/sh", b"-c", cmd],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
+            _RUNNING.add(proc.pid)
         try:
             stdout, stderr = proc.communicate(timeout=self.command_timeout_s)
         except subprocess.TimeoutExpired:
@@ -101,8 +105,11 @@ class BoundedSshBackend(SshBackend):  # type: ignore[misc]
         return self.result(proc.returncode, cmd, stdout, stderr)
 
 
-# Process groups of the ssh commands running now, so that an interrupted run can end them.
+# Process groups of the ssh commands running now, so that an interrupted run can end them,
+# and the flag that keeps new ones from starting once it does.
 _RUNNING: set[int] = set()
+_RUNNING_LOCK = threading.Lock()
+_STOPPING = threading.Event()
 
 
 class BoundedParamikoBackend(ParamikoBackend):  # type: ignore[misc]
@@ -187,22 +194,29 @@ def stop_masters() -> None:
     Why: an interrupted run ends its probe process mid-probe; without this, the masters it
     started would linger for ControlPersist seconds holding a connection to each host.
     """
-    for group in list(_RUNNING):  # clients still running would start or hold masters
+    with _RUNNING_LOCK:
+        _STOPPING.set()
+        groups = list(_RUNNING)
+    for group in groups:  # clients still running would start or hold masters
         with contextlib.suppress(OSError):
             os.killpg(group, signal.SIGKILL)
     folder = _control_dir_path()
     try:
-        sockets = os.listdir(folder)
+        sockets = [os.path.join(folder, name) for name in os.listdir(folder)]
     except OSError:
         return
-    for name in sockets:
+    for path in sockets:
         with contextlib.suppress(OSError, subprocess.SubprocessError):
             subprocess.run(
-                ["ssh", "-O", "exit", "-o", f"ControlPath={os.path.join(folder, name)}", "master"],
+                ["ssh", "-O", "exit", "-o", f"ControlPath={path}", "master"],
                 capture_output=True,
                 timeout=5,
                 check=False,
             )
+        # A client killed while it was becoming a master leaves its socket without a
+        # listener; a master that did not answer loses its socket and expires on its own.
+        with contextlib.suppress(OSError):
+            os.unlink(path)
     remove_control_dir()
 
 
