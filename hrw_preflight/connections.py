@@ -8,6 +8,7 @@ the suite's backend, which keeps one shell per host.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import os
@@ -182,9 +183,16 @@ def _control_dir_path() -> str:
 
 
 def _control_dir() -> str:
+    global _CLEANUP_PID
     path = _control_dir_path()
     os.makedirs(path, mode=0o700, exist_ok=True)
+    if os.getpid() != _CLEANUP_PID:  # once per process (a forked child has its own folder)
+        atexit.register(remove_control_dir)
+        _CLEANUP_PID = os.getpid()
     return path
+
+
+_CLEANUP_PID: int | None = None
 
 
 def stop_masters() -> None:

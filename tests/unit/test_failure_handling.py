@@ -4,6 +4,8 @@ lab's extra (failure-mode) profiles."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,3 +160,18 @@ def test_two_inventory_entries_for_one_machine_get_their_own_ssh_master(tmp_path
     targets = parse_hosts_option(["ansible://all"], [str(inventory)], HostDefaults())
     paths = {open_host(t, ConnectOptions()).backend.controlpath for t in targets}
     assert len(targets) == 2 and len(paths) == 2  # closing one never cuts the other's probe
+
+
+def test_the_ssh_socket_folder_goes_with_the_process(tmp_path: Path) -> None:
+    script = (
+        "from hrw_preflight.connections import ConnectOptions, open_host\n"
+        "from hrw_preflight.targets import HostDefaults, parse_hosts_option\n"
+        "[t] = parse_hosts_option(['ssh://root@192.0.2.9'], [], HostDefaults())\n"
+        "host = open_host(t, ConnectOptions())\n"
+        "import os; print(os.path.dirname(host.backend.controlpath))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.strip()
+    assert out.startswith("/") and "hrw-ssh-" in out
+    assert not os.path.exists(out)  # created for the host, removed at exit (empty)
