@@ -122,6 +122,14 @@ def load_evidence(folder: Path) -> dict[str, Any]:
     return record
 
 
+def local_inventory(pytester: pytest.Pytester, *names: str) -> Path:
+    """Write an inventory of hosts reached with ``ansible_connection: local``; return its path."""
+    inventory = pytester.path / "inv.yml"
+    hosts = "".join(f"    {name}:\n      ansible_connection: local\n" for name in names)
+    inventory.write_text(f"all:\n  hosts:\n{hosts}")
+    return inventory
+
+
 def windows_inventory(pytester: pytest.Pytester) -> Path:
     """Write an inventory with one Windows host whose password is SECRET; return its path."""
     inventory = pytester.path / "inv.yml"

@@ -45,6 +45,7 @@ from tests.suite_runner import (
     latest,
     load_evidence,
     local_facts,
+    local_inventory,
     run_folders,
     run_suite,
     windows_inventory,
@@ -218,11 +219,7 @@ def test_interrupted_run_is_recorded_incomplete_and_verify_refuses_it(
     def interrupt(target: Target) -> HostFacts:
         raise KeyboardInterrupt
 
-    inventory = pytester.path / "inv.yml"
-    inventory.write_text(
-        "all:\n  hosts:\n    a:\n      ansible_connection: local\n"
-        "    b:\n      ansible_connection: local\n"
-    )
+    inventory = local_inventory(pytester, "a", "b")
     result = run_suite(
         pytester,
         monkeypatch,
@@ -324,11 +321,7 @@ def test_profile_markers_select_the_image_profile(
 def test_html_report_opens_with_matrix_then_failures_with_fix(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    inventory = pytester.path / "inv.yml"
-    inventory.write_text(
-        "all:\n  hosts:\n    good:\n      ansible_connection: local\n"
-        "    bad:\n      ansible_connection: local\n"
-    )
+    inventory = local_inventory(pytester, "good", "bad")
     dead = HostFacts("bad", "linux", connect_error="ssh failed: Connection timed out")
     run_suite(
         pytester,

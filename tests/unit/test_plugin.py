@@ -16,7 +16,14 @@ from junitparser import Error, Failure, JUnitXml, Skipped
 from hrw_preflight.facts import HostFacts
 from tests.junit_read import properties
 from tests.linux_samples import LinuxHost
-from tests.suite_runner import SECRET, Facts, local_facts, run_suite, windows_sections
+from tests.suite_runner import (
+    SECRET,
+    Facts,
+    local_facts,
+    local_inventory,
+    run_suite,
+    windows_sections,
+)
 
 pytest_plugins = ["pytester"]
 
@@ -176,11 +183,7 @@ def test_collect_only_contacts_no_host(
 def test_checks_run_host_by_host_as_facts_arrive(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    inventory = pytester.path / "inv.yml"
-    inventory.write_text(
-        "all:\n  hosts:\n    a:\n      ansible_connection: local\n"
-        "    b:\n      ansible_connection: local\n"
-    )
+    inventory = local_inventory(pytester, "a", "b")
     facts = {name: HostFacts(name, "linux", local_facts(LinuxHost()).sections) for name in "ab"}
     result = run_suite(
         pytester,
