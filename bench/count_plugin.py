@@ -18,7 +18,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     """Write {host: commands} of the facts this process gathered (HostFacts.commands)."""
     # Imported here, not at the top: this module loads (-p) before conftest.py registers
     # the suite's plugin, and importing it first would keep pytest from rewriting it.
-    from hrw_preflight.plugin import RUN_KEY
+    from hrw_preflight.run.plugin import RUN_KEY
 
     out = os.environ.get("BENCH_COMMANDS_OUT")
     run = config.stash.get(RUN_KEY, None)

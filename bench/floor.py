@@ -14,8 +14,9 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from hrw_preflight.connections import ConnectOptions, close_host, open_host
-from hrw_preflight.targets import HostDefaults, Target, parse_hosts_option
+from hrw_preflight.hosts.connections import ConnectOptions, close_host, open_host
+from hrw_preflight.hosts.selection import parse_hosts_option
+from hrw_preflight.hosts.targets import HostDefaults, Target
 
 
 def _one(target: Target, options: ConnectOptions) -> tuple[str, str | None]:

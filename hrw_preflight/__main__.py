@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from hrw_preflight import __version__
-from hrw_preflight.verify import main as verify_main
+from hrw_preflight.report.verify import main as verify_main
 
 
 def main(argv: list[str] | None = None) -> int:

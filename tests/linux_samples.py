@@ -1,6 +1,6 @@
 """Linux probe output as a real host prints it, built from parts so tests can vary one fact.
 
-The text follows the exact marker format of ``hrw_preflight/probes/linux_facts.sh`` and
+The text follows the exact marker format of ``hrw_preflight/facts/linux/linux_facts.sh`` and
 ``linux_network.sh``; the parser under test turns it into sections.
 """
 

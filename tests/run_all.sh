@@ -6,9 +6,8 @@ cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 export PYTHONDONTWRITEBYTECODE=1
 
-echo "== lint (ruff, mypy --strict)"
-.venv/bin/ruff check .
-.venv/bin/mypy
+echo "== lint (ruff, mypy --strict, import layers)"
+make --no-print-directory lint
 
 echo "== unit tests"
 $PY -m pytest -q -p no:cacheprovider tests -m "not lab" -n 2

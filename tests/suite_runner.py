@@ -14,16 +14,16 @@ from typing import Any
 
 import pytest
 
-import hrw_preflight.collector
-from hrw_preflight.facts import HostFacts, Section
-from hrw_preflight.probes import linux
-from hrw_preflight.probes.params import ProbeParams
-from hrw_preflight.targets import Target
+import hrw_preflight.facts.collector
+from hrw_preflight.facts.linux import probe as linux
+from hrw_preflight.facts.model import HostFacts, Section
+from hrw_preflight.facts.params import ProbeParams
+from hrw_preflight.hosts.targets import Target
 from tests.linux_samples import LinuxHost, Out
 
 SUITE = Path(__file__).resolve().parents[1] / "tests_infra"
 SECRET = "Winrm-Pa55word!"
-PLUGINS = ("-p", "hrw_preflight.plugin", "-p", "hrw_preflight.evidence_plugin")
+PLUGINS = ("-p", "hrw_preflight.plugin")
 EVIDENCE_FILE = "evidence.json"
 Facts = Mapping[str, HostFacts | Callable[[Target], HostFacts]]
 
@@ -93,7 +93,7 @@ def run_suite(
         found = facts[target.name]
         return found(target) if callable(found) else found
 
-    monkeypatch.setattr(hrw_preflight.collector, "probe_host", fake_probe)
+    monkeypatch.setattr(hrw_preflight.facts.collector, "probe_host", fake_probe)
     return pytester.runpytest_inprocess(
         *PLUGINS,
         "-p",

@@ -21,9 +21,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hrw_preflight.facts import Section
-from hrw_preflight.probes.params import ProbeParams
-from hrw_preflight.probes.windows import (
+from hrw_preflight.facts.model import Section
+from hrw_preflight.facts.params import ProbeParams
+from hrw_preflight.facts.windows.probe import (
     CommandTiming,
     build_invocation,
     encode_command,
@@ -393,7 +393,7 @@ def record_one(name: str, workdir: Path) -> tuple[bytes, bytes, int]:
 
 
 def _bootstrap() -> str:
-    from hrw_preflight.probes.windows import BOOTSTRAP
+    from hrw_preflight.facts.windows.probe import BOOTSTRAP
 
     return BOOTSTRAP
 

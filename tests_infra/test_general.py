@@ -9,7 +9,7 @@ only repeat the objects.
 
 import pytest
 
-from hrw_preflight.case import Case
+from hrw_preflight.run.case import Case
 
 
 @pytest.mark.scenario("HRW-G01")

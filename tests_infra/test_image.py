@@ -6,7 +6,7 @@ repeat the objects.
 
 import pytest
 
-from hrw_preflight.case import Case
+from hrw_preflight.run.case import Case
 
 
 @pytest.mark.scenario("HRW-I01")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hrw_preflight.facts import HostFacts
+from hrw_preflight.facts.model import HostFacts
 from hrw_preflight.verdicts import general, image, linux, windows
 from hrw_preflight.verdicts.base import Judge, Settings, Verdict, errored
 

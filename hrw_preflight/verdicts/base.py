@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from hrw_preflight.certs import TrustedCAs
-from hrw_preflight.facts import HostFacts
+from hrw_preflight.facts.model import HostFacts
+from hrw_preflight.verdicts.certs import TrustedCAs
 
 Outcome = Literal["passed", "failed", "error", "skipped"]
 

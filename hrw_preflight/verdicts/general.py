@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hrw_preflight.certs import ChainUnreadable, judge_chain
-from hrw_preflight.facts import HostFacts
+from hrw_preflight.facts.model import HostFacts
 from hrw_preflight.verdicts.base import (
     Settings,
     Unreadable,
@@ -17,6 +16,7 @@ from hrw_preflight.verdicts.base import (
     passed,
     skipped,
 )
+from hrw_preflight.verdicts.certs import ChainUnreadable, judge_chain
 
 GIB = 1024**3
 # A machine sold as "4 GB" reports a little less to the OS (firmware and kernel reservations).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from hrw_preflight.facts import HostFacts
+from hrw_preflight.facts.model import HostFacts
 from hrw_preflight.verdicts.base import (
     Settings,
     Unreadable,

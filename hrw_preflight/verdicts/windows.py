@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hrw_preflight.facts import HostFacts
+from hrw_preflight.facts.model import HostFacts
 from hrw_preflight.verdicts.base import Settings, Unreadable, Verdict, failed, guarded, need, passed
 
 OPS_MANAGER = "Operations Manager"

@@ -15,7 +15,7 @@ import json
 import re
 from datetime import UTC, datetime
 
-from hrw_preflight.probes.clixml import encode_error_lines
+from lab.winrm_emulator.clixml_writer import error_stream
 from lab.winrm_emulator.config import HostConfig
 from lab.winrm_emulator.engine_api import CommandOutput
 from lab.winrm_emulator.probe_blocks import BOOTSTRAP_SHA256, digest, known_block, split_regions
@@ -69,7 +69,7 @@ def command_not_found(name: str, code_line: str = "", line_no: int = 1) -> bytes
     """Return the CLIXML stderr of 5.1's CommandNotFoundException for ``name``."""
     shown = code_line.strip() or name
     column = shown.find(name) + 1 if name in shown else 1
-    return encode_error_lines(
+    return error_stream(
         [
             f"{name} : The term '{name}' is not recognized as the name of a cmdlet, function, "
             "script file, or operable program. Check the spelling of the name, or if a path "
@@ -110,7 +110,7 @@ def _unknown_code(code: str, block: str = "") -> CommandOutput:
         )
     else:
         message = "hrw-lab emulator: this command is not one the emulated host can answer."
-    return _output(stderr=encode_error_lines([message]), code=1)
+    return _output(stderr=error_stream([message]), code=1)
 
 
 def _cmd(words: list[str], host: HostConfig) -> CommandOutput:
@@ -157,7 +157,7 @@ def run_probe(stdin: bytes, host: HostConfig, now: datetime | None = None) -> Co
             "valid Base-64 string as it contains a non-base 64 character, more than two "
             'padding characters, or an illegal character among the padding characters. "',
         ]
-        return _output(stderr=encode_error_lines(lines), code=1)
+        return _output(stderr=error_stream(lines), code=1)
     regions, stray = split_regions(script)
     state = RunState(host=host, params=params, now=now or datetime.now(UTC))
     printed: list[str] = []

@@ -14,6 +14,8 @@ import re
 import sys
 from pathlib import Path
 
+PROBE_DIR = Path(__file__).resolve().parents[2] / "hrw_preflight" / "facts" / "windows"
+
 BOOTSTRAP_SHA256 = "925d0d4cbd00a92d4cf45eb4ff55800c525af2a5251742ebb22cded11e9b8dd6"
 
 BLOCK_SHA256: dict[str, str] = {
@@ -76,10 +78,15 @@ def known_block(name: str, body: str) -> bool:
 
 def current_table() -> str:
     """Return the fingerprint constants of the probe now in the package, as Python source."""
-    from hrw_preflight.probes.windows import BOOTSTRAP, script_text
-
-    lines = [f'BOOTSTRAP_SHA256 = "{digest(BOOTSTRAP)}"', "", "BLOCK_SHA256: dict[str, str] = {"]
-    regions, _ = split_regions(script_text())
+    # Read as files, not imported: the lab never runs the product's probe code.
+    probe = PROBE_DIR / "probe.py"
+    found = re.search(r'^BOOTSTRAP = "(.*)"$', probe.read_text(encoding="utf-8"), re.M)
+    if found is None:
+        raise SystemExit(f"no BOOTSTRAP line in {probe}")
+    bootstrap = found.group(1).replace('\\"', '"')
+    lines = [f'BOOTSTRAP_SHA256 = "{digest(bootstrap)}"', "", "BLOCK_SHA256: dict[str, str] = {"]
+    script = (PROBE_DIR / "windows_facts.ps1").read_text(encoding="ascii")
+    regions, _ = split_regions(script)
     lines += [f'    "{name}": "{digest(body)}",' for name, body in regions]
     return "\n".join([*lines, "}"])
 

@@ -22,11 +22,12 @@ from typing import Any
 
 import pytest
 
-from hrw_preflight.collector import probe_host
-from hrw_preflight.connections import ConnectOptions, close_host, open_host
-from hrw_preflight.probes.params import ProbeParams
-from hrw_preflight.probes.windows import build_invocation, script_text
-from hrw_preflight.targets import HostDefaults, parse_hosts_option
+from hrw_preflight.facts.collector import probe_host
+from hrw_preflight.facts.params import ProbeParams
+from hrw_preflight.facts.windows.probe import build_invocation, script_text
+from hrw_preflight.hosts.connections import ConnectOptions, close_host, open_host
+from hrw_preflight.hosts.selection import parse_hosts_option
+from hrw_preflight.hosts.targets import HostDefaults
 from lab import sidecar
 from lab.fleet import Host
 from lab.hostexec import run_in_host

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from junitparser import Error, Failure, JUnitXml, Skipped
 
-from hrw_preflight.catalogue import load_catalogue
+from hrw_preflight.verdicts.catalogue import load_catalogue
 from tests.junit_read import properties
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from hrw_preflight.case import EVIDENCE_LIMIT, Case
-from hrw_preflight.catalogue import load_catalogue
-from hrw_preflight.facts import HostFacts, Section
-from hrw_preflight.redact import Redactor
-from hrw_preflight.targets import HostDefaults, parse_hosts_option
+from hrw_preflight.facts.model import HostFacts, Section
+from hrw_preflight.hosts.redact import Redactor
+from hrw_preflight.hosts.selection import parse_hosts_option
+from hrw_preflight.hosts.targets import HostDefaults
+from hrw_preflight.run.case import EVIDENCE_LIMIT, Case
 from hrw_preflight.verdicts import Verdict
+from hrw_preflight.verdicts.catalogue import load_catalogue
 
 SECRET = "Sw0rdfish-Secret"
 

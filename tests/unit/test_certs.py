@@ -8,8 +8,9 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from hrw_preflight.ca_list import CAEntry, parse_ca_csv, read_ca_csv, shipped_ca_list
-from hrw_preflight.certs import (
+from hrw_preflight.hosts.errors import ConfigError
+from hrw_preflight.verdicts.ca_list import CAEntry, parse_ca_csv, read_ca_csv, shipped_ca_list
+from hrw_preflight.verdicts.certs import (
     ChainUnreadable,
     TrustedCAs,
     judge_chain,
@@ -17,7 +18,6 @@ from hrw_preflight.certs import (
     name_matches,
     thumbprint,
 )
-from hrw_preflight.errors import ConfigError
 from tests.pki_samples import Issued, make_cert
 
 SERVER = "0b7e3c5e-1111-4222-8333-444455556666.agentsvc.azure-automation.net"

@@ -17,11 +17,12 @@ import jsonschema  # type: ignore[import-untyped]
 import pytest
 
 import hrw_preflight
-import hrw_preflight.collector
-from hrw_preflight import atomic
-from hrw_preflight.case import bound
-from hrw_preflight.catalogue import load_catalogue
-from hrw_preflight.evidence import (
+import hrw_preflight.facts.collector
+from hrw_preflight.facts.model import HostFacts
+from hrw_preflight.hosts.redact import Redactor
+from hrw_preflight.hosts.targets import Target
+from hrw_preflight.report import atomic
+from hrw_preflight.report.evidence import (
     EVIDENCE,
     SUMS,
     CheckResult,
@@ -32,11 +33,10 @@ from hrw_preflight.evidence import (
     safe_command_line,
     schema_errors,
 )
-from hrw_preflight.facts import HostFacts
-from hrw_preflight.html_matrix import render_matrix
-from hrw_preflight.redact import Redactor
-from hrw_preflight.targets import Target
-from hrw_preflight.verify import verify_bundle
+from hrw_preflight.report.html_matrix import render_matrix
+from hrw_preflight.report.verify import verify_bundle
+from hrw_preflight.run.case import bound
+from hrw_preflight.verdicts.catalogue import load_catalogue
 from tests.linux_samples import LinuxHost
 from tests.suite_runner import (
     PLUGINS,
@@ -353,10 +353,10 @@ def test_xdist_controller_writes_the_sealed_bundle_after_html_and_junit(
     facts.write_bytes(pickle.dumps({"local": local_facts(LinuxHost(agent=False))}))
     pytester.makeconftest(f"""
 import pickle
-import hrw_preflight.collector
+import hrw_preflight.facts.collector
 
 FACTS = pickle.loads(open({str(facts)!r}, "rb").read())
-hrw_preflight.collector.probe_host = lambda target, host, params: FACTS[target.name]
+hrw_preflight.facts.collector.probe_host = lambda target, host, params: FACTS[target.name]
 """)
     result = pytester.runpytest_subprocess(
         *PLUGINS,

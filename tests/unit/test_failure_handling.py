@@ -12,18 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from hrw_preflight.collector import FactsCache
-from hrw_preflight.connections import (
+from hrw_preflight.facts.collector import FactsCache
+from hrw_preflight.facts.linux import probe as linux
+from hrw_preflight.facts.model import HostFacts
+from hrw_preflight.facts.params import ProbeParams
+from hrw_preflight.hosts.connections import (
     BoundedSshBackend,
     ConnectOptions,
     HostUnreachable,
     open_host,
 )
-from hrw_preflight.connections import _winrm_host as winrm_host
-from hrw_preflight.facts import HostFacts
-from hrw_preflight.probes import linux
-from hrw_preflight.probes.params import ProbeParams
-from hrw_preflight.targets import HostDefaults, parse_hosts_option
+from hrw_preflight.hosts.connections import _winrm_host as winrm_host
+from hrw_preflight.hosts.selection import parse_hosts_option
+from hrw_preflight.hosts.targets import HostDefaults
 from lab.profiles import PROFILES_DIR, load_profiles
 from lab.sidecar import EXTRA_DIR, extra_hosts, fleet_copies
 from tests.linux_samples import LinuxHost
@@ -164,8 +165,9 @@ def test_two_inventory_entries_for_one_machine_get_their_own_ssh_master(tmp_path
 
 def test_the_ssh_socket_folder_goes_with_the_process(tmp_path: Path) -> None:
     script = (
-        "from hrw_preflight.connections import ConnectOptions, open_host\n"
-        "from hrw_preflight.targets import HostDefaults, parse_hosts_option\n"
+        "from hrw_preflight.hosts.connections import ConnectOptions, open_host\n"
+        "from hrw_preflight.hosts.targets import HostDefaults\n"
+        "from hrw_preflight.hosts.selection import parse_hosts_option\n"
         "[t] = parse_hosts_option(['ssh://root@192.0.2.9'], [], HostDefaults())\n"
         "host = open_host(t, ConnectOptions())\n"
         "import os; print(os.path.dirname(host.backend.controlpath))\n"

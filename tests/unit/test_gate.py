@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from junitparser import Failure, JUnitXml
 
-from hrw_preflight.errors import ConfigError
-from hrw_preflight.gate import apply_gate, counts, parse_fail_on
+from hrw_preflight.hosts.errors import ConfigError
+from hrw_preflight.report.gate import apply_gate, counts, parse_fail_on
 from tests.linux_samples import LinuxHost
 from tests.suite_runner import latest, load_evidence, local_facts, run_suite
 

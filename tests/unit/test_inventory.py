@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from hrw_preflight.errors import ConfigError
-from hrw_preflight.inventory import target_from_hostvars, targets_from_inventory
-from hrw_preflight.targets import HostDefaults, Secret, Target
+from hrw_preflight.hosts.errors import ConfigError
+from hrw_preflight.hosts.inventory import target_from_hostvars, targets_from_inventory
+from hrw_preflight.hosts.targets import HostDefaults, Secret, Target
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "inventories"
 LAB = str(DATA / "lab" / "lab.yml")
@@ -264,8 +264,9 @@ def test_hostspec_only_run_never_imports_ansible() -> None:
     code = textwrap.dedent(
         """
         import sys
-        from hrw_preflight.targets import HostDefaults, parse_hosts_option
-        import hrw_preflight.inventory
+        from hrw_preflight.hosts.targets import HostDefaults
+        from hrw_preflight.hosts.selection import parse_hosts_option
+        import hrw_preflight.hosts.inventory
         parse_hosts_option(["ssh://ops@10.0.0.5", "local://"], [], HostDefaults())
         print(sorted(m for m in sys.modules if m == "ansible" or m.startswith("ansible.")))
         """
@@ -307,7 +308,7 @@ def test_vaulted_password_with_password_file(tmp_path: Path) -> None:
     password_file = tmp_path / "vault-pass"
     password_file.write_text("vault-key\n")
     code = f"""
-        from hrw_preflight.inventory import targets_from_inventory
+        from hrw_preflight.hosts.inventory import targets_from_inventory
         (target,) = targets_from_inventory([{inventory!r}], "all")
         print(target.password.reveal() == "Vaulted-Pw-1", target)
     """
@@ -327,7 +328,7 @@ def test_vaulted_password_without_vault_password_says_what_to_set(tmp_path: Path
 def test_ansible_configuration_supplies_unset_user_and_key(tmp_path: Path) -> None:
     path = write_inventory(tmp_path, "ansible_host: 192.0.2.1")
     code = f"""
-        from hrw_preflight.inventory import targets_from_inventory
+        from hrw_preflight.hosts.inventory import targets_from_inventory
         (target,) = targets_from_inventory([{path!r}], "all")
         print(target.user, target.identity_file, target.port, target.sudo)
     """

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from junitparser import Error, Failure, JUnitXml, Skipped
 
-from hrw_preflight.evidence_plugin import rewrite_junit
-from hrw_preflight.facts import HostFacts
-from hrw_preflight.redact import Redactor
+from hrw_preflight.facts.model import HostFacts
+from hrw_preflight.hosts.redact import Redactor
+from hrw_preflight.report.evidence_plugin import rewrite_junit
 from tests.junit_read import properties as props
 from tests.linux_samples import LinuxHost
 from tests.suite_runner import SECRET, latest, local_facts, run_suite, windows_sections

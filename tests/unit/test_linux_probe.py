@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from hrw_preflight.facts import Section
-from hrw_preflight.probes import linux
-from hrw_preflight.probes.params import ProbeParams
+from hrw_preflight.facts.linux import probe as linux
+from hrw_preflight.facts.model import Section
+from hrw_preflight.facts.params import ProbeParams
 from tests.linux_samples import (
     AGENTSVC,
     JRDS,

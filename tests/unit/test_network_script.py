@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hrw_preflight.probes.linux import _script
+from hrw_preflight.facts.linux.probe import _script
 
 FAKE_OPENSSL = """#!/bin/sh
 if [ "$1" = version ]; then echo "{version}"; exit 0; fi

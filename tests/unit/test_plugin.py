@@ -13,7 +13,7 @@ from collections.abc import Callable
 import pytest
 from junitparser import Error, Failure, JUnitXml, Skipped
 
-from hrw_preflight.facts import HostFacts
+from hrw_preflight.facts.model import HostFacts
 from tests.junit_read import properties
 from tests.linux_samples import LinuxHost
 from tests.suite_runner import (

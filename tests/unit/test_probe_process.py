@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import threading
 
-from hrw_preflight.connections import ConnectOptions
-from hrw_preflight.facts import HostFacts, Section
-from hrw_preflight.probe_process import ProbeProcess
-from hrw_preflight.probes.params import ProbeParams
-from hrw_preflight.targets import HostDefaults, Target, parse_hosts_option
+from hrw_preflight.facts.model import HostFacts, Section
+from hrw_preflight.facts.params import ProbeParams
+from hrw_preflight.facts.probe_process import ProbeProcess
+from hrw_preflight.hosts.connections import ConnectOptions
+from hrw_preflight.hosts.selection import parse_hosts_option
+from hrw_preflight.hosts.targets import HostDefaults, Target
 
 
 def targets(*names: str) -> list[Target]:

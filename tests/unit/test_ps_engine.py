@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from cryptography import x509
 
-from hrw_preflight.facts import Section
-from hrw_preflight.probes.clixml import decode_stderr, encode_error_lines
-from hrw_preflight.probes.params import ProbeParams
-from hrw_preflight.probes.windows import (
+from hrw_preflight.facts.model import Section
+from hrw_preflight.facts.params import ProbeParams
+from hrw_preflight.facts.windows.clixml import decode_stderr
+from hrw_preflight.facts.windows.probe import (
     BOOTSTRAP,
     CommandTiming,
     build_invocation,
@@ -25,6 +25,7 @@ from hrw_preflight.probes.windows import (
     parse_output,
     script_text,
 )
+from lab.winrm_emulator.clixml_writer import error_stream
 from lab.winrm_emulator.config import HostConfig
 from lab.winrm_emulator.engine import run_command, run_probe
 from lab.winrm_emulator.probe_blocks import (
@@ -138,7 +139,7 @@ def test_convert_to_json_escapes_and_values_like_javascriptserializer() -> None:
 
 def test_clixml_round_trip_keeps_lines_and_escapes_underscores() -> None:
     lines = ["first _x000D_ literal", "second <line> & more"]
-    encoded = encode_error_lines(lines)
+    encoded = error_stream(lines)
     assert encoded.startswith(b"#< CLIXML\r\n<Objs ")
     assert b"_x000D__x000A_</S>" in encoded
     assert decode_stderr(encoded) == "first _x000D_ literal\nsecond <line> & more"
@@ -477,7 +478,7 @@ def test_probe_over_the_emulators_winrm_https_in_one_command(
     tmp_path: Path, azure_port: int
 ) -> None:
     """The whole path: suite backend -> WinRM (NTLM over HTTPS) -> engine -> parser."""
-    from hrw_preflight.winrm_backend import WinRMBackend, WinRMSettings
+    from hrw_preflight.hosts.winrm_backend import WinRMBackend, WinRMSettings
     from lab.winrm_emulator.server import create_server
     from lab.winrm_emulator.testing import throwaway_tls
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hrw_preflight.redact import Redactor, url_password
-from hrw_preflight.targets import Secret, Target
+from hrw_preflight.hosts.redact import Redactor, url_password
+from hrw_preflight.hosts.targets import Secret, Target
 
 
 def test_registered_secret_is_masked_everywhere() -> None:

@@ -7,7 +7,7 @@ from typing import cast
 
 import pytest
 
-from hrw_preflight.run_order import ready_first
+from hrw_preflight.run.run_order import ready_first
 
 
 class FakeItem:

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from testinfra.backend import parse_hostspec
 
-from hrw_preflight.errors import ConfigError
-from hrw_preflight.hostspec import targets_from_hostspecs
-from hrw_preflight.targets import (
+from hrw_preflight.hosts.errors import ConfigError
+from hrw_preflight.hosts.hostspec import targets_from_hostspecs
+from hrw_preflight.hosts.selection import parse_hosts_option
+from hrw_preflight.hosts.targets import (
     HostDefaults,
     Secret,
     Target,
-    parse_hosts_option,
     winrm_password_env_names,
     winrm_password_from_env,
 )
@@ -295,7 +295,7 @@ def test_hosts_option_duplicate_names() -> None:
 
 
 def test_weakened_summary_groups_hosts_per_option() -> None:
-    from hrw_preflight.targets import weakened_summary
+    from hrw_preflight.hosts.targets import weakened_summary
 
     targets = [
         Target(

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from hrw_preflight.catalogue import load_catalogue
-from hrw_preflight.certs import load_trusted_cas
-from hrw_preflight.facts import HostFacts, Section
-from hrw_preflight.probes import linux
-from hrw_preflight.probes.params import ProbeParams
+from hrw_preflight.facts.linux import probe as linux
+from hrw_preflight.facts.model import HostFacts, Section
+from hrw_preflight.facts.params import ProbeParams
 from hrw_preflight.verdicts import JUDGES, Settings, judge
+from hrw_preflight.verdicts.catalogue import load_catalogue
+from hrw_preflight.verdicts.certs import load_trusted_cas
 from tests.linux_samples import AGENTSVC, JRDS, OMS, LinuxHost, Out, openssl_ok, openssl_timeout
 from tests.pki_samples import make_cert
 

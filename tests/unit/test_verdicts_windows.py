@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from hrw_preflight.catalogue import load_catalogue
-from hrw_preflight.certs import load_trusted_cas
-from hrw_preflight.facts import HostFacts
+from hrw_preflight.facts.model import HostFacts
 from hrw_preflight.verdicts import Settings, judge
+from hrw_preflight.verdicts.catalogue import load_catalogue
+from hrw_preflight.verdicts.certs import load_trusted_cas
 from tests.windows_recorded import load_recorded
 
 CHECKS = [(s.id, i) for s in load_catalogue().scenarios if s.applies_to("windows") for i in s.items]

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from hrw_preflight.__main__ import main as cli
-from hrw_preflight.atomic import sha256sums
-from hrw_preflight.evidence import EVIDENCE, SUMS
-from hrw_preflight.verify import main as verify_main
-from hrw_preflight.verify import verify_bundle
+from hrw_preflight.report.atomic import sha256sums
+from hrw_preflight.report.evidence import EVIDENCE, SUMS
+from hrw_preflight.report.verify import main as verify_main
+from hrw_preflight.report.verify import verify_bundle
 from tests.linux_samples import LinuxHost
 from tests.suite_runner import latest, local_facts, run_suite
 

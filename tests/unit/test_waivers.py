@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from junitparser import Failure, JUnitXml, Skipped
 
-from hrw_preflight.errors import ConfigError
-from hrw_preflight.evidence import schema_errors
-from hrw_preflight.facts import HostFacts
-from hrw_preflight.verify import verify_bundle
-from hrw_preflight.waivers import Waiver, load_waivers, parse_waivers
+from hrw_preflight.facts.model import HostFacts
+from hrw_preflight.hosts.errors import ConfigError
+from hrw_preflight.report.evidence import schema_errors
+from hrw_preflight.report.verify import verify_bundle
+from hrw_preflight.report.waivers import Waiver, load_waivers, parse_waivers
 from tests.junit_read import properties as props
 from tests.suite_runner import latest, load_evidence, run_suite, windows_inventory, windows_sections
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import pytest
 from cryptography import x509
 
-from hrw_preflight.probes.clixml import decode_stderr, encode_error_lines
-from hrw_preflight.probes.params import ProbeParams
-from hrw_preflight.probes.windows import (
+from hrw_preflight.facts.params import ProbeParams
+from hrw_preflight.facts.windows.clixml import decode_stderr
+from hrw_preflight.facts.windows.probe import (
     BOOTSTRAP,
     COMMAND_PREFIX,
     SECTIONS,
@@ -22,6 +22,7 @@ from hrw_preflight.probes.windows import (
     parse_output,
     script_text,
 )
+from lab.winrm_emulator.clixml_writer import error_stream
 from tests.windows_recorded import (
     PROXY_SECRET,
     RECORDED_AT,
@@ -132,7 +133,7 @@ def test_collect_asks_the_host_exactly_one_command() -> None:
 
 def test_collect_times_the_command_around_the_one_call(monkeypatch: pytest.MonkeyPatch) -> None:
     ticks = iter([100.0, 104.0])  # time.time() just before and just after the command
-    monkeypatch.setattr("hrw_preflight.probes.windows.time.time", lambda: next(ticks))
+    monkeypatch.setattr("hrw_preflight.facts.windows.probe.time.time", lambda: next(ticks))
     calls: list[str] = []
     stdout, stderr, rc = recorded_output("windows-clock-ahead")
 
@@ -399,7 +400,7 @@ def test_progress_records_on_stderr_are_ignored() -> None:
 
 
 def test_nothing_printed_fails_every_section_with_powershells_complaint() -> None:
-    stderr = encode_error_lines(['Exception calling "FromBase64String": bad input', "At line:1"])
+    stderr = error_stream(['Exception calling "FromBase64String": bad input', "At line:1"])
     sections = parse_output(b"", stderr, 1)
     for name, section in sections.items():
         assert section.error == (

@@ -11,8 +11,8 @@ from dataclasses import replace
 import pytest
 import testinfra.host
 
-from hrw_preflight.errors import ConfigError
-from hrw_preflight.winrm_backend import WinRMBackend, WinRMError, WinRMSettings
+from hrw_preflight.hosts.errors import ConfigError
+from hrw_preflight.hosts.winrm_backend import WinRMBackend, WinRMError, WinRMSettings
 from lab.winrm_emulator.config import HostConfig
 from lab.winrm_emulator.engine_api import CommandOutput
 from lab.winrm_emulator.server import WinRMServer, create_server

@@ -1,0 +1,1 @@
+"""Linux probe: shell scripts run over SSH and their parsers."""

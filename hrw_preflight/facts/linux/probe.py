@@ -1,0 +1,484 @@
+"""The Linux probe: two remote commands per host, parsed into fact sections.
+
+Command one reads the agent's files, the process table, hardware and pressure figures and the
+tail of omsconfig.log; command two probes TCP 443 and TLS to the endpoints that command one
+discovered, through the agent's proxy if it has one. Both are read-only shell scripts shipped
+next to this module; values reach them as quoted arguments, never as code.
+"""
+
+from __future__ import annotations
+
+import configparser
+import dataclasses
+import re
+import time
+from collections.abc import Callable
+from importlib import resources
+from typing import Any, Protocol
+
+from hrw_preflight.facts.framing import Block, file_blocks, named_blocks
+from hrw_preflight.facts.linux import agent_config
+from hrw_preflight.facts.model import HostUnreachable, Section
+from hrw_preflight.facts.params import ProbeParams
+
+_CERT = re.compile(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", re.S)
+_CIPHER = re.compile(r"Cipher is (?!\(NONE\))\S+")
+OMSCONFIG_LOG = "/var/opt/microsoft/omsconfig/omsconfig.log"
+
+
+class Result(Protocol):
+    """What a command runner returns (testinfra's CommandResult fits)."""
+
+    @property
+    def rc(self) -> int: ...
+    @property
+    def stdout(self) -> str: ...
+    @property
+    def stderr(self) -> str: ...
+
+
+Runner = Callable[..., Result]
+
+
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+
+
+def decode_output(data: bytes) -> str:
+    """Return command output decoded as UTF-8, each invalid byte kept as a lone surrogate.
+
+    Why: the policy is that output must be UTF-8 (the scripts run with ``LC_ALL=C`` and the
+    agent writes UTF-8); a byte that is not cannot be judged, but one bad line must not make
+    the whole host unreadable. Keeping the bytes as surrogates (``surrogateescape``) lets
+    each section find out whether its own text held one (:func:`_undecodable`).
+    """
+    return data.decode("utf-8", "surrogateescape")
+
+
+def _text(result: Result, stream: str = "stdout") -> str:
+    data = getattr(result, f"{stream}_bytes", None)
+    return decode_output(data) if isinstance(data, bytes) else str(getattr(result, stream))
+
+
+def _undecodable(value: Any) -> str | None:
+    """Return the first byte (``0xNN``) that was not UTF-8 in ``value``, else None."""
+    if isinstance(value, str):
+        match = _UNDECODABLE.search(value)
+        return f"0x{ord(match.group()) - 0xDC00:02x}" if match else None
+    if isinstance(value, dict):
+        value = [*value.keys(), *value.values()]
+    if isinstance(value, list | tuple):
+        for item in value:
+            found = _undecodable(item)
+            if found:
+                return found
+    return None
+
+
+def printable(text: str) -> str:
+    """Return ``text`` with every byte that was not UTF-8 shown as U+FFFD (for evidence)."""
+    return _UNDECODABLE.sub("\ufffd", text)
+
+
+def _utf8_policy(section: Section) -> Section:
+    """Return ``section`` unchanged, or as an error when its output held bytes that are not
+    UTF-8 (unreadable is never healthy); the raw text keeps them as U+FFFD."""
+    byte = _undecodable(section.raw) or _undecodable(section.data) or _undecodable(section.error)
+    if byte is None:
+        return section
+    return Section.failed(
+        section.name,
+        f"the host's output for '{section.name}' is not valid UTF-8 (byte {byte}); "
+        "it cannot be judged",
+        printable(section.raw),
+    )
+
+
+def _script(name: str) -> str:
+    return resources.files("hrw_preflight.facts.linux").joinpath(name).read_text("utf-8")
+
+
+def _failed_result(name: str, result: Result) -> Section | None:
+    """Return an error section when a probe command itself failed, else None."""
+    if result.rc != 0:
+        tail = printable((_text(result, "stderr") or _text(result)).strip()[-400:])
+        return Section.failed(
+            name, f"probe command exited {result.rc}: {tail}", printable(_text(result))
+        )
+    return None
+
+
+def parse_meminfo(text: str) -> dict[str, int]:
+    """Return /proc/meminfo figures in bytes, by field name."""
+    values: dict[str, int] = {}
+    for line in text.splitlines():
+        key, _, rest = line.partition(":")
+        parts = rest.split()
+        if parts and parts[0].isdigit():
+            values[key.strip()] = int(parts[0]) * (1024 if parts[1:2] == ["kB"] else 1)
+    return values
+
+
+def _worker(files: dict[str, Block]) -> Section:
+    raw = "\n".join(
+        f"== {path} ({b.rc})\n{b.body}"
+        for path, b in files.items()
+        if "/microsoft/" in path or path.startswith("/home/")
+    )
+    denied = [p for p, b in files.items() if b.rc not in ("0", "missing")]
+    if denied:
+        return Section.failed(
+            "worker", f"could not read {', '.join(denied)} (permission denied or read error)", raw
+        )
+    texts = {p: b.body for p, b in files.items() if b.rc == "0"}
+    try:
+        data = agent_config.discover_worker(texts)
+    except (configparser.Error, ValueError) as exc:
+        return Section.failed("worker", f"agent configuration is malformed: {exc}", raw)
+    return Section("worker", data, raw=raw)
+
+
+def _processes(blocks: dict[str, Block]) -> Section:
+    ps, users = blocks.get("ps"), blocks.get("users")
+    if ps is None or users is None:
+        return Section.failed("processes", "process listing missing from probe output")
+    raw = (
+        f"$ ps -ww -eo pid,uid,user:32,args (agent processes)\n{ps.raw}\n"
+        f"$ getent passwd nxautomation\n{users.raw}"
+    )
+    if ps.rc != "0":
+        return Section.failed("processes", f"ps failed (status {ps.rc})", raw)
+    processes: list[dict[str, Any]] = []
+    for line in ps.body.splitlines():
+        fields = line.split(None, 3)
+        if len(fields) < 4 or not fields[0].isdigit() or not fields[1].isdigit():
+            return Section.failed("processes", f"unexpected ps line: {line[:120]!r}", raw)
+        processes.append(
+            {"pid": int(fields[0]), "uid": int(fields[1]), "user": fields[2], "args": fields[3]}
+        )
+    uid: int | None = None
+    if users.rc == "0":
+        entry = users.body.strip().split(":")
+        if len(entry) < 3 or not entry[2].isdigit():
+            return Section.failed("processes", "unexpected getent output", raw)
+        uid = int(entry[2])
+    elif users.rc != "2":  # getent: 2 = no such user; anything else is a failure to read
+        return Section.failed("processes", f"getent passwd failed (status {users.rc})", raw)
+    return Section("processes", {"processes": processes, "users": {"nxautomation": uid}}, raw=raw)
+
+
+def _omsconfig_log(blocks: dict[str, Block], params: ProbeParams) -> Section:
+    block = blocks.get("omsconfig_log")
+    if block is None:
+        return Section.failed("omsconfig_log", "omsconfig.log block missing from probe output")
+    lines = block.body.splitlines()
+    if lines[:1] == ["state=missing"]:
+        return Section(
+            "omsconfig_log",
+            {"path": OMSCONFIG_LOG, "exists": False, "matches": [], "bytes_scanned": 0},
+            raw=block.raw,
+        )
+    if lines[:1] == ["state=denied"]:
+        return Section.failed(
+            "omsconfig_log", f"permission denied reading {OMSCONFIG_LOG}", block.raw
+        )
+    if len(lines) < 2 or not lines[0].startswith("size=") or not lines[-1].startswith("grep_rc="):
+        return Section.failed("omsconfig_log", "garbled omsconfig.log output", block.raw)
+    size_text, grep_rc = lines[0][5:].strip(), lines[-1][8:]
+    if not size_text.isdigit() or grep_rc not in ("0", "1"):
+        return Section.failed(
+            "omsconfig_log", f"reading {OMSCONFIG_LOG} failed (grep status {grep_rc})", block.raw
+        )
+    matches = lines[1:-1]
+    return Section(
+        "omsconfig_log",
+        {
+            "path": OMSCONFIG_LOG,
+            "exists": True,
+            "matches": matches,
+            "bytes_scanned": min(int(size_text), params.omsconfig_log_max_bytes),
+        },
+        raw=block.raw,
+    )
+
+
+def _hardware_and_pressure(files: dict[str, Block], blocks: dict[str, Block]) -> list[Section]:
+    meminfo, loadavg, nproc = (
+        files.get("/proc/meminfo"),
+        files.get("/proc/loadavg"),
+        blocks.get("nproc"),
+    )
+    raw = "\n".join(
+        f"== {name}\n{b.body.strip()}"
+        for name, b in (("/proc/meminfo", meminfo), ("/proc/loadavg", loadavg), ("nproc", nproc))
+        if b is not None
+    )
+    if (
+        meminfo is None
+        or loadavg is None
+        or nproc is None
+        or "0" not in (meminfo.rc,)
+        or loadavg.rc != "0"
+        or nproc.rc != "0"
+    ):
+        reason = "could not read /proc/meminfo, /proc/loadavg or nproc"
+        return [Section.failed("hardware", reason, raw), Section.failed("pressure", reason, raw)]
+    mem = parse_meminfo(meminfo.body)
+    cpus_text = nproc.body.strip()
+    load_fields = loadavg.body.split()
+    if (
+        not cpus_text.isdigit()
+        or "MemTotal" not in mem
+        or "MemAvailable" not in mem
+        or not load_fields
+    ):
+        reason = "unexpected /proc/meminfo, /proc/loadavg or nproc output"
+        return [Section.failed("hardware", reason, raw), Section.failed("pressure", reason, raw)]
+    cpus = int(cpus_text)
+    load = float(load_fields[0])
+    return [
+        Section("hardware", {"logical_processors": cpus, "memory_bytes": mem["MemTotal"]}, raw=raw),
+        Section(
+            "pressure",
+            {
+                "cpu_load": load / max(cpus, 1),
+                "memory_available_bytes": mem["MemAvailable"],
+                "memory_total_bytes": mem["MemTotal"],
+            },
+            raw=raw,
+        ),
+    ]
+
+
+def _tools(blocks: dict[str, Block]) -> Section:
+    block = blocks.get("tools")
+    if block is None or block.rc != "0":
+        return Section.failed("tools", "tool lookup missing from probe output")
+    found: dict[str, str | None] = {}
+    for line in block.body.splitlines():
+        name, sep, path = line.partition("=")
+        if not sep or not name:
+            return Section.failed("tools", f"unexpected tool line: {line[:80]!r}", block.raw)
+        found[name] = path.strip() or None
+    return Section("tools", {"found": found}, raw=block.raw)
+
+
+def clock_section(host_text: str, window: tuple[float, float] | None, raw: str) -> Section:
+    """Return the ``clock`` section: the host's UTC time against the controller's.
+
+    ``window`` is the controller's time just before and after the command that read the
+    host's clock; its midpoint is the controller time and half its width (plus the host
+    clock's one-second resolution) the uncertainty.
+    """
+    text = host_text.strip()
+    if window is None:
+        return Section.failed("clock", "the controller's time of the probe is unknown", raw)
+    try:
+        host_epoch = float(text)
+    except ValueError:
+        return Section.failed("clock", f"unexpected clock output: {text[:40]!r}", raw)
+    before, after = window
+    return Section(
+        "clock",
+        {
+            "host_epoch": host_epoch,
+            "controller_epoch": (before + after) / 2,
+            "uncertainty_s": (after - before) / 2 + 1.0,
+        },
+        raw=raw,
+    )
+
+
+def parse_facts(
+    result: Result, params: ProbeParams, window: tuple[float, float] | None = None
+) -> dict[str, Section]:
+    """Return the local sections (worker, processes, omsconfig_log, hardware, pressure, tools,
+    clock) from the output of the facts command; every section is an error if the command
+    failed. ``window`` is the controller's time before and after the command."""
+    names = ("worker", "processes", "omsconfig_log", "hardware", "pressure", "tools", "clock")
+    output = _text(result)
+    blocks = named_blocks(output)
+    if result.rc != 0 or "omsconfig_log" not in blocks:
+        failure = _failed_result("facts", result) or Section.failed(
+            "facts", "probe output was cut short or garbled", output
+        )
+        raw = printable(output[-4000:])
+        return {n: Section.failed(n, str(failure.error), raw) for n in names}
+    files = file_blocks(output)
+    clock = blocks.get("clock")
+    sections = [
+        _worker(files),
+        _processes(blocks),
+        _omsconfig_log(blocks, params),
+        *_hardware_and_pressure(files, blocks),
+        _tools(blocks),
+        clock_section(clock.body, window, clock.raw)
+        if clock and clock.rc == "0"
+        else Section.failed("clock", "the host's clock could not be read"),
+    ]
+    return {s.name: _utf8_policy(s) for s in sections}
+
+
+def _endpoint_result(lines: list[str], via_proxy: str | None) -> dict[str, Any]:
+    text = "\n".join(lines)
+    rc_lines = [line[5:] for line in lines if line.startswith("@@RC ")]
+    rc = rc_lines[-1] if rc_lines else "?"
+    chain = _CERT.findall(text)
+    connected = "CONNECTED(" in text
+    lowered = text.lower()
+    tls = "ok" if chain and _CIPHER.search(text) else "failed"
+    if "connect failed" in lowered or "connect failure" in lowered:
+        tcp, tls = "proxy-refused", "not-attempted"
+    elif connected:
+        tcp = "ok"
+        if tls != "ok" and rc == "124":
+            tls = "timed out"
+    else:
+        tls = "not-attempted"
+        if rc == "124":
+            tcp = "timeout"
+        elif "refused" in lowered:
+            tcp = "refused"
+        elif "no route" in lowered or "unreachable" in lowered:
+            tcp = "unreachable"
+        elif "lookup" in lowered or "name or service not known" in lowered:
+            tcp = "unresolved"
+        elif rc == "?":
+            tcp = "error"
+        else:
+            tcp = "failed"
+    errors = [line for line in lines if re.search(r"error|errno|fail|refused|denied", line, re.I)]
+    detail = "; ".join(errors[:3])[:300] or f"openssl s_client status {rc}"
+    return {"via_proxy": via_proxy, "tcp": tcp, "tls": tls, "detail": detail, "chain_pem": chain}
+
+
+def parse_network(result: Result, roles: dict[str, str], via_proxy: str | None) -> Section:
+    """Return the ``network`` section from the output of the network command.
+
+    ``roles`` maps endpoint host -> role. A host with no output at all is an error entry.
+    """
+    output = _text(result)
+    if result.rc != 0:
+        return _failed_result("network", result) or Section.failed("network", "probe failed")
+    if "@@HRW-NO-OPENSSL" in output:
+        return Section.failed(
+            "network",
+            "openssl is not installed on the host, so TCP 443 and TLS cannot be probed",
+            output,
+        )
+    per_host: dict[str, list[str]] = {host: [] for host in roles}
+    for line in output.splitlines():
+        host, sep, rest = line.partition("|")
+        if sep and host in per_host:
+            per_host[host].append(rest)
+    data: dict[str, Any] = {}
+    for host, lines in per_host.items():
+        entry = (
+            _endpoint_result(lines, via_proxy)
+            if lines
+            else {
+                "via_proxy": via_proxy,
+                "tcp": "error",
+                "tls": "not-attempted",
+                "detail": "no output for this endpoint",
+                "chain_pem": [],
+            }
+        )
+        data[host] = {"role": roles[host], **entry}
+    return _utf8_policy(Section("network", data, raw=output))
+
+
+def effective_worker(worker: dict[str, Any] | None, params: ProbeParams) -> dict[str, Any] | None:
+    """Return the worker facts with the inventory's overrides applied (workspace id, endpoints).
+
+    Why: the verdicts judge the endpoints the probe actually tested, so an override must show
+    in the ``worker`` section, not only in what the network probe was told.
+    """
+    if worker is None and not (params.workspace_id or params.endpoints):
+        return None
+    effective = dict(
+        worker
+        or {
+            "workspace_id": None,
+            "version": None,
+            "update_management": False,
+            "user_worker": False,
+            "proxy": None,
+            "endpoints": {},
+        }
+    )
+    endpoints = dict(effective.get("endpoints") or {})
+    if params.workspace_id:
+        effective["workspace_id"] = params.workspace_id
+        endpoints["agentsvc"] = f"{params.workspace_id}.agentsvc.azure-automation.net"
+        endpoints["oms"] = f"{params.workspace_id}.oms.opinsights.azure.com"
+    endpoints.update(params.endpoints)
+    effective["endpoints"] = endpoints
+    return effective
+
+
+def network_plan(
+    worker: dict[str, Any] | None, params: ProbeParams
+) -> tuple[dict[str, str], str | None, str]:
+    """Return (endpoint host -> role, proxy host:port or None, proxy.conf path for credentials)
+    for the effective worker facts; a proxy override wins over the host's proxy.conf."""
+    roles: dict[str, str] = {}
+    for role, host in ((worker or {}).get("endpoints") or {}).items():
+        if host and host not in roles:
+            roles[host] = role
+    proxy = (worker or {}).get("proxy")
+    if params.proxy is not None:
+        override = agent_config.parse_proxy(params.proxy)
+        return roles, (f"{override.host}:{override.port}" if override else None), ""
+    if proxy:
+        creds = str(proxy.get("path") or "") if proxy["has_credentials"] else ""
+        return roles, f"{proxy['host']}:{proxy['port']}", creds
+    return roles, None, ""
+
+
+def collect(run: Runner, params: ProbeParams) -> dict[str, Section]:
+    """Return all Linux sections of one host, asking it at most two commands.
+
+    ``run(command, *args)`` runs one remote command (testinfra's ``host.run``).
+    """
+    before = time.time()
+    facts = run(
+        "sh -c %s hrw-facts %s", _script("linux_facts.sh"), str(params.omsconfig_log_max_bytes)
+    )
+    sections = parse_facts(facts, params, (before, time.time()))
+    worker = sections["worker"].data
+    if worker is None and not (params.workspace_id or params.endpoints):
+        sections["network"] = Section.failed(
+            "network", f"endpoints unknown: {sections['worker'].error}"
+        )
+        return sections
+    worker = effective_worker(worker, params)
+    if sections["worker"].data is not None:  # an unreadable worker section stays an error
+        sections["worker"] = dataclasses.replace(sections["worker"], data=worker)
+    try:
+        roles, proxy, creds = network_plan(worker, params)
+    except ValueError:
+        # Only the inventory's hrw_proxy gets here: the host's own proxy.conf was parsed
+        # (and checked) with the facts. The value is not echoed: it may hold a password.
+        sections["network"] = Section.failed(
+            "network", "inventory value hrw_proxy is not a proxy address (host:port)"
+        )
+        return sections
+    if not roles:
+        sections["network"] = Section("network", {}, raw="no endpoints to probe")
+        return sections
+    try:
+        network = run(
+            "sh -c %s hrw-net %s %s %s" + " %s" * len(roles),
+            _script("linux_network.sh"),
+            f"{params.connect_timeout_s:g}",
+            proxy or "",
+            creds,
+            *roles,
+        )
+    except HostUnreachable as exc:
+        sections["network"] = Section.failed(
+            "network", f"connection lost during the network probe: {exc}"
+        )
+        return sections
+    sections["network"] = parse_network(network, roles, proxy)
+    return sections

@@ -1,0 +1,1 @@
+"""Windows probe: the PowerShell script run over WinRM and its parser."""

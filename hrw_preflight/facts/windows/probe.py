@@ -1,0 +1,585 @@
+"""The Windows probe: one PowerShell 5.1 run per host, parsed into facts sections.
+
+The probe script (``windows_facts.ps1``) is too long for a command line (cmd.exe stops at
+8191 characters), so the command line carries only a fixed bootstrap that reads the
+parameters (first line, base64 JSON) and the script (the rest) from standard input.
+The script prints one marked block per section; :func:`parse_output` turns the blocks into
+:class:`~hrw_preflight.facts.Section` objects following docs/design.md section 1.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any, Protocol, TypeVar
+
+from hrw_preflight.facts.model import Section
+from hrw_preflight.facts.params import ProbeParams
+from hrw_preflight.facts.windows.clixml import decode_stderr
+
+SECTIONS = (
+    "service",
+    "hardware",
+    "pressure",
+    "prereqs",
+    "clock",
+    "worker",
+    "network",
+    "events",
+)
+BEGIN, END, PART, ERROR = "@@HRW-BEGIN ", "@@HRW-END ", "@@HRW-PART ", "@@HRW-ERROR"
+SMA_LOG = "Microsoft-SMA/Operational"
+OPS_LOG = "Operations Manager"
+
+# Reads the parameter line and the script from stdin and runs the script with it.
+BOOTSTRAP = "$i=[Console]::In;$p=$i.ReadLine();$s=$i.ReadToEnd();& ([scriptblock]::Create($s)) $p"
+COMMAND_PREFIX = "powershell -NoProfile -NonInteractive -EncodedCommand "
+
+_NO_EVENTS = "NoMatchingEventsFound"
+_NO_SERVICE = "NoServiceFoundForGivenName"
+_STATUS_NAMES = {"Stopped": 1, "StartPending": 2, "StopPending": 3, "Running": 4, "Paused": 7}
+_START_NAMES = {"Boot": 0, "System": 1, "Automatic": 2, "Manual": 3, "Disabled": 4}
+_TCP_STATES = {"ok", "timeout", "refused", "unreachable", "unresolved", "proxy-refused", "error"}
+_TLS_STATES = {"ok", "failed", "not-attempted"}
+_ROLES = {"agentsvc", "jrds", "oms"}
+_PROXY_AUTH_HINT = (
+    "; the agent's proxy password cannot be read from the MMA configuration,"
+    " give the proxy with its credentials in hrw_proxy"
+)
+# Seconds added to half the command's duration: the host's clock reading has a resolution
+# of milliseconds and the controller's time.time() calls bracket more than the read itself.
+CLOCK_SLACK_S = 1.0
+_DWORD = 0xFFFFFFFF
+_DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
+_GUID = "[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
+# Update Management registers its system worker in a group named "<computer>_<agent guid>".
+_SYSTEM_GROUP = re.compile(rf"^.+_{_GUID}$")
+
+
+class CommandResult(Protocol):
+    """What a transport returns for one command (testinfra's CommandResult fits)."""
+
+    @property
+    def stdout_bytes(self) -> bytes: ...
+
+    @property
+    def stderr_bytes(self) -> bytes: ...
+
+    @property
+    def rc(self) -> int: ...
+
+
+R = TypeVar("R", bound=CommandResult)
+
+
+class Unreadable(Exception):
+    """A section's output cannot be turned into data; the message says why."""
+
+
+@dataclass(frozen=True)
+class ErrorRecord:
+    """An error the script caught and printed instead of a part's data."""
+
+    error_id: str
+    category: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of a section block: JSON text, or the error record that replaced it."""
+
+    name: str
+    text: str
+    error: ErrorRecord | None
+
+
+@dataclass(frozen=True)
+class CommandTiming:
+    """The controller's ``time.time()`` just before and just after the probe command."""
+
+    started: float
+    ended: float
+
+    @property
+    def midpoint(self) -> float:
+        """Return the controller's best estimate of when the host read its clock.
+
+        The host reads its clock somewhere inside the command, so the middle of the
+        command is at most half its duration away from that moment.
+        """
+        return (self.started + self.ended) / 2
+
+    @property
+    def uncertainty_s(self) -> float:
+        """Return how far the host's reading may lie from :attr:`midpoint`, in seconds.
+
+        Half the command's duration (where in the command the host read its clock is
+        unknown) plus :data:`CLOCK_SLACK_S`.
+        """
+        return max(0.0, self.ended - self.started) / 2 + CLOCK_SLACK_S
+
+
+def script_text() -> str:
+    """Return the probe script shipped with the package (ASCII by construction)."""
+    return (resources.files("hrw_preflight.facts.windows") / "windows_facts.ps1").read_text("ascii")
+
+
+def params_document(params: ProbeParams) -> dict[str, Any]:
+    """Return the parameters as the JSON document the script decodes.
+
+    Exists so the lab emulator and tests see exactly what the host is told.
+    """
+    return {
+        "lookback_hours": float(params.lookback_hours),
+        "connect_timeout_ms": max(1, round(params.connect_timeout_s * 1000)),
+        "workspace_id": params.workspace_id,
+        "endpoints": {role: host for role, host in params.endpoints.items() if role in _ROLES},
+        "proxy": params.proxy,
+        "event_logs": [{"log": log, "ids": list(ids)} for log, ids in params.event_ids.items()],
+    }
+
+
+def encode_command(text: str) -> str:
+    """Return ``text`` as powershell.exe's -EncodedCommand wants it: base64 of UTF-16LE."""
+    return base64.b64encode(text.encode("utf-16-le")).decode("ascii")
+
+
+def build_invocation(params: ProbeParams) -> tuple[str, bytes]:
+    """Return the command line and the stdin bytes of one probe run.
+
+    The parameters travel as one base64 line of JSON, so inventory values are data the
+    script decodes, never code it runs.
+    """
+    document = json.dumps(params_document(params), separators=(",", ":"))
+    line = base64.b64encode(document.encode("utf-8")).decode("ascii")
+    stdin = (line + "\r\n" + script_text()).encode("ascii")
+    return COMMAND_PREFIX + encode_command(BOOTSTRAP), stdin
+
+
+def collect(run: Callable[[str, bytes], R], params: ProbeParams) -> dict[str, Section]:
+    """Ask the host one command (the whole probe) and return its sections.
+
+    The controller's clock is read just before and just after that one command, so the
+    clock section can compare the host's time with the controller's.
+    """
+    command, stdin = build_invocation(params)
+    started = time.time()
+    result = run(command, stdin)
+    ended = time.time()
+    timing = CommandTiming(started=started, ended=ended)
+    return parse_output(result.stdout_bytes, result.stderr_bytes, result.rc, timing)
+
+
+# --- splitting the output -------------------------------------------------------------
+
+
+def _split_blocks(text: str) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Return the body lines of each complete block, and of each block that was cut off."""
+    blocks: dict[str, list[str]] = {}
+    cut: dict[str, list[str]] = {}
+    open_name: str | None = None
+    lines: list[str] = []
+    for line in text.split("\n"):
+        if line.startswith(BEGIN):
+            if open_name is not None:
+                cut[open_name] = lines
+            open_name, lines = line[len(BEGIN) :].strip(), []
+        elif line.startswith(END) and open_name is not None:
+            if line[len(END) :].strip() == open_name:
+                blocks[open_name] = lines
+            else:
+                cut[open_name] = lines
+            open_name = None
+        elif open_name is not None:
+            lines.append(line)
+    if open_name is not None:
+        cut[open_name] = lines
+    return blocks, {name: body for name, body in cut.items() if name not in blocks}
+
+
+def _parts(section: str, lines: list[str]) -> dict[str, Part]:
+    """Split a block's lines into its parts (a block without markers is one part "")."""
+    chunks: list[tuple[str, list[str]]] = [("", [])]
+    for line in lines:
+        if line.startswith(PART):
+            chunks.append((line[len(PART) :].strip(), []))
+        else:
+            chunks[-1][1].append(line)
+    parts: dict[str, Part] = {}
+    for name, body in chunks:
+        text = "\n".join(body).strip()
+        if name == "" and not text and len(chunks) > 1:
+            continue
+        error = None
+        if text.startswith(ERROR):
+            error = _error_record(section, name, text[len(ERROR) :])
+            text = ""
+        parts[name] = Part(name=name, text=text, error=error)
+    return parts
+
+
+def _error_record(section: str, part: str, text: str) -> ErrorRecord:
+    value = _load_json(section, part, text)
+    if not isinstance(value, dict):
+        raise Unreadable(f"{_where(section, part)}: error record is not a JSON object")
+    return ErrorRecord(
+        error_id=str(value.get("ErrorId") or ""),
+        category=str(value.get("Category") or ""),
+        message=str(value.get("Message") or "").strip(),
+    )
+
+
+def _where(section: str, part: str) -> str:
+    return f"{section} section" + (f" (part '{part}')" if part else "")
+
+
+def _load_json(section: str, part: str, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise Unreadable(
+            f"garbled JSON in the {_where(section, part)}: {exc.msg} at line {exc.lineno}"
+        ) from None
+
+
+def _value(section: str, parts: dict[str, Part], name: str) -> Any:
+    """Return the decoded JSON of a part (None when the pipeline yielded nothing).
+
+    Raises :class:`Unreadable` when the part is missing, failed or garbled.
+    """
+    part = parts.get(name)
+    if part is None:
+        raise Unreadable(f"the {_where(section, name)} is missing from the probe output")
+    if part.error is not None:
+        raise Unreadable(f"{_where(section, name)}: {part.error.message}")
+    if not part.text:
+        return None
+    return _load_json(section, name, part.text)
+
+
+def _objects(section: str, value: Any) -> list[dict[str, Any]]:
+    """Return a pipeline's JSON as a list: 5.1 writes one object bare and none as nothing."""
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else [value]
+    if not all(isinstance(item, dict) for item in items):
+        raise Unreadable(f"{section} section: expected JSON objects, got {type(value).__name__}")
+    return items
+
+
+def _int(section: str, value: Any, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Unreadable(f"{section} section: {field} is not an integer ({value!r})")
+    return value
+
+
+# --- sections ---------------------------------------------------------------------------
+
+
+def _service(parts: dict[str, Part]) -> dict[str, Any]:
+    part = parts.get("")
+    if part is not None and part.error is not None and _NO_SERVICE in part.error.error_id:
+        return {"exists": False, "name": "HealthService", "status": None, "start_type": None}
+    found = _objects("service", _value("service", parts, ""))
+    if len(found) != 1:
+        raise Unreadable(f"service section: expected one service, got {len(found)}")
+    service = found[0]
+    status, start = service.get("Status"), service.get("StartType")
+    status = _STATUS_NAMES.get(status, status) if isinstance(status, str) else status
+    start = _START_NAMES.get(start, start) if isinstance(start, str) else start
+    return {
+        "exists": True,
+        "name": str(service.get("Name") or "HealthService"),
+        "status": _int("service", status, "Status"),
+        "start_type": _int("service", start, "StartType"),
+    }
+
+
+def _hardware(parts: dict[str, Part]) -> dict[str, Any]:
+    sockets = _objects("hardware", _value("hardware", parts, "processor"))
+    if not sockets:
+        raise Unreadable("hardware section: Win32_Processor returned no processor")
+    logical = sum(
+        _int("hardware", s.get("NumberOfLogicalProcessors"), "NumberOfLogicalProcessors")
+        for s in sockets
+    )
+    systems = _objects("hardware", _value("hardware", parts, "computersystem"))
+    if len(systems) != 1:
+        raise Unreadable("hardware section: Win32_ComputerSystem did not return one object")
+    memory = _int("hardware", systems[0].get("TotalPhysicalMemory"), "TotalPhysicalMemory")
+    return {"logical_processors": logical, "memory_bytes": memory}
+
+
+def _pressure(parts: dict[str, Part]) -> dict[str, Any]:
+    sockets = _objects("pressure", _value("pressure", parts, "processor"))
+    loads = [s.get("LoadPercentage") for s in sockets if s.get("LoadPercentage") is not None]
+    if not loads:
+        raise Unreadable("pressure section: Win32_Processor reported no LoadPercentage")
+    load = sum(_int("pressure", v, "LoadPercentage") for v in loads) / len(loads) / 100
+    systems = _objects("pressure", _value("pressure", parts, "os"))
+    if len(systems) != 1:
+        raise Unreadable("pressure section: Win32_OperatingSystem did not return one object")
+    free_kb = _int("pressure", systems[0].get("FreePhysicalMemory"), "FreePhysicalMemory")
+    total_kb = _int("pressure", systems[0].get("TotalVisibleMemorySize"), "TotalVisibleMemorySize")
+    return {
+        "cpu_load": round(load, 4),
+        "memory_available_bytes": free_kb * 1024,
+        "memory_total_bytes": total_kb * 1024,
+    }
+
+
+def _version_key(name: str) -> tuple[int, ...]:
+    return tuple(int(piece) for piece in re.findall(r"\d+", name))
+
+
+def _worker(parts: dict[str, Part]) -> dict[str, Any]:
+    _value("worker", parts, "agent")  # an unreadable agent configuration fails the section
+    workers = _objects("worker", _value("worker", parts, "workers"))
+    versions = [str(v.get("Name")) for v in _objects("worker", _value("worker", parts, "version"))]
+    effective = _value("worker", parts, "effective")
+    if not isinstance(effective, dict):
+        raise Unreadable("worker section: the effective settings are not a JSON object")
+    groups = [str(w.get("Group") or "") for w in workers]
+    proxy = effective.get("Proxy")
+    shown_proxy = None
+    if isinstance(proxy, dict):
+        shown_proxy = {
+            "url": str(proxy.get("Url") or ""),
+            "host": str(proxy.get("Host") or ""),
+            "port": _int("worker", proxy.get("Port"), "Proxy.Port"),
+            "has_credentials": bool(proxy.get("HasCredentials")),
+        }
+    elif proxy is not None:
+        raise Unreadable("worker section: Proxy is neither null nor an object")
+
+    def host(key: str) -> str | None:
+        value = effective.get(key)
+        return str(value) if value else None
+
+    return {
+        "workspace_id": host("WorkspaceId"),
+        "version": max(versions, key=_version_key) if versions else None,
+        "update_management": any(_SYSTEM_GROUP.match(g) for g in groups),
+        "user_worker": any(g and not _SYSTEM_GROUP.match(g) for g in groups),
+        "proxy": shown_proxy,
+        "endpoints": {"agentsvc": host("Agentsvc"), "jrds": host("Jrds"), "oms": host("Oms")},
+    }
+
+
+def _pem_chain(host: str, chain: Any) -> list[str]:
+    if isinstance(chain, dict) and "value" in chain:
+        chain = chain["value"]  # 5.1 writes a PSObject-wrapped array as {"value", "Count"}
+    if not isinstance(chain, list):
+        chain = [] if chain is None else [chain]
+    pems = []
+    for item in chain:
+        try:
+            der = base64.b64decode(str(item), validate=True)
+        except binascii.Error:
+            raise Unreadable(f"network section: certificate of {host} is not base64") from None
+        pems.append(ssl.DER_cert_to_PEM_cert(der))
+    return pems
+
+
+def _network(parts: dict[str, Part]) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for item in _objects("network", _value("network", parts, "")):
+        host = str(item.get("Host") or "")
+        role, tcp, tls = item.get("Role"), item.get("Tcp"), item.get("Tls")
+        if not host or role not in _ROLES or tcp not in _TCP_STATES or tls not in _TLS_STATES:
+            raise Unreadable(f"network section: malformed endpoint result for {host or '?'}")
+        detail = str(item.get("Detail") or "")
+        if item.get("PolicyErrors") and item.get("PolicyErrors") != "None":
+            detail += f" (certificate policy: {item['PolicyErrors']})"
+        if tcp == "proxy-refused" and " 407" in detail:
+            detail += _PROXY_AUTH_HINT
+        results[host] = {
+            "role": role,
+            "via_proxy": item.get("ViaProxy") or None,
+            "tcp": tcp,
+            "tls": tls,
+            "detail": detail,
+            "chain_pem": _pem_chain(host, item.get("Chain")),
+        }
+    if not results:
+        raise Unreadable(
+            "network section: no endpoint to probe (no workspace id or endpoints were found; "
+            "see the worker section, or set hrw_workspace_id / hrw_endpoints)"
+        )
+    return results
+
+
+def _event_time(value: Any) -> str:
+    text = str(value)
+    match = _DATE.match(text)
+    if match:
+        moment = datetime.fromtimestamp(int(match.group(1)) / 1000, UTC)
+        return moment.isoformat(timespec="seconds")
+    try:
+        return datetime.fromisoformat(text).astimezone(UTC).isoformat(timespec="seconds")
+    except ValueError:
+        raise Unreadable(f"events section: unreadable TimeCreated {text!r}") from None
+
+
+def _events_of(parts: dict[str, Part], name: str) -> list[dict[str, Any]]:
+    part = parts.get(name)
+    if part is not None and part.error is not None and _NO_EVENTS in part.error.error_id:
+        return []
+    if part is not None and part.error is not None:
+        log = name.split(" ", 1)[-1]
+        raise Unreadable(f"event log '{log}' cannot be read: {part.error.message}")
+    events = []
+    for raw in _objects("events", _value("events", parts, name)):
+        events.append(
+            {
+                "id": _int("events", raw.get("Id"), "Id"),
+                "provider": str(raw.get("ProviderName") or ""),
+                "level": _int("events", raw.get("Level"), "Level"),
+                "time": _event_time(raw.get("TimeCreated")),
+                "message": str(raw.get("Message") or ""),
+            }
+        )
+    return events
+
+
+def _events(parts: dict[str, Part]) -> dict[str, Any]:
+    window = _value("events", parts, "window")
+    if not isinstance(window, dict) or not isinstance(window.get("LookbackHours"), int | float):
+        raise Unreadable("events section: the look-back window is missing")
+    logs: dict[str, list[dict[str, Any]]] = {}
+    for name in parts:
+        kind, _, log = name.partition(" ")
+        if kind not in ("log", "scan"):
+            continue
+        merged = logs.setdefault(log, [])
+        for event in _events_of(parts, name):
+            if event not in merged:
+                merged.append(event)
+    for log in (OPS_LOG, SMA_LOG):
+        if log not in logs:
+            raise Unreadable(f"events section: the '{log}' log was not queried")
+    for events in logs.values():
+        events.sort(key=lambda e: str(e["time"]), reverse=True)
+    return {"lookback_hours": float(window["LookbackHours"]), "logs": logs}
+
+
+def _optional_int(section: str, value: Any, field: str) -> int | None:
+    """Return a registry value as an int, or None when the value is absent."""
+    return None if value is None else _int(section, value, field)
+
+
+def _dword(section: str, value: Any, field: str) -> int | None:
+    """Return a REG_DWORD as the registry shows it (unsigned), or None when absent.
+
+    PowerShell hands a DWORD over as a signed Int32, so 0xFFFFFFFF arrives as -1.
+    """
+    number = _optional_int(section, value, field)
+    return None if number is None else number & _DWORD
+
+
+def _one_object(section: str, value: Any, what: str) -> dict[str, Any] | None:
+    """Return the single object a part printed, None when it printed nothing."""
+    found = _objects(section, value)
+    if not found:
+        return None
+    if len(found) != 1:
+        raise Unreadable(f"{section} section: expected one {what}, got {len(found)}")
+    return found[0]
+
+
+def _prereqs(parts: dict[str, Part]) -> dict[str, Any]:
+    shell = _one_object("prereqs", _value("prereqs", parts, "powershell"), "PSVersion")
+    version = None if shell is None else shell.get("Version")
+    if version is not None and (not isinstance(version, str) or not version.strip()):
+        raise Unreadable(f"prereqs section: PSVersion is not a version string ({version!r})")
+    ndp = _one_object("prereqs", _value("prereqs", parts, "dotnet"), ".NET 4 Full key")
+    release = None if ndp is None else _optional_int("prereqs", ndp.get("Release"), "Release")
+    tls = _one_object("prereqs", _value("prereqs", parts, "tls12client"), "TLS 1.2 Client key")
+    tls = tls or {}
+    return {
+        "powershell_version": version,
+        "dotnet_release": release,
+        "tls12_client": {
+            "enabled": _dword("prereqs", tls.get("Enabled"), "Enabled"),
+            "disabled_by_default": _dword(
+                "prereqs", tls.get("DisabledByDefault"), "DisabledByDefault"
+            ),
+        },
+    }
+
+
+def _clock(parts: dict[str, Part], timing: CommandTiming | None) -> dict[str, Any]:
+    reading = _one_object("clock", _value("clock", parts, ""), "clock reading")
+    if reading is None:
+        raise Unreadable("clock section: the host printed no time")
+    millis = reading.get("UtcUnixMilliseconds")
+    if isinstance(millis, bool) or not isinstance(millis, int | float):
+        raise Unreadable(f"clock section: UtcUnixMilliseconds is not a number ({millis!r})")
+    if timing is None:
+        raise Unreadable("clock section: the controller's time around the command is unknown")
+    return {
+        "host_epoch": millis / 1000,
+        "controller_epoch": round(timing.midpoint, 3),
+        "uncertainty_s": round(timing.uncertainty_s, 3),
+    }
+
+
+_BUILDERS: dict[str, Callable[[dict[str, Part]], dict[str, Any]]] = {
+    "service": _service,
+    "hardware": _hardware,
+    "pressure": _pressure,
+    "prereqs": _prereqs,
+    "worker": _worker,
+    "network": _network,
+    "events": _events,
+}
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else ""
+
+
+def parse_output(
+    stdout: bytes, stderr: bytes, rc: int, timing: CommandTiming | None = None
+) -> dict[str, Section]:
+    """Return the Windows sections (:data:`SECTIONS`) read from one probe run's output.
+
+    A section that is missing, cut off, garbled or reports an error that means "could not
+    read" comes back as :meth:`Section.failed` with the reason and its raw text; a failed
+    run (no sections at all) names PowerShell's own complaint from stderr. ``timing`` is
+    when the controller sent the command and got its answer; without it the clock section
+    cannot be judged and is failed.
+    """
+    text = stdout.decode("utf-8", errors="replace").lstrip("\ufeff").replace("\r\n", "\n")
+    blocks, cut = _split_blocks(text)
+    complaint = _first_line(decode_stderr(stderr)) if stderr.strip() else ""
+    sections: dict[str, Section] = {}
+    for name in SECTIONS:
+        if name not in blocks:
+            if name in cut:
+                reason = f"the probe output of the {name} section was cut off"
+            else:
+                reason = f"the probe printed no {name} section (exit code {rc})"
+            if complaint:
+                reason += f": {complaint}"
+            sections[name] = Section.failed(name, reason, raw="\n".join(cut.get(name, [])))
+            continue
+        raw = "\n".join(blocks[name]).strip("\n")
+        try:
+            parts = _parts(name, blocks[name])
+            data = _clock(parts, timing) if name == "clock" else _BUILDERS[name](parts)
+        except Unreadable as exc:
+            sections[name] = Section.failed(name, str(exc), raw=raw)
+            continue
+        sections[name] = Section(name=name, data=data, raw=raw)
+    return sections

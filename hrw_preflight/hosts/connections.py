@@ -1,0 +1,347 @@
+"""Connections to hosts: one reused connection per host, with bounded waits.
+
+SSH goes through OpenSSH with connection multiplexing (one master connection per host for
+the whole run), host keys verified unless the operator explicitly accepts unknown ones, and a
+hard timeout on every command. Paramiko and local use testinfra's own backends; WinRM uses
+the suite's backend, which keeps one shell per host.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import hashlib
+import os
+import select
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import testinfra
+import testinfra.host
+from testinfra.backend.base import CommandResult
+from testinfra.backend.paramiko import ParamikoBackend
+from testinfra.backend.ssh import SshBackend
+
+from hrw_preflight.hosts.errors import HostUnreachable
+from hrw_preflight.hosts.targets import Target
+
+__all__ = [
+    "BoundedSshBackend",
+    "ConnectOptions",
+    "HostUnreachable",
+    "close_host",
+    "open_host",
+    "remove_control_dir",
+    "stop_masters",
+]
+
+
+@dataclass(frozen=True)
+class ConnectOptions:
+    """How to connect: timeouts and whether unknown SSH host keys may be accepted."""
+
+    connect_timeout_s: int = 10
+    command_timeout_s: int = 120
+    accept_unknown_host_keys: bool = False
+
+
+class BoundedSshBackend(SshBackend):  # type: ignore[misc]
+    """testinfra's OpenSSH backend with a timeout on every command and batch mode.
+
+    Why: testinfra waits forever for a command; a host that accepts the connection and
+    then hangs must not hold up the run. Batch mode stops ssh from ever prompting.
+    """
+
+    NAME = "ssh"
+
+    def __init__(self, hostspec: str, command_timeout_s: int, **kwargs: Any) -> None:
+        super().__init__(hostspec, **kwargs)
+        self.command_timeout_s = command_timeout_s
+
+    def get_encoding(self) -> str:
+        """Return "utf-8" without asking the host.
+
+        Why: testinfra otherwise runs ``python3 -c 'import locale...'`` on the host the first
+        time output is not ASCII, an extra remote command outside the probe's budget that
+        may itself fail; the probes decode the output bytes themselves (UTF-8, see
+        :func:`hrw_preflight.facts.linux.probe.decode_output`).
+        """
+        return "utf-8"
+
+    def run_local(self, command: str, *args: str) -> CommandResult:
+        """Run the local ssh command line; raise HostUnreachable if it outlives the timeout.
+
+        The command runs in its own process group so that, on timeout, the ssh client is
+        killed along with the shell that started it (killing the shell alone would leave
+        ssh running, and holding the remote command, for as long as the host stays silent).
+        """
+        cmd = self.encode(self.quote(command, *args))
+        with _RUNNING_LOCK:  # so that stop_masters sees every command it must end
+            if _STOPPING.is_set():
+                raise HostUnreachable("the run was interrupted before this command")
+            proc = subprocess.Popen(
+                [b"/bin/sh", b"-c", cmd],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
+            _RUNNING.add(proc.pid)
+        try:
+            stdout, stderr = proc.communicate(timeout=self.command_timeout_s)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            raise HostUnreachable(
+                f"no answer within {self.command_timeout_s} s (the host accepted the "
+                "connection but the command did not finish; --hrw-command-timeout)"
+            ) from None
+        finally:
+            _RUNNING.discard(proc.pid)
+        return self.result(proc.returncode, cmd, stdout, stderr)
+
+
+# Process groups of the ssh commands running now, so that an interrupted run can end them,
+# and the flag that keeps new ones from starting once it does.
+_RUNNING: set[int] = set()
+_RUNNING_LOCK = threading.Lock()
+_STOPPING = threading.Event()
+
+
+class BoundedParamikoBackend(ParamikoBackend):  # type: ignore[misc]
+    """testinfra's paramiko backend with Nagle off and a deadline on every command.
+
+    Why: testinfra's version reads until the host closes the channel, so a host that hangs
+    after login holds the run forever; and with Nagle on, each small request of a probe
+    waits for the previous segment's acknowledgement.
+    """
+
+    NAME = "paramiko"
+
+    def __init__(self, hostspec: str, command_timeout_s: int, **kwargs: Any) -> None:
+        super().__init__(hostspec, **kwargs)
+        self.command_timeout_s = command_timeout_s
+
+    def get_encoding(self) -> str:
+        """Return "utf-8" without asking the host (see BoundedSshBackend.get_encoding)."""
+        return "utf-8"
+
+    def _exec_command(self, command: bytes) -> tuple[int, bytes, bytes]:
+        transport = self.client.get_transport()
+        if transport is None:
+            raise HostUnreachable("the paramiko transport is not connected")
+        with contextlib.suppress(OSError, AttributeError):
+            transport.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        deadline = time.monotonic() + self.command_timeout_s
+        chan = transport.open_session(timeout=self.command_timeout_s)
+        try:
+            if self.get_pty:
+                chan.get_pty()
+            chan.exec_command(command)
+            chan.shutdown_write()
+            out, err = bytearray(), bytearray()
+            while True:
+                if chan.recv_ready():
+                    out += chan.recv(65536)
+                elif chan.recv_stderr_ready():
+                    err += chan.recv_stderr(65536)
+                elif chan.exit_status_ready() and chan.eof_received:
+                    return chan.recv_exit_status(), bytes(out), bytes(err)
+                else:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise HostUnreachable(
+                            f"no answer within {self.command_timeout_s} s (the host accepted "
+                            "the connection but the command did not finish; "
+                            "--hrw-command-timeout)"
+                        )
+                    # The channel's pipe wakes select for output and end of file only (not
+                    # for stderr or the exit status), so the wait is kept short.
+                    select.select([chan], [], [], min(left, 0.05))
+        finally:
+            chan.close()
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """Kill ``proc``'s process group and reap it, giving up on its pipes after 5 s."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    try:
+        proc.communicate(timeout=5)
+    except subprocess.TimeoutExpired:  # a detached grandchild still holds a pipe
+        proc.kill()
+        proc.wait()
+
+
+def _control_dir_path() -> str:
+    return os.path.join(tempfile.gettempdir(), f"hrw-ssh-{os.getuid()}-{os.getpid()}")
+
+
+def _control_dir() -> str:
+    global _CLEANUP_PID
+    path = _control_dir_path()
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    if os.getpid() != _CLEANUP_PID:  # once per process (a forked child has its own folder)
+        atexit.register(remove_control_dir)
+        _CLEANUP_PID = os.getpid()
+    return path
+
+
+_CLEANUP_PID: int | None = None
+
+
+def stop_masters() -> None:
+    """End this process's running ssh commands, ask its SSH masters to exit, and remove the
+    socket folder.
+
+    Why: an interrupted run ends its probe process mid-probe; without this, the masters it
+    started would linger for ControlPersist seconds holding a connection to each host.
+    """
+    with _RUNNING_LOCK:
+        _STOPPING.set()
+        groups = list(_RUNNING)
+    for group in groups:  # clients still running would start or hold masters
+        with contextlib.suppress(OSError):
+            os.killpg(group, signal.SIGKILL)
+    folder = _control_dir_path()
+    try:
+        sockets = [os.path.join(folder, name) for name in os.listdir(folder)]
+    except OSError:
+        return
+    for path in sockets:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            subprocess.run(
+                ["ssh", "-O", "exit", "-o", f"ControlPath={path}", "master"],
+                capture_output=True,
+                timeout=5,
+                check=False,
+            )
+        # A client killed while it was becoming a master leaves its socket without a
+        # listener; a master that did not answer loses its socket and expires on its own.
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+    remove_control_dir()
+
+
+def remove_control_dir() -> None:
+    """Remove this process's SSH control-socket folder once its masters are gone.
+
+    Only an empty folder is removed: a master still running keeps its socket there.
+    """
+    with contextlib.suppress(OSError):
+        os.rmdir(_control_dir_path())
+
+
+def _name_tag(name: str) -> str:
+    """Return a short, path-safe tag for an inventory host name (socket paths are short)."""
+    return hashlib.sha256(name.encode("utf-8")).hexdigest()[:10]
+
+
+def _ssh_host(target: Target, options: ConnectOptions) -> testinfra.host.Host:
+    spec = target.hostspec().split("://", 1)[1].split("?", 1)[0]
+    extra = [
+        target.ssh_extra_args,
+        "-o BatchMode=yes",
+        "-o ServerAliveInterval=10",
+        "-o ServerAliveCountMax=3",
+    ]
+    if options.accept_unknown_host_keys:
+        extra.append("-o StrictHostKeyChecking=accept-new")
+    backend = BoundedSshBackend(
+        spec,
+        command_timeout_s=options.command_timeout_s,
+        ssh_config=target.ssh_config,
+        ssh_identity_file=target.identity_file,
+        timeout=target.timeout or options.connect_timeout_s,
+        # testinfra %-formats the ssh command line, so ssh's own %C token is written %%C.
+        # The inventory name is part of the path: two entries for one machine get a master
+        # each, so closing one never cuts the other off mid-probe.
+        controlpath=os.path.join(_control_dir(), f"{_name_tag(target.name)}-%%C"),
+        controlpersist=60,
+        ssh_extra_args=" ".join(a for a in extra if a),
+        sudo=target.sudo,
+        sudo_user=target.sudo_user,
+    )
+    host = testinfra.host.Host(backend)
+    backend.set_host(host)
+    return host
+
+
+def _winrm_host(target: Target, options: ConnectOptions) -> testinfra.host.Host:
+    from hrw_preflight.hosts.winrm_backend import WinRMBackend, WinRMSettings
+
+    if target.password is None:
+        raise HostUnreachable(
+            f"no WinRM password for {target.name}: set ansible_password in the inventory or "
+            "the HRW_WINRM_PASSWORD environment variable"
+        )
+    # A Receive long-polls for at most ``operation`` seconds and each HTTP wait is bounded by
+    # ``read`` (> operation, as WinRM requires); both stay within the command timeout, so a
+    # service that accepts the connection and then never answers costs at most that.
+    command = max(2, options.command_timeout_s)
+    operation = max(1, min(20, command // 2))
+    read = operation + max(1, min(10, command // 2))
+    settings = WinRMSettings(
+        host=target.address,
+        port=target.port or (5986 if target.winrm_scheme == "https" else 5985),
+        user=target.user or "",
+        password=target.password.reveal(),
+        scheme=target.winrm_scheme,
+        transport=target.winrm_transport,
+        server_cert_validation=target.winrm_cert_validation,
+        ca_trust_path=target.winrm_ca_trust_path,
+        connect_timeout_s=options.connect_timeout_s,
+        read_timeout_s=read,
+        operation_timeout_s=operation,
+        command_timeout_s=command,
+    )
+    backend = WinRMBackend(settings)
+    host = testinfra.host.Host(backend)
+    backend.set_host(host)
+    return host
+
+
+def open_host(target: Target, options: ConnectOptions) -> testinfra.host.Host:
+    """Return a testinfra Host for ``target``; nothing is sent until its first command."""
+    if target.connection == "ssh":
+        return _ssh_host(target, options)
+    if target.connection == "winrm":
+        return _winrm_host(target, options)
+    kwargs = target.testinfra_kwargs()
+    if target.connection == "paramiko":
+        kwargs.setdefault("timeout", options.connect_timeout_s)
+        spec = target.hostspec().split("://", 1)[1].split("?", 1)[0]
+        backend = BoundedParamikoBackend(spec, options.command_timeout_s, **kwargs)
+        host = testinfra.host.Host(backend)
+        backend.set_host(host)
+        return host
+    host = testinfra.get_host(target.hostspec(), **kwargs)
+    # Set, so testinfra never runs a remote command to ask for it (see get_encoding above).
+    host.backend._encoding = "utf-8"
+    return host
+
+
+def close_host(host: testinfra.host.Host) -> None:
+    """Close the host's connection: stop the SSH master or delete the WinRM shell.
+
+    Why: multiplexed SSH masters would otherwise linger for ControlPersist after the run.
+    """
+    backend = host.backend
+    if isinstance(backend, BoundedSshBackend):
+        spec = backend.host
+        path = str(backend.controlpath).replace("%%", "%")
+        cmd = ["ssh", "-O", "exit", "-o", f"ControlPath={path}"]
+        if backend.ssh_config:
+            cmd += ["-F", backend.ssh_config]
+        if spec.user:
+            cmd += ["-o", f"User={spec.user}"]
+        if spec.port:
+            cmd += ["-o", f"Port={spec.port}"]
+        subprocess.run([*cmd, spec.name], capture_output=True, timeout=10, check=False)
+    elif hasattr(backend, "close"):
+        backend.close()

@@ -1,1 +1,0 @@
-"""Probes: the only code that talks to hosts. Each returns sections of plain facts."""

@@ -1,0 +1,1 @@
+"""Stage 5, report: the evidence record, HTML matrix, waivers, gate and bundle verification."""

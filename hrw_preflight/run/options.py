@@ -1,0 +1,127 @@
+"""The suite's command-line options and the run settings built from them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from hrw_preflight.hosts.connections import ConnectOptions
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Register the hrw-preflight options (testinfra's own --hosts etc. are reused)."""
+    group = parser.getgroup("hrw-preflight", "Hybrid Runbook Worker preflight")
+    add = group.addoption
+    add(
+        "--hrw-lookback-hours",
+        type=float,
+        default=24.0,
+        help="event-log look-back window in hours (default 24)",
+    )
+    add(
+        "--hrw-connect-timeout",
+        type=int,
+        default=10,
+        help="seconds to wait for a host to accept the connection (default 10)",
+    )
+    add(
+        "--hrw-command-timeout",
+        type=int,
+        default=120,
+        help="seconds one probe command may take on a host (default 120)",
+    )
+    add(
+        "--hrw-endpoint-timeout",
+        type=float,
+        default=5.0,
+        help="seconds for TCP 443 + TLS to one Azure endpoint from the host (default 5)",
+    )
+    add("--hrw-min-cpus", type=int, default=2, help="minimum logical processors (default 2)")
+    add("--hrw-min-memory-gb", type=float, default=4.0, help="minimum RAM in GB (default 4)")
+    add(
+        "--hrw-max-cpu-load",
+        type=float,
+        default=0.9,
+        help="CPU load per logical processor counted as pressure (default 0.9)",
+    )
+    add(
+        "--hrw-min-memory-available",
+        type=float,
+        default=10.0,
+        help="percent of memory that must be available (default 10)",
+    )
+    add(
+        "--hrw-trusted-ca",
+        action="append",
+        default=[],
+        metavar="PEM",
+        help="extra CA certificates (PEM) trusted besides the Azure CA list; repeatable",
+    )
+    add(
+        "--hrw-workspace-id",
+        default=None,
+        metavar="ID",
+        help="workspace id for hosts whose inventory sets no hrw_workspace_id (e.g. an image "
+        "not yet onboarded): its endpoints are probed instead of discovered ones",
+    )
+    add(
+        "--accept-unknown-host-keys",
+        action="store_true",
+        default=False,
+        help="accept SSH host keys not in known_hosts (weakens the run; the report says so)",
+    )
+    add(
+        "--hrw-reports",
+        default="reports",
+        metavar="DIR",
+        help="folder for run reports (default ./reports); each run gets DIR/<run-id>/",
+    )
+    add(
+        "--hrw-parallel",
+        type=int,
+        default=16,
+        help="hosts probed at once, ahead of the tests, in a child process (default 16; "
+        "0 = in this process, one at a time)",
+    )
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Everything the run needs from the command line, read once."""
+
+    connect: ConnectOptions
+    lookback_hours: float
+    endpoint_timeout_s: float
+    min_cpus: int
+    min_memory_gb: float
+    max_cpu_load: float
+    min_memory_available_pct: float
+    trusted_ca_files: tuple[str, ...]
+    reports_dir: str
+    parallel: int
+    workspace_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def read_options(config: pytest.Config) -> RunOptions:
+    """Return the run options from pytest's parsed command line."""
+    get = config.getoption
+    return RunOptions(
+        connect=ConnectOptions(
+            connect_timeout_s=int(get("hrw_connect_timeout")),
+            command_timeout_s=int(get("hrw_command_timeout")),
+            accept_unknown_host_keys=bool(get("accept_unknown_host_keys")),
+        ),
+        lookback_hours=float(get("hrw_lookback_hours")),
+        endpoint_timeout_s=float(get("hrw_endpoint_timeout")),
+        min_cpus=int(get("hrw_min_cpus")),
+        min_memory_gb=float(get("hrw_min_memory_gb")),
+        max_cpu_load=float(get("hrw_max_cpu_load")),
+        min_memory_available_pct=float(get("hrw_min_memory_available")),
+        trusted_ca_files=tuple(get("hrw_trusted_ca")),
+        reports_dir=str(get("hrw_reports")),
+        parallel=int(get("hrw_parallel")),
+        workspace_id=get("hrw_workspace_id"),
+    )
