@@ -19,6 +19,7 @@ from hrw_preflight.facts.linux import probe as linux
 from hrw_preflight.facts.model import HostFacts, Section
 from hrw_preflight.facts.params import ProbeParams
 from hrw_preflight.hosts.targets import Target
+from hrw_preflight.verdicts.catalogue import load_catalogue
 from tests.linux_samples import LinuxHost, Out
 
 SUITE = Path(__file__).resolve().parents[1] / "tests_infra"
@@ -63,6 +64,24 @@ def windows_sections(status: int = 4) -> dict[str, Section]:
         ),
         "network": Section("network", {}),
     }
+
+
+# The scenarios whose outcomes on the recorded hosts these tests know; selecting them by name
+# (not by a prefix such as "HRW-L") keeps counts fixed when a scenario is added.
+LINUX_CHECKS = "HRW-L01 or HRW-L02 or HRW-L03"
+WINDOWS_CHECKS = "HRW-W01 or HRW-W02 or HRW-W03 or HRW-W04"
+
+
+def deselected_count(platform: str, selected: tuple[str, ...]) -> int:
+    """Return how many tests pytest reports deselected when ``-k`` picks the scenarios
+    ``selected`` on one host of ``platform``: the other scenarios' checks on that host, plus
+    one per scenario of the other platform (its empty parameter set is dropped as deselected).
+
+    Why: derived from the catalogue, never pinned, so a new scenario does not break a test.
+    """
+    scenarios = load_catalogue().scenarios
+    others = sum(len(s.items) for s in scenarios if s.applies_to(platform) and s.id not in selected)
+    return others + sum(not s.applies_to(platform) for s in scenarios)
 
 
 def local_facts(host: LinuxHost) -> HostFacts:

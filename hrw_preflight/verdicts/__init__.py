@@ -1,27 +1,15 @@
-"""Verdicts: pure functions from a host's facts to pass, fail, error or skip, by scenario id."""
+"""Verdicts: pure functions from a host's facts to pass, fail, error or skip, by scenario id.
+
+Each verdict module registers its functions with ``@check(ID)``
+(:mod:`hrw_preflight.verdicts.registry`); :func:`judge` finds them there.
+"""
 
 from __future__ import annotations
 
 from hrw_preflight.facts.model import HostFacts
-from hrw_preflight.verdicts import general, image, linux, windows
-from hrw_preflight.verdicts.base import Judge, Settings, Verdict, errored
-
-JUDGES: dict[str, Judge] = {
-    "HRW-G01": general.outbound_443,
-    "HRW-G02": general.hardware_minimum,
-    "HRW-G03": general.resource_pressure,
-    "HRW-G04": general.azure_ca_chain,
-    "HRW-L01": linux.worker_processes,
-    "HRW-L02": linux.omsagent_running,
-    "HRW-L03": linux.omsconfig_class_missing,
-    "HRW-W01": windows.healthservice,
-    "HRW-W02": windows.event_4502,
-    "HRW-W03": windows.sma_exit_code,
-    "HRW-W04": windows.connectivity_event,
-    "HRW-I01": image.linux_tools,
-    "HRW-I02": image.windows_prereqs,
-    "HRW-I03": image.clock_skew,
-}
+from hrw_preflight.hosts.errors import ConfigError
+from hrw_preflight.verdicts.base import Settings, Verdict, errored
+from hrw_preflight.verdicts.registry import registered_checks
 
 
 def judge(scenario_id: str, item: str, facts: HostFacts, settings: Settings) -> Verdict:
@@ -29,9 +17,12 @@ def judge(scenario_id: str, item: str, facts: HostFacts, settings: Settings) -> 
 
     A host that could not be reached gives an error verdict carrying the connection error.
     """
+    checks = registered_checks()
+    if scenario_id not in checks:
+        raise ConfigError(f"no verdict is registered for {scenario_id}: add @check to its judge")
     if facts.connect_error:
         return errored(f"host unreachable: {facts.connect_error}")
-    return JUDGES[scenario_id](facts, item, settings)
+    return checks[scenario_id].judge(facts, item, settings)
 
 
-__all__ = ["JUDGES", "Settings", "Verdict", "judge"]
+__all__ = ["Settings", "Verdict", "judge"]

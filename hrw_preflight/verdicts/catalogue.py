@@ -30,7 +30,19 @@ _KEYS = {
     "needs",
     "items",
     "remediation",
+    "description",
+    "severity_rationale",
+    "references",
 }
+_ARTICLE_KEYS = {"title", "url"}
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A source a check comes from: the article's section or another Microsoft source."""
+
+    title: str
+    url: str
 
 
 @dataclass(frozen=True)
@@ -47,6 +59,9 @@ class Scenario:
     needs: tuple[str, ...]
     items: tuple[str, ...]
     remediation: str
+    description: str
+    severity_rationale: str
+    references: tuple[Reference, ...]
 
     def applies_to(self, platform: str) -> bool:
         """Return whether hosts of ``platform`` get this check (why: tests are generated only
@@ -76,7 +91,38 @@ class Catalogue:
         return ", ".join(s.id for s in self.scenarios)
 
 
-def _scenario(raw: Any, where: str) -> Scenario:
+def _text(raw: dict[str, Any], key: str, where: str) -> str:
+    """Return ``raw[key]`` as one line of text, or raise naming the empty or non-text field."""
+    value = raw[key]
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where} {raw['id']}: {key} must be non-empty text")
+    return " ".join(value.split())
+
+
+def _references(raw: dict[str, Any], article_url: str, where: str) -> tuple[Reference, ...]:
+    """Return a scenario's references, checked: each a title and an https URL, at least one,
+    and the article's section among them when the scenario names one."""
+    refs = raw["references"]
+    sid = raw["id"]
+    if not isinstance(refs, list) or not refs:
+        raise ConfigError(f"{where} {sid}: references must be a non-empty list")
+    out: list[Reference] = []
+    for ref in refs:
+        if not isinstance(ref, dict) or set(ref) != {"title", "url"}:
+            raise ConfigError(f"{where} {sid}: each reference must be a mapping of title and url")
+        title, url = str(ref["title"]).strip(), str(ref["url"]).strip()
+        if not title or not url.startswith("https://"):
+            raise ConfigError(f"{where} {sid}: reference {ref!r} needs a title and an https url")
+        out.append(Reference(title, url))
+    if raw["anchor"] and f"{article_url}#{raw['anchor']}" not in {r.url for r in out}:
+        raise ConfigError(
+            f"{where} {sid}: references must include the article section "
+            f"{article_url}#{raw['anchor']}"
+        )
+    return tuple(out)
+
+
+def _scenario(raw: Any, where: str, article_url: str) -> Scenario:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: each scenario must be a mapping")
     missing = _KEYS - raw.keys()
@@ -97,7 +143,10 @@ def _scenario(raw: Any, where: str) -> Scenario:
         anchor=str(raw["anchor"]),
         needs=tuple(raw["needs"]),
         items=tuple(str(i) for i in raw["items"]),
-        remediation=" ".join(str(raw["remediation"]).split()),
+        remediation=_text(raw, "remediation", where),
+        description=_text(raw, "description", where),
+        severity_rationale=_text(raw, "severity_rationale", where),
+        references=_references(raw, article_url, where),
     )
 
 
@@ -109,11 +158,13 @@ def parse_catalogue(text: str, where: str = "catalogue.yaml") -> Catalogue:
         raise ConfigError(f"{where}: not valid YAML ({exc.__class__.__name__})") from exc
     if not isinstance(raw, dict) or not isinstance(raw.get("scenarios"), list):
         raise ConfigError(f"{where}: expected a mapping with a 'scenarios' list")
-    scenarios = tuple(_scenario(s, where) for s in raw["scenarios"])
+    article = raw.get("article", {})
+    if not isinstance(article, dict) or set(article) != _ARTICLE_KEYS:
+        raise ConfigError(f"{where}: article must be a mapping of exactly {sorted(_ARTICLE_KEYS)}")
+    scenarios = tuple(_scenario(s, where, str(article["url"])) for s in raw["scenarios"])
     ids = [s.id for s in scenarios]
     if len(set(ids)) != len(ids):
         raise ConfigError(f"{where}: duplicate scenario ids")
-    article = raw.get("article", {})
     return Catalogue(
         version=int(raw.get("version", 0)),
         article_url=str(article.get("url", "")),

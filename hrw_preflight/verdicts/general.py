@@ -11,12 +11,12 @@ from hrw_preflight.verdicts.base import (
     Verdict,
     errored,
     failed,
-    guarded,
     need,
     passed,
     skipped,
 )
 from hrw_preflight.verdicts.certs import ChainUnreadable, judge_chain
+from hrw_preflight.verdicts.registry import check
 
 GIB = 1024**3
 # A machine sold as "4 GB" reports a little less to the OS (firmware and kernel reservations).
@@ -50,7 +50,7 @@ def _route(result: dict[str, Any]) -> str:
     return f" through proxy {proxy}" if proxy else " directly"
 
 
-@guarded
+@check("HRW-G01")
 def outbound_443(facts: HostFacts, item: str, settings: Settings) -> Verdict:
     """HRW-G01: return whether TCP 443 connects and a TLS handshake completes to the endpoint."""
     found = _endpoint(facts, item)
@@ -81,7 +81,7 @@ def outbound_443(facts: HostFacts, item: str, settings: Settings) -> Verdict:
     )
 
 
-@guarded
+@check("HRW-G04")
 def azure_ca_chain(facts: HostFacts, item: str, settings: Settings) -> Verdict:
     """HRW-G04: return whether the chain the host receives is anchored in an Azure CA."""
     found = _endpoint(facts, item)
@@ -117,7 +117,7 @@ def azure_ca_chain(facts: HostFacts, item: str, settings: Settings) -> Verdict:
     )
 
 
-@guarded
+@check("HRW-G02")
 def hardware_minimum(facts: HostFacts, item: str, settings: Settings) -> Verdict:
     """HRW-G02: return whether logical processors or memory meet the configured minimum."""
     hardware = need(facts, "hardware")
@@ -137,7 +137,7 @@ def hardware_minimum(facts: HostFacts, item: str, settings: Settings) -> Verdict
     return (passed if ok else failed)(seen, expected, "hardware")
 
 
-@guarded
+@check("HRW-G03")
 def resource_pressure(facts: HostFacts, item: str, settings: Settings) -> Verdict:
     """HRW-G03: return whether the host is under CPU or memory pressure at probe time."""
     pressure = need(facts, "pressure")

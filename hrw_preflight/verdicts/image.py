@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from hrw_preflight.facts.model import HostFacts
-from hrw_preflight.verdicts.base import Settings, Verdict, failed, guarded, need, passed
+from hrw_preflight.verdicts.base import Settings, Verdict, failed, need, passed
+from hrw_preflight.verdicts.registry import check
 
 TOOLS = {
     "python": ("python3", "python2", "python"),
@@ -15,7 +16,7 @@ DOTNET_462 = 394802  # the Release value of .NET Framework 4.6.2
 MAX_SKEW_S = 15 * 60
 
 
-@guarded
+@check("HRW-I01")
 def linux_tools(facts: HostFacts, item: str, settings: Settings) -> Verdict:
     """HRW-I01: return whether a command providing ``item`` is on the host's PATH."""
     found = need(facts, "tools")["found"]
@@ -33,8 +34,8 @@ def _version(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in text.split(".")[:2])
 
 
-@guarded
-def windows_prereqs(facts: HostFacts, item: str, settings: Settings) -> Verdict:
+@check("HRW-I02")
+def windows_prerequisites(facts: HostFacts, item: str, settings: Settings) -> Verdict:
     """HRW-I02: return whether the Windows prerequisite ``item`` holds."""
     pre = need(facts, "prereqs")
     if item == "powershell-5.1":
@@ -60,7 +61,7 @@ def windows_prereqs(facts: HostFacts, item: str, settings: Settings) -> Verdict:
     return (passed if ok else failed)(seen, expected, "prereqs")
 
 
-@guarded
+@check("HRW-I03")
 def clock_skew(facts: HostFacts, item: str, settings: Settings) -> Verdict:
     """HRW-I03: return whether the host's clock is within 15 minutes of the controller's.
 

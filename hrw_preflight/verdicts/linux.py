@@ -11,11 +11,11 @@ from hrw_preflight.verdicts.base import (
     Unreadable,
     Verdict,
     failed,
-    guarded,
     need,
     passed,
     skipped,
 )
+from hrw_preflight.verdicts.registry import check
 
 WORKER_USER = "nxautomation"
 _PY = r"(?:^|/)python[0-9.]*\s+"
@@ -52,7 +52,7 @@ def _describe(proc: dict[str, Any]) -> str:
     return f"pid {proc['pid']} user {proc['user']} (uid {proc['uid']}): {proc['args']}"
 
 
-@guarded
+@check("HRW-L01")
 def worker_processes(facts: HostFacts, item: str, settings: Settings) -> Verdict:
     """HRW-L01: return whether the worker process ``item`` runs as nxautomation for this
     workspace, or a skip when the host's configuration does not call for it."""
@@ -97,7 +97,7 @@ def worker_processes(facts: HostFacts, item: str, settings: Settings) -> Verdict
     )
 
 
-@guarded
+@check("HRW-L02")
 def omsagent_running(facts: HostFacts, item: str, settings: Settings) -> Verdict:
     """HRW-L02: return whether the omsagent daemon runs."""
     table = need(facts, "processes")
@@ -108,7 +108,7 @@ def omsagent_running(facts: HostFacts, item: str, settings: Settings) -> Verdict
     return failed("no omsagent process is running", expected, "processes")
 
 
-@guarded
+@check("HRW-L03")
 def omsconfig_class_missing(facts: HostFacts, item: str, settings: Settings) -> Verdict:
     """HRW-L03: return whether omsconfig.log is free of 'The specified class does not exist'."""
     log = need(facts, "omsconfig_log")

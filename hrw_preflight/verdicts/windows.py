@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from hrw_preflight.facts.model import HostFacts
-from hrw_preflight.verdicts.base import Settings, Unreadable, Verdict, failed, guarded, need, passed
+from hrw_preflight.verdicts.base import Settings, Unreadable, Verdict, failed, need, passed
+from hrw_preflight.verdicts.registry import check
 
 OPS_MANAGER = "Operations Manager"
 SMA = "Microsoft-SMA/Operational"
@@ -24,7 +25,7 @@ START_TYPE = {0: "Boot", 1: "System", 2: "Automatic", 3: "Manual", 4: "Disabled"
 LOGS = {"om": OPS_MANAGER, "sma": SMA}
 
 
-@guarded
+@check("HRW-W01")
 def healthservice(facts: HostFacts, item: str, settings: Settings) -> Verdict:
     """HRW-W01: return whether HealthService exists, is Running and starts Automatic."""
     service = need(facts, "service")
@@ -59,7 +60,7 @@ def _verdict(events: list[dict[str, Any]], what: str, settings: Settings) -> Ver
     return passed(f"no {what} in the last {settings.lookback_hours:g} h", expected, "events")
 
 
-@guarded
+@check("HRW-W02")
 def event_4502(facts: HostFacts, item: str, settings: Settings) -> Verdict:
     """HRW-W02: return whether Operations Manager holds event 4502 naming the hybrid agent."""
     found = [
@@ -70,7 +71,7 @@ def event_4502(facts: HostFacts, item: str, settings: Settings) -> Verdict:
     return _verdict(found, f"event 4502 naming {HYBRID_AGENT} in '{OPS_MANAGER}'", settings)
 
 
-@guarded
+@check("HRW-W03")
 def sma_exit_code(facts: HostFacts, item: str, settings: Settings) -> Verdict:
     """HRW-W03: return whether Microsoft-SMA logged 'Win32 Process Exited with code
     [4294967295]'."""
@@ -78,8 +79,8 @@ def sma_exit_code(facts: HostFacts, item: str, settings: Settings) -> Verdict:
     return _verdict(found, f"'{EXIT_4294967295}' in '{SMA}'", settings)
 
 
-@guarded
-def connectivity_event(facts: HostFacts, item: str, settings: Settings) -> Verdict:
+@check("HRW-W04")
+def connectivity_events(facts: HostFacts, item: str, settings: Settings) -> Verdict:
     """HRW-W04: return whether the event named by ``item`` (e.g. om-2138) was logged."""
     prefix, _, number = item.partition("-")
     log = LOGS[prefix]

@@ -14,7 +14,14 @@ from hrw_preflight.hosts.redact import Redactor
 from hrw_preflight.report.evidence_plugin import rewrite_junit
 from tests.junit_read import properties as props
 from tests.linux_samples import LinuxHost
-from tests.suite_runner import SECRET, latest, local_facts, run_suite, windows_sections
+from tests.suite_runner import (
+    LINUX_CHECKS,
+    SECRET,
+    latest,
+    local_facts,
+    run_suite,
+    windows_sections,
+)
 
 pytest_plugins = ["pytester"]
 
@@ -48,7 +55,7 @@ def fleet_run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, *args:
             "--hosts=ansible://all",
             f"--hrw-waivers={waivers}",
             "-k",
-            "HRW-L or HRW-W01",
+            f"{LINUX_CHECKS} or HRW-W01",
             *args,
         ],
     )

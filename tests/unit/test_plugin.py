@@ -17,8 +17,11 @@ from hrw_preflight.facts.model import HostFacts
 from tests.junit_read import properties
 from tests.linux_samples import LinuxHost
 from tests.suite_runner import (
+    LINUX_CHECKS,
     SECRET,
+    WINDOWS_CHECKS,
     Facts,
+    deselected_count,
     local_facts,
     local_inventory,
     run_suite,
@@ -49,7 +52,7 @@ def test_ids_name_host_scenario_and_item_and_skips_say_why(
 ) -> None:
     result = suite(
         {"local": local_facts(LinuxHost(auto=False))},
-        ["--hosts=local://", "-k", "HRW-L or HRW-G02", "-v"],
+        ["--hosts=local://", "-k", f"{LINUX_CHECKS} or HRW-G02", "-v"],
     )
     result.stdout.fnmatch_lines(
         [
@@ -58,7 +61,9 @@ def test_ids_name_host_scenario_and_item_and_skips_say_why(
             "*SKIPPED*Update Management is not enabled*",
         ]
     )
-    result.assert_outcomes(passed=6, skipped=1, deselected=18)
+    selected = ("HRW-L01", "HRW-L02", "HRW-L03", "HRW-G02")
+    deselected = deselected_count("linux", selected)
+    result.assert_outcomes(passed=6, skipped=1, deselected=deselected)
     assert "test_healthservice" not in result.stdout.str()  # no Windows host, no Windows test
 
 
@@ -90,7 +95,7 @@ def test_unreachable_host_errors_every_check_and_others_go_on(
     dead = HostFacts("dead", "linux", connect_error="ssh failed: Connection timed out")
     result = suite(
         {"dead": dead, "alive": local_facts(LinuxHost())},
-        [f"--ansible-inventory={inventory}", "--hosts=ansible://all", "-k", "HRW-L"],
+        [f"--ansible-inventory={inventory}", "--hosts=ansible://all", "-k", LINUX_CHECKS],
     )
     outcomes = result.parseoutcomes()
     assert outcomes["errors"] == 5 and outcomes["passed"] == 5 and "failed" not in outcomes
@@ -111,7 +116,7 @@ def test_junit_properties_html_evidence_and_no_secrets(
     )
     result = suite(
         {"win1": HostFacts("win1", "windows", windows_sections(status=1))},
-        [f"--ansible-inventory={inventory}", "--hosts=ansible://all", "-k", "HRW-W"],
+        [f"--ansible-inventory={inventory}", "--hosts=ansible://all", "-k", WINDOWS_CHECKS],
     )
     result.assert_outcomes(passed=10, failed=1)
     assert SECRET not in result.stdout.str()
@@ -189,7 +194,7 @@ def test_checks_run_host_by_host_as_facts_arrive(
         pytester,
         monkeypatch,
         facts,
-        [f"--ansible-inventory={inventory}", "--hosts=ansible://all", "-k", "HRW-L", "-v"],
+        [f"--ansible-inventory={inventory}", "--hosts=ansible://all", "-k", LINUX_CHECKS, "-v"],
     )
     ran = re.findall(r"\[(a|b):HRW-L\d\d:[^\]]+\] (?:PASSED|FAILED|SKIPPED)", result.stdout.str())
     assert len(ran) == 2 * 5

@@ -14,7 +14,14 @@ from hrw_preflight.report.evidence import schema_errors
 from hrw_preflight.report.verify import verify_bundle
 from hrw_preflight.report.waivers import Waiver, load_waivers, parse_waivers
 from tests.junit_read import properties as props
-from tests.suite_runner import latest, load_evidence, run_suite, windows_inventory, windows_sections
+from tests.suite_runner import (
+    WINDOWS_CHECKS,
+    latest,
+    load_evidence,
+    run_suite,
+    windows_inventory,
+    windows_sections,
+)
 
 pytest_plugins = ["pytester"]
 TODAY = dt.date(2026, 6, 1)
@@ -98,7 +105,7 @@ def _run_stopped_service(
             f"--ansible-inventory={inventory}",
             "--hosts=ansible://all",
             "-k",
-            "HRW-W0",
+            WINDOWS_CHECKS,
             f"--hrw-waivers={waivers}",
             "-rx",
         ],
