@@ -15,6 +15,7 @@ import os
 import select
 import signal
 import socket
+import stat
 import subprocess
 import tempfile
 import threading
@@ -178,21 +179,48 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def _control_dir_path() -> str:
-    return os.path.join(tempfile.gettempdir(), f"hrw-ssh-{os.getuid()}-{os.getpid()}")
+def _control_dir_path() -> str | None:
+    """Return this process's SSH control-socket folder, or None if it has made none."""
+    if _CONTROL is not None and _CONTROL[0] == os.getpid():
+        return _CONTROL[1]
+    return None  # none yet, or the parent's (a forked child makes its own)
+
+
+def _check_private(path: str) -> None:
+    """Raise HostUnreachable unless ``path`` is a real folder of ours that only we can use.
+
+    Why: whoever can enter the folder can connect to the master sockets in it and run
+    commands on the hosts as the suite's login.
+    """
+    try:
+        info = os.lstat(path)
+    except OSError as exc:
+        raise HostUnreachable(f"SSH control-socket folder {path} is gone: {exc.strerror}") from None
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
+        raise HostUnreachable(
+            f"SSH control-socket folder {path} is not private (owner uid {info.st_uid}, mode "
+            f"{stat.S_IMODE(info.st_mode):04o}; expected uid {os.geteuid()}, 0700): refusing "
+            "to put SSH master sockets there"
+        )
 
 
 def _control_dir() -> str:
-    global _CLEANUP_PID
+    """Return this process's private socket folder, made with mkdtemp (0700) on first use
+    and checked on every use."""
+    global _CONTROL
     path = _control_dir_path()
-    os.makedirs(path, mode=0o700, exist_ok=True)
-    if os.getpid() != _CLEANUP_PID:  # once per process (a forked child has its own folder)
+    if path is None:
+        prefix = f"hrw-ssh-{os.getuid()}-"
+        path = tempfile.mkdtemp(prefix=prefix, dir=tempfile.gettempdir())
+        _CONTROL = (os.getpid(), path)
         atexit.register(remove_control_dir)
-        _CLEANUP_PID = os.getpid()
+    _check_private(path)
     return path
 
 
-_CLEANUP_PID: int | None = None
+# (pid, folder) of the process that made the folder: a forked child must not use or
+# remove its parent's.
+_CONTROL: tuple[int, str] | None = None
 
 
 def stop_masters() -> None:
@@ -209,6 +237,8 @@ def stop_masters() -> None:
         with contextlib.suppress(OSError):
             os.killpg(group, signal.SIGKILL)
     folder = _control_dir_path()
+    if folder is None:
+        return
     try:
         sockets = [os.path.join(folder, name) for name in os.listdir(folder)]
     except OSError:
@@ -233,8 +263,10 @@ def remove_control_dir() -> None:
 
     Only an empty folder is removed: a master still running keeps its socket there.
     """
-    with contextlib.suppress(OSError):
-        os.rmdir(_control_dir_path())
+    path = _control_dir_path()
+    if path is not None:
+        with contextlib.suppress(OSError):
+            os.rmdir(path)
 
 
 def _name_tag(name: str) -> str:

@@ -1,0 +1,58 @@
+"""The SSH control-socket folder is private: made with mkdtemp (0700), owned by us, checked
+on every use, so another user cannot pre-create it and receive the master sockets."""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from hrw_preflight.hosts import connections
+from hrw_preflight.hosts.connections import ConnectOptions, HostUnreachable, open_host
+from hrw_preflight.hosts.selection import parse_hosts_option
+from hrw_preflight.hosts.targets import HostDefaults
+
+NOBODY = 65534
+
+
+@pytest.fixture
+def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(connections, "_CONTROL", None, raising=False)
+    return tmp_path
+
+
+def _socket_dir() -> str:
+    [target] = parse_hosts_option(["ssh://root@192.0.2.9"], [], HostDefaults())
+    host = open_host(target, ConnectOptions())
+    return os.path.dirname(str(host.backend.controlpath))
+
+
+def test_a_pre_created_folder_of_the_old_name_is_not_used(private_tmp: Path) -> None:
+    planted = private_tmp / f"hrw-ssh-{os.getuid()}-{os.getpid()}"
+    planted.mkdir(mode=0o777)
+    os.chmod(planted, 0o777)
+    os.chown(planted, NOBODY, NOBODY)
+    folder = _socket_dir()
+    assert Path(folder) != planted and Path(folder).parent == private_tmp
+    info = os.lstat(folder)
+    assert stat.S_IMODE(info.st_mode) == 0o700 and info.st_uid == os.geteuid()
+    assert os.path.basename(folder).startswith(f"hrw-ssh-{os.getuid()}-")
+
+
+def test_one_folder_per_process_checked_on_every_use(private_tmp: Path) -> None:
+    first = _socket_dir()
+    assert _socket_dir() == first
+    os.chmod(first, 0o755)  # widened after creation: refused, with the reason
+    with pytest.raises(HostUnreachable, match=r"not private .*mode 0755"):
+        _socket_dir()
+    os.chmod(first, 0o700)
+    os.chown(first, NOBODY, NOBODY)
+    with pytest.raises(HostUnreachable, match=rf"owner uid {NOBODY}"):
+        _socket_dir()
+    os.chown(first, os.geteuid(), os.getegid())
+    connections.remove_control_dir()
+    assert not os.path.exists(first)
