@@ -22,6 +22,8 @@ Kerberos needs no password (it uses the caller's ticket); every other WinRM tran
 
 from __future__ import annotations
 
+import functools
+import glob
 import os
 import re
 import urllib.parse
@@ -45,17 +47,74 @@ CERT_VALIDATIONS: tuple[str, ...] = get_args(CertValidation)
 
 WINRM_PASSWORD_ENV = "HRW_WINRM_PASSWORD"
 
-# ssh options that make the client accept a host key it cannot check.
-_SSH_WEAK_OPTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
+# ssh options that make the client accept a host key it cannot check. OpenSSH reads
+# "false" and "off" as "no" (readconf.c's multistate table), and its options are
+# case-insensitive.
+_SSH_WEAK_OPTIONS: tuple[tuple[str, re.Pattern[str], str], ...] = (
     (
-        re.compile(r"StrictHostKeyChecking\s*=?\s*(no|off|accept-new)\b", re.IGNORECASE),
+        "stricthostkeychecking",
+        re.compile(r"StrictHostKeyChecking\s*=?\s*\"?(no|off|false|accept-new)\b", re.IGNORECASE),
         "SSH host key checking relaxed (StrictHostKeyChecking)",
     ),
     (
-        re.compile(r"UserKnownHostsFile\s*=?\s*/dev/null\b", re.IGNORECASE),
+        "userknownhostsfile",
+        re.compile(r"UserKnownHostsFile\s*=?\s*\"?/dev/null\b", re.IGNORECASE),
         "SSH known hosts discarded (UserKnownHostsFile=/dev/null)",
     ),
 )
+# The files OpenSSH reads when no -F is given.
+DEFAULT_SSH_CONFIGS = ("~/.ssh/config", "/etc/ssh/ssh_config")
+
+
+def ssh_text_weakening(text: str) -> list[str]:
+    """Return the sentences of :data:`_SSH_WEAK_OPTIONS` that ``text`` (ssh arguments or an
+    ssh config file) turns on."""
+    return [sentence for _, pattern, sentence in _SSH_WEAK_OPTIONS if pattern.search(text)]
+
+
+def _ssh_options_named(text: str) -> set[str]:
+    """Return the (lower-cased) names of the weakening-relevant options ``text`` sets."""
+    return {name for name, _, _ in _SSH_WEAK_OPTIONS if re.search(name, text, re.I)}
+
+
+@functools.lru_cache(maxsize=64)
+def ssh_config_weakening(path: str) -> tuple[tuple[str, str], ...]:
+    """Return (option name, sentence) per host-key weakening option in the ssh config file
+    ``path`` (and the files its ``Include`` lines name), each sentence naming the file.
+
+    Why: an option set in a config file weakens every connection as much as one on the
+    command line, but never shows in an inventory. Options under ``Host``/``Match`` blocks
+    count too: whether they apply depends on names this check does not evaluate, so it errs
+    on the side of saying so. A file that cannot be read weakens nothing (ssh skips it too).
+    """
+    found: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    pending = [os.path.expanduser(path)]
+    while pending and len(seen) < 32:
+        current = pending.pop(0)
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            with open(current, encoding="utf-8", errors="replace") as handle:
+                text = handle.read(1024 * 1024)
+        except OSError:
+            continue
+        lines = [ln.split("#", 1)[0] for ln in text.splitlines()]
+        body = "\n".join(lines)
+        for name, regex, sentence in _SSH_WEAK_OPTIONS:
+            if regex.search(body):
+                found.append((name, f"{sentence} in ssh config {current}"))
+        for line in lines:
+            words = line.split()
+            if len(words) >= 2 and words[0].lower() == "include":
+                base = os.path.dirname(current)
+                for pattern in words[1:]:
+                    pattern = os.path.expanduser(pattern)
+                    if not os.path.isabs(pattern):
+                        pattern = os.path.join(base, pattern)
+                    pending.extend(sorted(glob.glob(pattern)))
+    return tuple(found)
 
 
 class Secret:
@@ -262,9 +321,13 @@ class Target:
         if self.connection == "paramiko":
             found.append("paramiko connection: unknown SSH host keys are accepted with a warning")
         if self.connection == "ssh":
-            for pattern, sentence in _SSH_WEAK_OPTIONS:
-                if pattern.search(self.ssh_extra_args):
-                    found.append(sentence)
+            found.extend(ssh_text_weakening(self.ssh_extra_args))
+        if self.connection in ("ssh", "paramiko"):
+            # ssh takes an option's first value, and -o comes before any config file.
+            given = _ssh_options_named(self.ssh_extra_args) if self.connection == "ssh" else set()
+            configs = (self.ssh_config,) if self.ssh_config else DEFAULT_SSH_CONFIGS
+            for path in configs:
+                found.extend(s for name, s in ssh_config_weakening(path) if name not in given)
         if self.trusted_ca_file:
             found.append(f"extra trusted CAs from {self.trusted_ca_file} widen the Azure CA list")
         return found

@@ -362,9 +362,7 @@ def pytest_html_results_summary(
 
 
 def _notes(run: Run, state: EvidenceState) -> list[str]:
-    notes = []
-    if run.options.connect.accept_unknown_host_keys:
-        notes.append("WEAKENED: unknown SSH host keys are accepted (--accept-unknown-host-keys)")
+    notes = [f"WEAKENED: {line}" for line in run.options.weakened()]
     notes.extend(f"WEAKENED: {line}" for line in weakened_summary(run.targets.values()))
     if state.waivers is not None:
         notes.extend(f"EXPIRED: {w.expired_text()}" for w in state.waivers.expired())
@@ -450,11 +448,7 @@ def _record(
             "ansible_inventory": None if inventory is None else redact(str(inventory)),
             "sources": {n: redact(t.source) for n, t in run.targets.items()},
         },
-        run_weakened=(
-            ["unknown SSH host keys are accepted (--accept-unknown-host-keys)"]
-            if o.connect.accept_unknown_host_keys
-            else []
-        ),
+        run_weakened=o.weakened(),
         catalogue_version=run.catalogue.version,
         catalogue_sha256=run.catalogue.sha256,
         options={

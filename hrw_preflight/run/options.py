@@ -104,6 +104,25 @@ class RunOptions:
     workspace_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def weakened(self) -> list[str]:
+        """Return one sentence per run-wide option that weakens what the checks prove.
+
+        Why: the run header, the HTML summary and evidence.json must all say so, from one
+        list, so that none of them can forget one.
+        """
+        found = []
+        if self.connect.accept_unknown_host_keys:
+            found.append(
+                "unknown SSH host keys are accepted, host keys not verified "
+                "(--accept-unknown-host-keys)"
+            )
+        found.extend(
+            f"extra trusted CAs from {path} widen the Azure CA list for every host "
+            "(--hrw-trusted-ca)"
+            for path in self.trusted_ca_files
+        )
+        return found
+
 
 def read_options(config: pytest.Config) -> RunOptions:
     """Return the run options from pytest's parsed command line."""

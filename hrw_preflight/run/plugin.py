@@ -362,8 +362,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"({', '.join(f'{n} {p}' for p, n in sorted(platforms.items()))}), catalogue "
         f"v{run.catalogue.version} sha256:{run.catalogue.sha256[:12]}"
     ]
-    if run.options.connect.accept_unknown_host_keys:
-        lines.append("hrw-preflight: WEAKENED: unknown SSH host keys are accepted")
+    lines += [f"hrw-preflight: WEAKENED: {line}" for line in run.options.weakened()]
     lines += [f"hrw-preflight: WEAKENED: {line}" for line in weakened_summary(run.targets.values())]
     return [run.redact(line) for line in lines]
 

@@ -119,7 +119,7 @@ def test_evidence_json_records_the_run_and_matches_the_schema(
         "sources": {"local": record["inventory"]["sources"]["local"]},
     }
     assert record["weakened"]["run"] == [
-        "unknown SSH host keys are accepted (--accept-unknown-host-keys)"
+        "unknown SSH host keys are accepted, host keys not verified (--accept-unknown-host-keys)"
     ]
     host = record["hosts"]["local"]
     assert host["platform"] == "linux" and host["connection"] == "local"
