@@ -30,7 +30,7 @@ from testinfra.backend.paramiko import ParamikoBackend
 from testinfra.backend.ssh import SshBackend
 
 from hrw_preflight.hosts.errors import HostUnreachable
-from hrw_preflight.hosts.targets import Target
+from hrw_preflight.hosts.targets import Target, split_ssh_args
 
 __all__ = [
     "BoundedSshBackend",
@@ -53,17 +53,24 @@ class ConnectOptions:
 
 
 class BoundedSshBackend(SshBackend):  # type: ignore[misc]
-    """testinfra's OpenSSH backend with a timeout on every command and batch mode.
+    """testinfra's OpenSSH backend with a timeout on every command, batch mode, and the ssh
+    command line built as an argument vector.
 
     Why: testinfra waits forever for a command; a host that accepts the connection and
-    then hangs must not hold up the run. Batch mode stops ssh from ever prompting.
+    then hangs must not hold up the run. Batch mode stops ssh from ever prompting. And
+    testinfra runs the ssh command line through ``/bin/sh -c`` with the inventory's
+    ``ansible_ssh_common_args`` pasted in, so ``$(...)`` in an inventory would run on the
+    controller; here ssh is executed directly, with no shell between.
     """
 
     NAME = "ssh"
 
-    def __init__(self, hostspec: str, command_timeout_s: int, **kwargs: Any) -> None:
+    def __init__(
+        self, hostspec: str, command_timeout_s: int, extra_argv: list[str], **kwargs: Any
+    ) -> None:
         super().__init__(hostspec, **kwargs)
         self.command_timeout_s = command_timeout_s
+        self.extra_argv = list(extra_argv)
 
     def get_encoding(self) -> str:
         """Return "utf-8" without asking the host.
@@ -75,19 +82,57 @@ class BoundedSshBackend(SshBackend):  # type: ignore[misc]
         """
         return "utf-8"
 
+    def ssh_argv(self, command: str) -> list[str]:
+        """Return the local ssh command's argument vector that runs ``command`` on the host.
+
+        ``command`` is one argument, which ssh hands to the remote login shell, as testinfra
+        does; ``--`` ends the options so that no host name can be read as one.
+        """
+        argv = ["ssh", *self.extra_argv]
+        lowered = " ".join(self.extra_argv).lower()
+        if self.ssh_config:
+            argv += ["-F", self.ssh_config]
+        if self.host.user:
+            argv += ["-o", f"User={self.host.user}"]
+        if self.host.port:
+            argv += ["-o", f"Port={self.host.port}"]
+        if self.ssh_identity_file:
+            argv += ["-i", self.ssh_identity_file]
+        if "connecttimeout" not in lowered:
+            argv += ["-o", f"ConnectTimeout={self.timeout}"]
+        if self.controlpersist and "controlmaster" not in lowered:
+            argv += ["-o", "ControlMaster=auto", "-o", f"ControlPersist={self.controlpersist}s"]
+            if self.controlpath and "controlpath" not in lowered:
+                argv += ["-o", f"ControlPath={self.controlpath}"]
+        return [*argv, "--", self.host.name, command]
+
+    def run_ssh(self, command: str) -> CommandResult:
+        """Run ``command`` on the host through ssh; raise RuntimeError when ssh itself failed
+        (exit 255), as testinfra's backend does."""
+        out = self.run_argv(self.ssh_argv(command))
+        out.command = self.encode(command)
+        if out.rc == 255:
+            raise RuntimeError(out)
+        return out
+
     def run_local(self, command: str, *args: str) -> CommandResult:
-        """Run the local ssh command line; raise HostUnreachable if it outlives the timeout.
+        """Refuse: every local command of this backend is an argument vector (run_argv)."""
+        raise NotImplementedError("BoundedSshBackend runs ssh without a shell: use run_argv")
+
+    def run_argv(self, argv: list[str]) -> CommandResult:
+        """Run the local command ``argv`` (no shell); raise HostUnreachable if it outlives
+        the timeout.
 
         The command runs in its own process group so that, on timeout, the ssh client is
-        killed along with the shell that started it (killing the shell alone would leave
-        ssh running, and holding the remote command, for as long as the host stays silent).
+        killed along with anything it started (a ProxyCommand), instead of holding the
+        remote command for as long as the host stays silent.
         """
-        cmd = self.encode(self.quote(command, *args))
+        encoded = [self.encode(a) for a in argv]
         with _RUNNING_LOCK:  # so that stop_masters sees every command it must end
             if _STOPPING.is_set():
                 raise HostUnreachable("the run was interrupted before this command")
             proc = subprocess.Popen(
-                [b"/bin/sh", b"-c", cmd],
+                encoded,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -104,7 +149,7 @@ class BoundedSshBackend(SshBackend):  # type: ignore[misc]
             ) from None
         finally:
             _RUNNING.discard(proc.pid)
-        return self.result(proc.returncode, cmd, stdout, stderr)
+        return self.result(proc.returncode, b" ".join(encoded), stdout, stderr)
 
 
 # Process groups of the ssh commands running now, so that an interrupted run can end them,
@@ -277,25 +322,27 @@ def _name_tag(name: str) -> str:
 def _ssh_host(target: Target, options: ConnectOptions) -> testinfra.host.Host:
     spec = target.hostspec().split("://", 1)[1].split("?", 1)[0]
     extra = [
-        target.ssh_extra_args,
-        "-o BatchMode=yes",
-        "-o ServerAliveInterval=10",
-        "-o ServerAliveCountMax=3",
+        *split_ssh_args(target.ssh_extra_args, f"host '{target.name}': ansible_ssh_common_args"),
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "ServerAliveInterval=10",
+        "-o",
+        "ServerAliveCountMax=3",
     ]
     if options.accept_unknown_host_keys:
-        extra.append("-o StrictHostKeyChecking=accept-new")
+        extra += ["-o", "StrictHostKeyChecking=accept-new"]
     backend = BoundedSshBackend(
         spec,
         command_timeout_s=options.command_timeout_s,
+        extra_argv=extra,
         ssh_config=target.ssh_config,
         ssh_identity_file=target.identity_file,
         timeout=target.timeout or options.connect_timeout_s,
-        # testinfra %-formats the ssh command line, so ssh's own %C token is written %%C.
         # The inventory name is part of the path: two entries for one machine get a master
         # each, so closing one never cuts the other off mid-probe.
-        controlpath=os.path.join(_control_dir(), f"{_name_tag(target.name)}-%%C"),
+        controlpath=os.path.join(_control_dir(), f"{_name_tag(target.name)}-%C"),
         controlpersist=60,
-        ssh_extra_args=" ".join(a for a in extra if a),
         sudo=target.sudo,
         sudo_user=target.sudo_user,
     )
@@ -366,14 +413,13 @@ def close_host(host: testinfra.host.Host) -> None:
     backend = host.backend
     if isinstance(backend, BoundedSshBackend):
         spec = backend.host
-        path = str(backend.controlpath).replace("%%", "%")
-        cmd = ["ssh", "-O", "exit", "-o", f"ControlPath={path}"]
+        cmd = ["ssh", "-O", "exit", "-o", f"ControlPath={backend.controlpath}"]
         if backend.ssh_config:
             cmd += ["-F", backend.ssh_config]
         if spec.user:
             cmd += ["-o", f"User={spec.user}"]
         if spec.port:
             cmd += ["-o", f"Port={spec.port}"]
-        subprocess.run([*cmd, spec.name], capture_output=True, timeout=10, check=False)
+        subprocess.run([*cmd, "--", spec.name], capture_output=True, timeout=10, check=False)
     elif hasattr(backend, "close"):
         backend.close()

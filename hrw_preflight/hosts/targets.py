@@ -26,6 +26,7 @@ import functools
 import glob
 import os
 import re
+import shlex
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -117,6 +118,62 @@ def ssh_config_weakening(path: str) -> tuple[tuple[str, str], ...]:
     return tuple(found)
 
 
+# ssh's options that take a value, and the flags (no value) that are safe for a check.
+# Not allowed: -f (backgrounds), -G (prints config instead of connecting), -M/-O/-S (control
+# master handling is the suite's), -N (no command), -E (writes a log file), -V, -y.
+_SSH_VALUE_OPTIONS = frozenset("BbcDeFIiJLlmopQRWw")
+_SSH_FLAGS = frozenset("46AaCgKkqsTtvXxY")
+_SSH_LOCAL_COMMAND = re.compile(r"^\s*(LocalCommand|PermitLocalCommand)\b", re.IGNORECASE)
+
+
+def split_ssh_args(text: str, where: str) -> list[str]:
+    """Return ssh arguments (``ansible_ssh_common_args``) as an argument vector.
+
+    Split once, as a POSIX shell would split the words, and never given to a shell. Raises
+    ConfigError naming ``where`` for what cannot be passed safely: unbalanced quotes, a NUL,
+    a word that is not an option (ssh would take it as the host or the command), an option
+    the suite does not allow, or ``LocalCommand`` (runs a command on the controller).
+    """
+    if "\x00" in text:
+        raise ConfigError(f"{where}: ssh arguments hold a NUL character: remove it")
+    try:
+        words = shlex.split(text, comments=False, posix=True)
+    except ValueError as exc:
+        raise ConfigError(
+            f"{where}: ssh arguments cannot be split ({exc}): fix the quoting"
+        ) from None
+    argv: list[str] = []
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if not word.startswith("-") or word in ("-", "--"):
+            raise ConfigError(
+                f"{where}: ssh argument {word!r} is not an option: only -o Option=value and "
+                "ssh's flags may be given"
+            )
+        letters = word[1:]
+        argv.append(word)
+        for position, letter in enumerate(letters):
+            if letter in _SSH_VALUE_OPTIONS:
+                value = letters[position + 1 :]
+                if not value:
+                    index += 1
+                    if index == len(words):
+                        raise ConfigError(f"{where}: ssh option -{letter} needs a value")
+                    value = words[index]
+                    argv.append(value)
+                if letter == "o" and _SSH_LOCAL_COMMAND.match(value):
+                    raise ConfigError(
+                        f"{where}: ssh option {value.split('=')[0].split()[0]} runs commands on "
+                        "the controller: remove it"
+                    )
+                break
+            if letter not in _SSH_FLAGS:
+                raise ConfigError(f"{where}: ssh option -{letter} is not allowed here: remove it")
+        index += 1
+    return argv
+
+
 class Secret:
     """A secret string that shows as ``***`` wherever it is printed.
 
@@ -203,6 +260,13 @@ class Target:
                 f"{where}: platform '{self.platform}' cannot use connection "
                 f"'{self.connection}': Windows hosts need winrm, Linux hosts ssh, paramiko or local"
             )
+        if self.connection != "local" and self.address.startswith("-"):
+            raise ConfigError(
+                f"{where}: address '{self.address}' starts with '-', which ssh would read as "
+                "an option: write the host name or IP address"
+            )
+        if self.connection == "ssh":
+            split_ssh_args(self.ssh_extra_args, f"{where}: ansible_ssh_common_args")
         if self.port is not None and not 1 <= self.port <= 65535:
             raise ConfigError(f"{where}: port {self.port} is out of range: use 1-65535")
         if self.winrm_scheme not in WINRM_SCHEMES:

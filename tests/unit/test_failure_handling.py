@@ -76,12 +76,12 @@ def test_failed_command_with_garbage_bytes_is_an_error_for_every_section() -> No
 
 
 def test_command_timeout_kills_the_command_and_says_why() -> None:
-    backend = BoundedSshBackend("root@192.0.2.1", command_timeout_s=1)
+    backend = BoundedSshBackend("root@192.0.2.1", command_timeout_s=1, extra_argv=[])
     marker = f"60.{os.getpid()}"  # a sleep duration no other process uses
     started = time.monotonic()
     with pytest.raises(HostUnreachable, match="no answer within 1 s"):
-        # run_local runs its command line locally: here a shell that forks a long sleep.
-        backend.run_local(f"sh -c 'sleep {marker}' & wait")
+        # run_argv runs its command locally: here a shell that forks a long sleep.
+        backend.run_argv(["sh", "-c", f"sh -c 'sleep {marker}' & wait"])
     assert time.monotonic() - started < 8
     time.sleep(0.2)
     survivors = [
@@ -99,7 +99,7 @@ def _cmdline(proc: Path) -> bytes:
 
 
 def test_ssh_backend_never_asks_the_host_for_its_encoding() -> None:
-    backend = BoundedSshBackend("root@192.0.2.1", command_timeout_s=1)
+    backend = BoundedSshBackend("root@192.0.2.1", command_timeout_s=1, extra_argv=[])
     assert backend.encoding == "utf-8"  # no remote python3 call to find it out
 
 
