@@ -1,11 +1,14 @@
 """Linux probe output as a real host prints it, built from parts so tests can vary one fact.
 
-The text follows the exact marker format of ``hrw_preflight/facts/linux/linux_facts.sh`` and
-``linux_network.sh``; the parser under test turns it into sections.
+The text follows the exact framing of ``hrw_preflight/facts/linux/linux_facts.sh`` (marker
+lines with the run's boundary around a base64 body: what the section printed, a newline and
+its status) and ``linux_network.sh``; the parser under test turns it into sections. The
+encoding is written here independently of the parser's code.
 """
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 
 WS = "3f6c2b1a-9d4e-4c7b-8a21-5e0f6d7c8b9a"
@@ -20,6 +23,13 @@ DIY = f"/var/opt/microsoft/omsagent/{WS}/state/automationworker/diy/worker.conf"
 AGENTSVC = f"{WS}.agentsvc.azure-automation.net"
 OMS = f"{WS}.oms.opinsights.azure.com"
 JRDS = "eus-jobruntimedata-prod-su1.azure-automation.net"
+BOUNDARY = "HRW" + "5a" * 16  # what the controller passes the probe for one run
+
+
+def section(name: str, body: str, rc: str = "0", boundary: str = BOUNDARY) -> str:
+    """Return one framed section as linux_facts.sh prints it (body and status, base64)."""
+    payload = base64.encodebytes(f"{body}\n{rc}".encode("utf-8", "surrogateescape"))
+    return f"{boundary} BEGIN {name}\n{payload.decode('ascii')}{boundary} END {name}\n"
 
 
 @dataclass
@@ -122,12 +132,6 @@ def process_lines(
     return lines
 
 
-def _file(path: str, body: str | None, rc: str = "0") -> str:
-    if body is None:
-        return f"@@HRW-FILE {path}\n\n@@HRW-FILE-END {path} rc=missing\n"
-    return f"@@HRW-FILE {path}\n{body}\n@@HRW-FILE-END {path} rc={rc}\n"
-
-
 @dataclass
 class LinuxHost:
     """A Linux worker's state; ``facts_output()`` prints what the facts probe would."""
@@ -147,13 +151,33 @@ class LinuxHost:
     files_rc: dict[str, str] = field(default_factory=dict)
     missing_tools: tuple[str, ...] = ()
     clock_epoch: int = 1_795_770_000  # the host's `date -u +%s`
+    # (old, new) text replacements applied to every section's body before it is encoded.
+    replacements: tuple[tuple[str, str], ...] = ()
+    file_bodies: dict[str, str] = field(default_factory=dict)  # path -> body, read with rc 0
+    boundary: str = BOUNDARY
 
     def window(self, skew_s: float = 0.0) -> tuple[float, float]:
         """Return a controller time window around the host's clock, ``skew_s`` behind it."""
         return (self.clock_epoch - skew_s - 0.2, self.clock_epoch - skew_s + 0.2)
 
+    def section(self, name: str, body: str, rc: str = "0") -> str:
+        """Return one framed section of this host's output, with its replacements made."""
+        for old, new in self.replacements:
+            body = body.replace(old, new)
+        return section(name, body, rc, self.boundary)
+
+    def _file(self, path: str, body: str | None, rc: str = "0") -> str:
+        if path in self.file_bodies:
+            return self.section(f"file:{path}", self.file_bodies[path])
+        rc = self.files_rc.get(path, rc)
+        if body is None:
+            return self.section(f"file:{path}", "", "missing")
+        return self.section(f"file:{path}", body if rc == "0" else "", rc)
+
     def facts_output(self) -> str:
         """Return the stdout of linux_facts.sh on this host."""
+        _file = self._file
+        section = self.section
         parts = [
             _file("/etc/opt/microsoft/omsagent/conf/omsadmin.conf", omsadmin()),
             _file(PROXY_CONF, self.proxy, self.files_rc.get(PROXY_CONF, "0")),
@@ -174,34 +198,34 @@ class LinuxHost:
             )
         )
         parts.append(_file("/proc/loadavg", f"{self.load:.2f} 0.10 0.05 1/123 4567"))
-        parts.append(f"@@HRW-BEGIN nproc\n{self.cpus}\n@@HRW-END nproc rc=0\n")
+        parts.append(section("nproc", f"{self.cpus}\n"))
         if self.nxautomation_uid is None:
-            parts.append("@@HRW-BEGIN users\n@@HRW-END users rc=2\n")
+            parts.append(section("users", "", "2"))
         else:
             parts.append(
-                f"@@HRW-BEGIN users\nnxautomation:x:{self.nxautomation_uid}:"
-                f"{self.nxautomation_uid}::/home/nxautomation:/bin/bash\n"
-                "@@HRW-END users rc=0\n"
+                section(
+                    "users",
+                    f"nxautomation:x:{self.nxautomation_uid}:"
+                    f"{self.nxautomation_uid}::/home/nxautomation:/bin/bash\n",
+                )
             )
-        ps = "\n".join(process_lines(self.owner, self.auto, self.user, self.agent))
-        parts.append(
-            f"@@HRW-BEGIN ps\n{ps}\n@@HRW-END ps rc=0\n"
-            if ps
-            else "@@HRW-BEGIN ps\n@@HRW-END ps rc=0\n"
+        ps = "".join(
+            f"{line}\n" for line in process_lines(self.owner, self.auto, self.user, self.agent)
         )
+        parts.append(section("ps", ps))
         if self.log_state == "present":
             body = "\n".join(
                 ["size=52311", *self.log_lines, f"grep_rc={0 if self.log_lines else 1}"]
             )
         else:
             body = f"state={self.log_state}"
-        parts.append(f"@@HRW-BEGIN omsconfig_log\n{body}\n@@HRW-END omsconfig_log rc=0\n")
+        parts.append(section("omsconfig_log", f"{body}\n"))
         tools = "".join(
             f"{t}={'' if t in self.missing_tools else '/usr/bin/' + t}\n"
             for t in ("python3", "python2", "python", "openssl", "sudo", "curl")
         )
-        parts.append(f"@@HRW-BEGIN tools\n{tools}@@HRW-END tools rc=0\n")
-        parts.append(f"@@HRW-BEGIN clock\n{self.clock_epoch}\n@@HRW-END clock rc=0\n")
+        parts.append(section("tools", tools))
+        parts.append(section("clock", f"{self.clock_epoch}\n"))
         return "".join(parts)
 
 

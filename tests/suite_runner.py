@@ -20,7 +20,7 @@ from hrw_preflight.facts.model import HostFacts, Section
 from hrw_preflight.facts.params import ProbeParams
 from hrw_preflight.hosts.targets import Target
 from hrw_preflight.verdicts.catalogue import load_catalogue
-from tests.linux_samples import LinuxHost, Out
+from tests.linux_samples import BOUNDARY, LinuxHost, Out
 
 SUITE = Path(__file__).resolve().parents[1] / "tests_infra"
 SECRET = "Winrm-Pa55word!"
@@ -86,7 +86,7 @@ def deselected_count(platform: str, selected: tuple[str, ...]) -> int:
 
 def local_facts(host: LinuxHost) -> HostFacts:
     """Return facts of a Linux host named ``local`` from its recorded probe output."""
-    sections = linux.parse_facts(Out(host.facts_output()), ProbeParams())
+    sections = linux.parse_facts(Out(host.facts_output()), ProbeParams(), boundary=BOUNDARY)
     sections["network"] = Section("network", {})
     return HostFacts("local", "linux", sections)
 

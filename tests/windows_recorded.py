@@ -41,6 +41,8 @@ RECORDED_AT = datetime(2026, 11, 27, 9, 0, 0, tzinfo=UTC)
 # midpoint is RECORDED_AT - 0.2 s and the uncertainty 1 s + 1 s slack.
 CONTROLLER_WINDOW = (RECORDED_AT.timestamp() - 1.2, RECORDED_AT.timestamp() + 0.8)
 JRDS = "eus-jobruntimedata-prod-su1.azure-automation.net"
+# The boundary every recording was made with (a run draws a fresh one; see facts/framing.py).
+RECORDED_BOUNDARY = "HRW" + "7e" * 16
 PROXY_USER = "labproxy"
 PROXY_SECRET = "recorded-proxy-secret"  # a throwaway value, only ever used on loopback
 # The names the lab's Azure endpoint certificate covers (lab/pki.py AZURE_SANS).
@@ -246,7 +248,7 @@ def load_recorded(name: str) -> dict[str, Section]:
 
     The recorded controller window goes with it, so the clock section holds data.
     """
-    return parse_output(*recorded_output(name), recorded_timing(name))
+    return parse_output(*recorded_output(name), recorded_timing(name), boundary=RECORDED_BOUNDARY)
 
 
 # --- making the recordings (needs the lab package; loopback only) ----------------------
@@ -354,7 +356,8 @@ def network_for(kind: str, workdir: Path) -> Iterator[tuple[dict[str, str], int,
 def _transform(kind: str, stdout: bytes, stderr: bytes, rc: int) -> tuple[bytes, bytes, int]:
     if kind == "cut":
         text = stdout.decode("utf-8")
-        cut = text.index("@@HRW-BEGIN network") + len("@@HRW-BEGIN network\r\n[\r\n    {")
+        begin = f"{RECORDED_BOUNDARY} BEGIN network"
+        cut = text.index(begin) + len(f"{begin}\r\n[\r\n    {{")
         return text[:cut].encode("utf-8"), stderr, rc
     if kind == "progress":
         return stdout, _PROGRESS.encode("utf-8"), rc
@@ -379,7 +382,7 @@ def record_one(name: str, workdir: Path) -> tuple[bytes, bytes, int]:
         timeout = 0.3 if recording.network in ("blocked", "mixed") else 3.0
         given_proxy = proxy if recording.network == "intercepted" else None
         params = replace(ProbeParams(connect_timeout_s=timeout), proxy=given_proxy)
-        command, stdin = build_invocation(params)
+        command, stdin = build_invocation(params, RECORDED_BOUNDARY)
         if recording.transform == "unknown":
             text = stdin.decode("ascii").replace(
                 "Get-CimInstance -ClassName Win32_ComputerSystem",

@@ -13,6 +13,10 @@ Two layers, applied to everything written out:
    ``Proxy-Authorization`` header values, and ``key=value``/``key: value`` pairs whose key
    names a password, passphrase, secret, token or workspace key (``password=``,
    ``ansible_password:``, ``"ansible_winrm_pass": "..."``, ``--password x``).
+
+Before both, PEM private keys (``-----BEGIN ... PRIVATE KEY-----`` up to its end line, or to
+the end of the text when the end line is missing) are removed whole: the last line of
+defence should a probe ever read key material (:func:`drop_private_keys`).
 """
 
 from __future__ import annotations
@@ -59,6 +63,11 @@ _CLI_FLAG = re.compile(
     r"(?P<secret>\"[^\"\n]*\"|'[^'\n]*'|[^\s'\"]+)",
     re.IGNORECASE,
 )
+_PRIVATE_KEY = re.compile(
+    r"-----BEGIN (?P<kind>[A-Z0-9 ]*?)PRIVATE KEY-----.*?(?:-----END (?P=kind)PRIVATE KEY-----|\Z)",
+    re.S,
+)
+PRIVATE_KEY_REMOVED = "[private key removed]"
 _PATTERNS = (_URL_USERINFO, _BARE_USERINFO, _AUTH_HEADER, _KEY_VALUE, _CLI_FLAG)
 # A literal each pattern cannot match without (checked on the case-folded text): most report
 # texts hold none of them, and skipping the regex there is most of the redaction cost.
@@ -79,6 +88,22 @@ def _mask_match(match: re.Match[str]) -> str:
     else:
         masked = MASK
     return match.group("keep") + masked
+
+
+def holds_private_key(text: str) -> bool:
+    """Return whether ``text`` holds the start of a PEM private key (any kind)."""
+    return "PRIVATE KEY-----" in text and _PRIVATE_KEY.search(text) is not None
+
+
+def drop_private_keys(text: str) -> str:
+    """Return ``text`` with every PEM private key replaced by :data:`PRIVATE_KEY_REMOVED`.
+
+    Why: key material must never reach evidence, whatever path brought it there; a key
+    whose end line is missing (cut off) is removed up to the end of the text.
+    """
+    if "PRIVATE KEY-----" not in text:
+        return text
+    return _PRIVATE_KEY.sub(PRIVATE_KEY_REMOVED, text)
 
 
 def url_password(url: str) -> str | None:
@@ -165,7 +190,9 @@ class Redactor:
 
     def mask_known(self, text: str) -> str:
         """Return ``text`` with the registered secret values masked (the patterns are not
-        applied): the cheap last pass over a document whose fields were each redacted."""
+        applied) and any PEM private key removed: the cheap last pass over a document whose
+        fields were each redacted."""
+        text = drop_private_keys(text)
         if self._infix is not None:
             text = self._infix.sub(MASK, text)
         if self._token is not None:

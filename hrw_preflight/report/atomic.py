@@ -14,6 +14,8 @@ import tempfile
 from pathlib import Path
 
 _CHUNK = 1 << 20
+# Owner read-write, group read, nothing for others: a report quotes what hosts hold.
+REPORT_MODE = 0o640
 
 
 def write_atomic(path: str | Path, data: str | bytes) -> Path:
@@ -30,7 +32,7 @@ def write_atomic(path: str | Path, data: str | bytes) -> Path:
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, REPORT_MODE)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -29,7 +29,7 @@ import hrw_preflight
 from hrw_preflight.facts.model import HostFacts
 from hrw_preflight.hosts.redact import MASK, Redactor
 from hrw_preflight.hosts.targets import Target
-from hrw_preflight.report.atomic import sha256sums, write_atomic
+from hrw_preflight.report.atomic import REPORT_MODE, sha256sums, write_atomic
 from hrw_preflight.run.case import Case
 
 SCHEMA_VERSION = 1
@@ -363,8 +363,13 @@ def write_bundle(
     """Write ``evidence.json`` and, when ``seal``, ``SHA256SUMS``; return the hashed names.
 
     ``SHA256SUMS`` covers the report files present in the folder and ``evidence.json``; it
-    is written last and atomically, so its presence marks a finished bundle.
+    is written last and atomically, so its presence marks a finished bundle. Every file of
+    the bundle ends with mode 0640 (:data:`REPORT_MODE`): pytest-html and junitxml write
+    theirs with the process's umask, usually world-readable.
     """
+    for name in REPORT_FILES:
+        if (run_dir / name).is_file():
+            os.chmod(run_dir / name, REPORT_MODE)
     write_atomic(run_dir / EVIDENCE, dump_record(record, redact))
     if not seal:
         return []

@@ -19,15 +19,15 @@ PROBE_DIR = Path(__file__).resolve().parents[2] / "hrw_preflight" / "facts" / "w
 BOOTSTRAP_SHA256 = "925d0d4cbd00a92d4cf45eb4ff55800c525af2a5251742ebb22cded11e9b8dd6"
 
 BLOCK_SHA256: dict[str, str] = {
-    "preamble": "2371b507c73d742ca2e23bb94bb7bcaf55dc7a31b77e2470f6ad9ae2e3b2eff9",
-    "service": "d607d6622b6a3c123ffb454db5780a509ca76c15be79a258a55d1b60cb2fa77b",
-    "hardware": "034afb6dd2f53ac7d7c39a14a7a043e8c5caa46d6cc1a1e6d89f1b7f0370629d",
-    "pressure": "b71dbc6f8d78dd5f741dc90f9cd7dfd13f648af87770e775b405db404b87b2ff",
-    "prereqs": "bade0d9193628a0e1275524089a839494b419ca46736d3531416e07ae988ed88",
-    "clock": "7824589f1d0c92f0cd374bc80a1b7fecd09443950f49a2f9f942715c41488bcb",
-    "worker": "fdce085fcec3fb1b4e7b259893988c728f7c9fc9640cabbcc63754e7e48803d6",
-    "network": "e68e21ef71a309d1f594df5df1230f490762a4cfd8ccc8f0b20e98b989e638a6",
-    "events": "ab237838e6847c3e08982b4604adb39b69270bde83693acdd09cb0bac018d31a",
+    "preamble": "2420761936dd82917b600013f72251ba71ce0c6c7cc58f536fe34bdead09d037",
+    "service": "40d9c7f3578dcbb91a5ea188728f4a71987404b13619d7ce412bf89be81410cf",
+    "hardware": "7e21a03b33674ba84f80e87445f3f76a242e72a6d1357c2080e2b1d708b71bd3",
+    "pressure": "7ff162cf28108e34068f8321e38d73567607a742427e12f2318356a7b278626b",
+    "prereqs": "c84a8da1b1fdb30c00cba01d0f8fb23a7e67f718ff83d42ad2bf4e4483e235b3",
+    "clock": "e6a4f0ee62aaac824796d05f50d800098db0693b9594edc680c98c829ce5ffbc",
+    "worker": "9c124d5f886b57e6a10f2cf2e25c5df9c13c590db5afbe1c5cf4e4f5c96f0049",
+    "network": "1e404ca70cee834f8343ef2ae022d8851793a3fab74a2bb236d9d264344af0cd",
+    "events": "fc4b961ff0167026778b8acf0525596a0aa3208f43108f30e98a298ffe2b526f",
 }
 
 _REGION = re.compile(r"^#region hrw:(?P<name>[a-z]+)\s*$")

@@ -60,10 +60,16 @@ class RunState:
         """Return the host's lab profile."""
         return self.host.profile
 
+    def mark(self, kind: str, name: str = "") -> str:
+        """Return a marker line as the script prints it: ``"$HrwB <KIND> <name>"``, where
+        $HrwB is the boundary the controller put in the parameters."""
+        boundary = str(self.params.get("boundary") or "")
+        return f"{boundary} {kind} {name}" if name else f"{boundary} {kind}"
 
-def _error(error: PsError) -> list[str]:
+
+def _error(state: RunState, error: PsError) -> list[str]:
     record = {"ErrorId": error.error_id, "Category": error.category, "Message": error.message}
-    return ["@@HRW-ERROR", convert_to_json(record)]
+    return [state.mark("ERROR"), convert_to_json(record)]
 
 
 def _json(value: Any) -> list[str]:
@@ -88,7 +94,7 @@ def _garble(name: str, state: RunState, lines: list[str]) -> list[str]:
 
 
 def _block(name: str, state: RunState, body: list[str]) -> list[str]:
-    return [f"@@HRW-BEGIN {name}", *_garble(name, state, body), f"@@HRW-END {name}"]
+    return [state.mark("BEGIN", name), *_garble(name, state, body), state.mark("END", name)]
 
 
 def service(state: RunState) -> list[str]:
@@ -96,11 +102,12 @@ def service(state: RunState) -> list[str]:
     svc = state.profile.get("healthservice") or {}
     if not svc.get("exists", True):
         body = _error(
+            state,
             PsError(
                 "NoServiceFoundForGivenName,Microsoft.PowerShell.Commands.GetServiceCommand",
                 "ObjectNotFound",
                 "Cannot find any service with service name 'HealthService'.",
-            )
+            ),
         )
     else:
         status = STATUS[str(svc.get("status", "Running"))]
@@ -125,9 +132,9 @@ def hardware(state: RunState) -> list[str]:
     ]
     memory = int(state.profile.get("memory_mb", 8192)) * 1024 * 1024
     body = [
-        "@@HRW-PART processor",
+        state.mark("PART", "processor"),
         *_json(processors),
-        "@@HRW-PART computersystem",
+        state.mark("PART", "computersystem"),
         *_json({"TotalPhysicalMemory": memory}),
     ]
     return _block("hardware", state, body)
@@ -142,9 +149,9 @@ def pressure(state: RunState) -> list[str]:
     total_kb = int(state.profile.get("memory_mb", 8192)) * 1024
     free_kb = int(state.profile.get("memory_available_mb", 6144)) * 1024
     body = [
-        "@@HRW-PART processor",
+        state.mark("PART", "processor"),
         *_json(processors),
-        "@@HRW-PART os",
+        state.mark("PART", "os"),
         *_json({"FreePhysicalMemory": free_kb, "TotalVisibleMemorySize": total_kb}),
     ]
     return _block("pressure", state, body)
@@ -165,12 +172,12 @@ def prereqs(state: RunState) -> list[str]:
     (Test-Path is false); the TLS 1.2 Client key exists when either of its values is set.
     """
     version = str(state.profile.get("powershell_version", DEFAULT_POWERSHELL_VERSION))
-    body = ["@@HRW-PART powershell", *_json({"Version": version})]
-    body.append("@@HRW-PART dotnet")
+    body = [state.mark("PART", "powershell"), *_json({"Version": version})]
+    body.append(state.mark("PART", "dotnet"))
     release = state.profile.get("dotnet_release", DEFAULT_DOTNET_RELEASE)
     if release is not None:
         body += _json({"Release": _registry_dword(release)})
-    body.append("@@HRW-PART tls12client")
+    body.append(state.mark("PART", "tls12client"))
     enabled = _registry_dword(state.profile.get("tls12_client_enabled"))
     disabled = _registry_dword(state.profile.get("tls12_client_disabled_by_default"))
     if enabled is not None or disabled is not None:
@@ -233,7 +240,7 @@ def _proxy(text: str, user: str) -> tuple[ProxyTarget, dict[str, Any]] | None:
 def worker(state: RunState) -> list[str]:
     """Answer the worker block: MMA configuration, registered workers, version, effective."""
     host, params = state.host, state.params
-    body = ["@@HRW-PART agent"]
+    body = [state.mark("PART", "agent")]
     if _agent_installed(state):
         configured = urlsplit(host.proxy) if host.proxy else None
         proxy_url = ""
@@ -247,20 +254,21 @@ def worker(state: RunState) -> list[str]:
         body += _json(state.agent)
     else:
         body += _error(
+            state,
             PsError(
                 "CannotLoadComObjectType,Microsoft.PowerShell.Commands.NewObjectCommand",
                 "InvalidType",
                 "Cannot load COM type AgentConfigManager.MgmtSvcCfg.",
-            )
+            ),
         )
-    body.append("@@HRW-PART workers")
+    body.append(state.mark("PART", "workers"))
     state.workers = _registered_workers(state) if _agent_installed(state) else []
     body += _json(state.workers)
-    body.append("@@HRW-PART version")
+    body.append(state.mark("PART", "version"))
     if _agent_installed(state):
         version = str(state.profile.get("agent_version", DEFAULT_AGENT_VERSION))
         body += _json({"Name": version})
-    body.append("@@HRW-PART effective")
+    body.append(state.mark("PART", "effective"))
     workspace = params.get("workspace_id") or None
     if not workspace and state.agent and state.agent["Workspaces"]:
         workspace = state.agent["Workspaces"][0]
@@ -361,9 +369,9 @@ def _events_in(state: RunState, log: str, start: datetime) -> list[dict[str, Any
 def _query(state: RunState, log: str, pick: list[dict[str, Any]] | None) -> list[str]:
     failure = _log_error(state, log)
     if failure is not None:
-        return _error(failure)
+        return _error(state, failure)
     if not pick:
-        return _error(_NO_EVENTS)
+        return _error(state, _NO_EVENTS)
     return _json(pick)
 
 
@@ -377,22 +385,22 @@ def events(state: RunState) -> list[str]:
     hours = float(state.params.get("lookback_hours", 24))
     start = state.now - timedelta(hours=hours)
     body = [
-        "@@HRW-PART window",
+        state.mark("PART", "window"),
         *_json({"LookbackHours": hours, "StartTime": _round_trip(start)}),
     ]
     for query in state.params.get("event_logs", []):
         log, ids = str(query["log"]), {int(i) for i in query.get("ids", [])}
-        body.append(f"@@HRW-PART log {log}")
+        body.append(state.mark("PART", f"log {log}"))
         in_window = _events_in(state, log, start)
         body += _query(state, log, [e for e in in_window if e["Id"] in ids][:200])
-    body.append(f"@@HRW-PART scan {SMA_LOG}")
+    body.append(state.mark("PART", f"scan {SMA_LOG}"))
     scanned = _events_in(state, SMA_LOG, start)[:500]
     if not _log_error(state, SMA_LOG) and not scanned:
-        body += _error(_NO_EVENTS)  # Get-WinEvent itself found nothing in the window
+        body += _error(state, _NO_EVENTS)  # Get-WinEvent itself found nothing in the window
     else:
         matches = [e for e in scanned if SMA_EXIT_TEXT in str(e["Message"] or "")]
         failure = _log_error(state, SMA_LOG)
-        body += _error(failure) if failure else _json(matches)
+        body += _error(state, failure) if failure else _json(matches)
     return _block("events", state, body)
 
 

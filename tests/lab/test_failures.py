@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from hrw_preflight.facts.collector import probe_host
+from hrw_preflight.facts.framing import new_boundary
 from hrw_preflight.facts.params import ProbeParams
 from hrw_preflight.facts.windows.probe import build_invocation, script_text
 from hrw_preflight.hosts.connections import ConnectOptions, close_host, open_host
@@ -418,13 +419,15 @@ def test_injected_inventory_values_run_nothing(extra: sidecar.Sidecar, tmp_path:
             assert "hrw_proxy is not a proxy address (host:port)" in outcome.message
     # Whatever the values, a Windows host is sent the same command line and script: the
     # values travel as one base64 JSON line, which the script decodes as data.
-    plain = build_invocation(ProbeParams())
+    boundary = new_boundary()
+    plain = build_invocation(ProbeParams(), boundary)
     crafted = build_invocation(
         ProbeParams(
             workspace_id=WORKSPACE_PAYLOAD,
             endpoints=ENDPOINTS_PAYLOAD,
             proxy=PROXY_PAYLOAD["hrw_proxy"],
-        )
+        ),
+        boundary,
     )
     assert crafted[0] == plain[0]
     script = script_text().encode()

@@ -75,6 +75,8 @@ def test_every_run_gets_its_own_sealed_bundle_and_earlier_ones_stay_intact(
             "junit.xml",
             "report.html",
         ]
+        # Reports quote what hosts hold: readable by owner and group only (issue 10 item 2).
+        assert {oct(p.stat().st_mode & 0o777) for p in folder.iterdir()} == {"0o640"}
         sums = (folder / SUMS).read_text().splitlines()
         assert [line.split("  ")[1] for line in sums] == ["report.html", "junit.xml", EVIDENCE]
         assert all(
@@ -300,7 +302,7 @@ def test_atomic_write_never_leaves_a_partial_file(
     assert [p.name for p in tmp_path.iterdir()] == ["evidence.json"]  # temp file removed
     monkeypatch.undo()
     atomic.write_atomic(target, "new")
-    assert target.read_text() == "new" and oct(target.stat().st_mode)[-3:] == "644"
+    assert target.read_text() == "new" and oct(target.stat().st_mode)[-3:] == "640"
 
 
 def test_profile_markers_select_the_image_profile(

@@ -27,7 +27,7 @@ from hrw_preflight.hosts.selection import parse_hosts_option
 from hrw_preflight.hosts.targets import HostDefaults
 from lab.profiles import PROFILES_DIR, load_profiles
 from lab.sidecar import EXTRA_DIR, extra_hosts, fleet_copies
-from tests.linux_samples import LinuxHost
+from tests.linux_samples import BOUNDARY, LinuxHost
 
 
 @dataclass
@@ -50,7 +50,7 @@ class BytesOut:
 def test_non_utf8_bytes_make_only_their_section_an_error() -> None:
     host = LinuxHost(log_lines=["The specified class does not exist.. caf\udce9"])
     data = host.facts_output().encode("utf-8", "surrogateescape")
-    sections = linux.parse_facts(BytesOut(data), ProbeParams(), host.window())
+    sections = linux.parse_facts(BytesOut(data), ProbeParams(), host.window(), boundary=BOUNDARY)
     log = sections["omsconfig_log"]
     assert log.data is None
     assert log.error is not None and "not valid UTF-8 (byte 0xe9)" in log.error
@@ -61,7 +61,7 @@ def test_non_utf8_bytes_make_only_their_section_an_error() -> None:
 def test_utf8_output_is_read_as_text() -> None:
     host = LinuxHost(log_lines=["The specified class does not exist.. (café)"])
     sections = linux.parse_facts(
-        BytesOut(host.facts_output().encode()), ProbeParams(), host.window()
+        BytesOut(host.facts_output().encode()), ProbeParams(), host.window(), boundary=BOUNDARY
     )
     data = sections["omsconfig_log"].data
     assert data is not None and data["matches"] == host.log_lines
@@ -69,7 +69,7 @@ def test_utf8_output_is_read_as_text() -> None:
 
 def test_failed_command_with_garbage_bytes_is_an_error_for_every_section() -> None:
     result = BytesOut(b"\xff\xfe partial", rc=1, stderr_bytes=b"sh: \xff: not found")
-    sections = linux.parse_facts(result, ProbeParams())
+    sections = linux.parse_facts(result, ProbeParams(), boundary=BOUNDARY)
     assert sections and all(s.data is None for s in sections.values())
     assert all("exited 1" in str(s.error) for s in sections.values())
     assert all("\udcff" not in s.raw for s in sections.values())

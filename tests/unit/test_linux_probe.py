@@ -7,6 +7,7 @@ from hrw_preflight.facts.model import Section
 from hrw_preflight.facts.params import ProbeParams
 from tests.linux_samples import (
     AGENTSVC,
+    BOUNDARY,
     JRDS,
     OMS,
     WS,
@@ -18,7 +19,7 @@ from tests.linux_samples import (
 
 
 def parse(host: LinuxHost) -> dict[str, Section]:
-    return linux.parse_facts(Out(host.facts_output()), ProbeParams())
+    return linux.parse_facts(Out(host.facts_output()), ProbeParams(), boundary=BOUNDARY)
 
 
 def test_healthy_host_discovers_workspace_endpoints_and_workers() -> None:
@@ -67,15 +68,17 @@ def test_denied_log_is_an_error_and_missing_log_is_recorded() -> None:
 
 def test_garbled_or_truncated_output_errors_every_section() -> None:
     text = LinuxHost().facts_output()
-    cut = linux.parse_facts(Out(text[: len(text) // 2]), ProbeParams())
+    cut = linux.parse_facts(Out(text[: len(text) // 2]), ProbeParams(), boundary=BOUNDARY)
     assert all(s.data is None for s in cut.values())
-    failed = linux.parse_facts(Out("", rc=1, stderr="sh: 1: cannot fork"), ProbeParams())
+    failed = linux.parse_facts(
+        Out("", rc=1, stderr="sh: 1: cannot fork"), ProbeParams(), boundary=BOUNDARY
+    )
     assert "cannot fork" in str(failed["worker"].error)
 
 
 def test_garbled_ps_line_is_an_error() -> None:
-    text = LinuxHost().facts_output().replace("@@HRW-BEGIN ps\n", "@@HRW-BEGIN ps\n\x00garbage\n")
-    assert linux.parse_facts(Out(text), ProbeParams())["processes"].data is None
+    text = LinuxHost(replacements=((" 8567 ", "\x00garbage\n 8567 "),)).facts_output()
+    assert linux.parse_facts(Out(text), ProbeParams(), boundary=BOUNDARY)["processes"].data is None
 
 
 def test_network_output_is_split_per_endpoint() -> None:
@@ -124,14 +127,7 @@ def test_workspace_override_gives_endpoints_to_an_image_without_agent() -> None:
 
 def test_proxy_credentials_are_read_from_the_proxy_conf_that_exists() -> None:
     legacy = "/etc/opt/microsoft/omsagent/conf/proxy.conf"
-    text = (
-        LinuxHost()
-        .facts_output()
-        .replace(
-            f"@@HRW-FILE {legacy}\n\n@@HRW-FILE-END {legacy} rc=missing",
-            f"@@HRW-FILE {legacy}\nhttp://u:p@10.1.2.3:3128\n@@HRW-FILE-END {legacy} rc=0",
-        )
-    )
-    worker = linux.parse_facts(Out(text), ProbeParams())["worker"].data
+    text = LinuxHost(file_bodies={legacy: "http://u:p@10.1.2.3:3128\n"}).facts_output()
+    worker = linux.parse_facts(Out(text), ProbeParams(), boundary=BOUNDARY)["worker"].data
     _, proxy, creds = linux.network_plan(worker, ProbeParams())
     assert proxy == "10.1.2.3:3128" and creds == legacy

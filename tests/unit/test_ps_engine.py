@@ -36,6 +36,7 @@ from lab.winrm_emulator.probe_blocks import (
 )
 from lab.winrm_emulator.ps_json import PsDate, convert_to_json
 from tests.windows_recorded import (
+    RECORDED_BOUNDARY,
     endpoint_names,
     load_recorded,
     loopback_engine_host,
@@ -55,6 +56,11 @@ NAME = "windows-unit"
 WS = workspace_of(NAME)
 ENDPOINTS = endpoint_names(WS)
 FAST = ProbeParams(connect_timeout_s=2.0)
+
+
+def marks(text: str) -> str:
+    """Return ``text`` with the shorthand ``@@HRW-`` markers as the probe prints them."""
+    return text.replace("@@HRW-", RECORDED_BOUNDARY + " ")
 
 
 def make_host(
@@ -79,11 +85,13 @@ def probe(host: HostConfig, params: ProbeParams = FAST) -> dict[str, Section]:
 
     Times the command the way :func:`collect` does, so the clock section holds data.
     """
-    command, stdin = build_invocation(params)
+    command, stdin = build_invocation(params, RECORDED_BOUNDARY)
     started = time.time()
     output = run_command(command, [], stdin, host)
     timing = CommandTiming(started=started, ended=time.time())
-    return parse_output(output.stdout, output.stderr, output.exit_code, timing)
+    return parse_output(
+        output.stdout, output.stderr, output.exit_code, timing, boundary=RECORDED_BOUNDARY
+    )
 
 
 @pytest.fixture(scope="module")
@@ -258,17 +266,17 @@ def test_prereqs_profile_round_trip(profile: dict[str, Any], expected: dict[str,
 
 
 def test_a_dword_of_all_ones_is_printed_as_a_signed_int32() -> None:
-    command, stdin = build_invocation(FAST)
+    command, stdin = build_invocation(FAST, RECORDED_BOUNDARY)
     host = make_host({"tls12_client_enabled": 0xFFFFFFFF}, port=closed_port())
     stdout = run_command(command, [], stdin, host).stdout.decode()
     assert '"Enabled":  -1,\r\n    "DisabledByDefault":  null' in stdout
 
 
 def test_missing_dotnet_key_prints_nothing_for_its_part() -> None:
-    command, stdin = build_invocation(FAST)
+    command, stdin = build_invocation(FAST, RECORDED_BOUNDARY)
     host = make_host({"dotnet_release": None}, port=closed_port())
     stdout = run_command(command, [], stdin, host).stdout.decode()
-    assert "@@HRW-PART dotnet\r\n@@HRW-PART tls12client\r\n@@HRW-END prereqs" in stdout
+    assert marks("@@HRW-PART dotnet\r\n@@HRW-PART tls12client\r\n@@HRW-END prereqs") in stdout
 
 
 def test_clock_offset_round_trip() -> None:
@@ -283,12 +291,16 @@ def test_clock_offset_round_trip() -> None:
 
 
 def test_clock_at_a_fixed_time_prints_unix_milliseconds() -> None:
-    _, stdin = build_invocation(FAST)
+    _, stdin = build_invocation(FAST, RECORDED_BOUNDARY)
     moment = datetime(2026, 11, 27, 9, 0, 0, 123000, tzinfo=UTC)
     host = make_host({"clock_offset_s": 1.5}, port=closed_port())
     stdout = run_probe(stdin, host, moment).stdout.decode()
-    block = stdout[stdout.index("@@HRW-BEGIN clock") : stdout.index("@@HRW-END clock")]
-    assert block == '@@HRW-BEGIN clock\r\n{\r\n    "UtcUnixMilliseconds":  1795770001623\r\n}\r\n'
+    block = stdout[
+        stdout.index(marks("@@HRW-BEGIN clock")) : stdout.index(marks("@@HRW-END clock"))
+    ]
+    assert block == marks(
+        '@@HRW-BEGIN clock\r\n{\r\n    "UtcUnixMilliseconds":  1795770001623\r\n}\r\n'
+    )
 
 
 def test_missing_service_and_unreadable_logs_round_trip() -> None:
@@ -377,7 +389,7 @@ def test_params_can_force_no_proxy(azure_port: int) -> None:
 
 def test_recordings_match_what_the_engine_answers_now(tmp_path: Path) -> None:
     stdout, stderr, rc = record_one("windows-sma-4294967295", tmp_path)
-    fresh = parse_output(stdout, stderr, rc)
+    fresh = parse_output(stdout, stderr, rc, boundary=RECORDED_BOUNDARY)
     recorded = load_recorded("windows-sma-4294967295")
     for name in ("service", "hardware", "pressure", "prereqs", "events"):
         assert fresh[name].data == recorded[name].data
@@ -385,8 +397,14 @@ def test_recordings_match_what_the_engine_answers_now(tmp_path: Path) -> None:
     assert fresh["clock"].raw == recorded["clock"].raw
     for name in ("windows-clock-ahead", "windows-tls12-client-disabled"):
         stdout, stderr, rc = record_one(name, tmp_path)
-        assert parse_output(stdout, stderr, rc)["prereqs"].raw == load_recorded(name)["prereqs"].raw
-        assert parse_output(stdout, stderr, rc)["clock"].raw == load_recorded(name)["clock"].raw
+        assert (
+            parse_output(stdout, stderr, rc, boundary=RECORDED_BOUNDARY)["prereqs"].raw
+            == load_recorded(name)["prereqs"].raw
+        )
+        assert (
+            parse_output(stdout, stderr, rc, boundary=RECORDED_BOUNDARY)["clock"].raw
+            == load_recorded(name)["clock"].raw
+        )
 
 
 # --- what the engine refuses --------------------------------------------------------------
@@ -429,20 +447,20 @@ def test_trivial_commands() -> None:
 
 
 def test_a_different_bootstrap_is_not_run_as_the_probe() -> None:
-    _, stdin = build_invocation(FAST)
+    _, stdin = build_invocation(FAST, RECORDED_BOUNDARY)
     other = BOOTSTRAP.replace("ReadToEnd()", "ReadToEnd().Trim()")
     output = run_command(_encoded(other), [], stdin, make_host())
-    assert output.exit_code == 1 and b"@@HRW-BEGIN" not in output.stdout
+    assert output.exit_code == 1 and f"{RECORDED_BOUNDARY} BEGIN".encode() not in output.stdout
     assert output.stderr.startswith(b"#< CLIXML")
 
 
 def test_a_changed_probe_block_fails_loudly_after_the_blocks_before_it() -> None:
-    command, stdin = build_invocation(FAST)
+    command, stdin = build_invocation(FAST, RECORDED_BOUNDARY)
     changed = stdin.replace(b"Select-Object -Property @('TotalPhysicalMemory')", b"Get-Bogus")
     output = run_command(command, [], changed, make_host())
     assert output.exit_code == 1
-    assert output.stdout.startswith(b"@@HRW-BEGIN service\r\n")
-    assert b"@@HRW-BEGIN hardware" not in output.stdout
+    assert output.stdout.startswith(marks("@@HRW-BEGIN service\r\n").encode())
+    assert marks("@@HRW-BEGIN hardware").encode() not in output.stdout
     assert "The term 'Get-Bogus' is not recognized" in decode_stderr(output.stderr)
     reworded = stdin.replace(b"-MaxEvents 200", b"-MaxEvents 300")
     text = decode_stderr(run_command(command, [], reworded, make_host()).stderr)
@@ -450,14 +468,14 @@ def test_a_changed_probe_block_fails_loudly_after_the_blocks_before_it() -> None
 
 
 def test_code_outside_the_known_blocks_is_refused() -> None:
-    command, stdin = build_invocation(FAST)
+    command, stdin = build_invocation(FAST, RECORDED_BOUNDARY)
     output = run_command(command, [], stdin + b"\r\nInvoke-Sneaky\r\n", make_host())
     assert output.exit_code == 1
     assert "'Invoke-Sneaky' is not recognized" in decode_stderr(output.stderr)
 
 
 def test_unreadable_parameter_line_fails_like_frombase64string() -> None:
-    _, stdin = build_invocation(FAST)
+    _, stdin = build_invocation(FAST, RECORDED_BOUNDARY)
     broken = b"!!!" + stdin
     output = run_probe(broken, make_host())
     assert output.exit_code == 1 and output.stdout == b""
@@ -470,7 +488,9 @@ def test_engine_knows_the_probe_in_this_tree() -> None:
     regions, stray = split_regions(script_text())
     assert not stray
     assert {name: digest(body) for name, body in regions} == BLOCK_SHA256
-    encoded = base64.b64decode(build_invocation(FAST)[0].rsplit(" ", 1)[1]).decode("utf-16-le")
+    encoded = base64.b64decode(
+        build_invocation(FAST, RECORDED_BOUNDARY)[0].rsplit(" ", 1)[1]
+    ).decode("utf-16-le")
     assert encoded == BOOTSTRAP
 
 

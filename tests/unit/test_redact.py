@@ -158,3 +158,17 @@ def test_long_text_is_masked_as_its_lines_are() -> None:
     text = "\r\n".join(lines)
     assert len(text) > 4096
     assert Redactor(["Hunter2-pw"])(text) == "\r\n".join(expected)
+
+
+def test_private_keys_are_removed_whole_even_when_cut_off() -> None:
+    from hrw_preflight.hosts.redact import PRIVATE_KEY_REMOVED
+
+    key = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\n-----END OPENSSH PRIVATE KEY-----"
+    redact = Redactor()
+    assert redact(f"before\n{key}\nafter") == f"before\n{PRIVATE_KEY_REMOVED}\nafter"
+    cut = "x -----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA"
+    assert redact(cut) == f"x {PRIVATE_KEY_REMOVED}"
+    escaped = '{"raw": "-----BEGIN PRIVATE KEY-----\\nMIIE\\n-----END PRIVATE KEY-----\\n"}'
+    assert "MIIE" not in redact.mask_known(escaped)
+    certificate = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
+    assert redact(certificate) == certificate

@@ -12,7 +12,16 @@ from hrw_preflight.facts.params import ProbeParams
 from hrw_preflight.verdicts import Settings, judge
 from hrw_preflight.verdicts.catalogue import load_catalogue
 from hrw_preflight.verdicts.certs import load_trusted_cas
-from tests.linux_samples import AGENTSVC, JRDS, OMS, LinuxHost, Out, openssl_ok, openssl_timeout
+from tests.linux_samples import (
+    AGENTSVC,
+    BOUNDARY,
+    JRDS,
+    OMS,
+    LinuxHost,
+    Out,
+    openssl_ok,
+    openssl_timeout,
+)
 from tests.pki_samples import make_cert
 
 
@@ -45,7 +54,9 @@ def settings(chains: dict[str, list[str]], tmp_path_factory: pytest.TempPathFact
 def linux_facts(
     host: LinuxHost, network: list[str] | None = None, skew_s: float = 0.0
 ) -> HostFacts:
-    sections = linux.parse_facts(Out(host.facts_output()), ProbeParams(), host.window(skew_s))
+    sections = linux.parse_facts(
+        Out(host.facts_output()), ProbeParams(), host.window(skew_s), boundary=BOUNDARY
+    )
     roles = {AGENTSVC: "agentsvc", JRDS: "jrds", OMS: "oms"}
     if network is not None:
         sections["network"] = linux.parse_network(Out("\n".join(network)), roles, None)
@@ -122,13 +133,14 @@ def test_each_fault_fails_exactly_its_checks(
 def test_user_worker_process_missing_fails_only_that_item(
     chains: dict[str, list[str]], settings: Settings
 ) -> None:
-    host = LinuxHost()
-    text = (
-        host.facts_output()
-        .replace(" 8595 998", " 8595 998 x")
-        .replace("diy/worker.conf managed", "diy/NOT-worker.conf managed")
+    host = LinuxHost(
+        replacements=(
+            (" 8595 998", " 8595 998 x"),
+            ("diy/worker.conf managed", "diy/NOT-worker.conf managed"),
+        )
     )
-    facts = HostFacts("h", "linux", linux.parse_facts(Out(text), ProbeParams()))
+    text = host.facts_output()
+    facts = HostFacts("h", "linux", linux.parse_facts(Out(text), ProbeParams(), boundary=BOUNDARY))
     assert outcome("HRW-L01", "user", facts, settings) == "failed"
     assert outcome("HRW-L01", "manager", facts, settings) == "passed"
 
@@ -212,6 +224,8 @@ def test_clock_skew_counts_the_measurement_uncertainty(settings: Settings) -> No
     behind = judge("HRW-I03", "clock", linux_facts(LinuxHost(), skew_s=-1200), settings)
     assert behind.outcome == "failed" and "1200 s behind" in behind.seen
     no_window = HostFacts(
-        "h", "linux", linux.parse_facts(Out(LinuxHost().facts_output()), ProbeParams())
+        "h",
+        "linux",
+        linux.parse_facts(Out(LinuxHost().facts_output()), ProbeParams(), boundary=BOUNDARY),
     )
     assert outcome("HRW-I03", "clock", no_window, settings) == "error"

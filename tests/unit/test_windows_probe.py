@@ -26,6 +26,7 @@ from lab.winrm_emulator.clixml_writer import error_stream
 from tests.windows_recorded import (
     PROXY_SECRET,
     RECORDED_AT,
+    RECORDED_BOUNDARY,
     load_recorded,
     recorded_names,
     recorded_output,
@@ -55,15 +56,21 @@ def _decoded_command(command: str) -> str:
     return base64.b64decode(command[len(COMMAND_PREFIX) :]).decode("utf-16-le")
 
 
+def marks(text: str) -> str:
+    """Return ``text`` with the shorthand markers ``@@HRW-BEGIN`` etc. as the probe prints
+    them in the recordings: the recorded boundary, a space, the keyword."""
+    return text.replace("@@HRW-", RECORDED_BOUNDARY + " ")
+
+
 def _block(name: str, body: str) -> str:
-    return f"@@HRW-BEGIN {name}\r\n{body}\r\n@@HRW-END {name}\r\n"
+    return marks(f"@@HRW-BEGIN {name}\r\n{body}\r\n@@HRW-END {name}\r\n")
 
 
 def _with_block(recording: str, name: str, body: str) -> bytes:
     """Return a recording's stdout with the block ``name`` replaced by ``body``."""
     stdout = recorded_output(recording)[0].decode("utf-8")
-    start = stdout.index(f"@@HRW-BEGIN {name}")
-    end = stdout.index(f"@@HRW-END {name}") + len(f"@@HRW-END {name}\r\n")
+    start = stdout.index(marks(f"@@HRW-BEGIN {name}"))
+    end = stdout.index(marks(f"@@HRW-END {name}")) + len(marks(f"@@HRW-END {name}\r\n"))
     return (stdout[:start] + _block(name, body) + stdout[end:]).encode("utf-8")
 
 
@@ -71,14 +78,14 @@ def _with_block(recording: str, name: str, body: str) -> bytes:
 
 
 def test_command_line_is_short_and_runs_the_bootstrap() -> None:
-    command, _ = build_invocation(ProbeParams())
+    command, _ = build_invocation(ProbeParams(), RECORDED_BOUNDARY)
     assert len(command) < 8191
     assert _decoded_command(command) == BOOTSTRAP
 
 
 def test_stdin_is_the_parameter_line_then_the_script_verbatim() -> None:
     params = ProbeParams(lookback_hours=6, connect_timeout_s=2.5, workspace_id="ws-1")
-    _, stdin = build_invocation(params)
+    _, stdin = build_invocation(params, RECORDED_BOUNDARY)
     first, script = stdin.decode("ascii").split("\r\n", 1)
     document = json.loads(base64.b64decode(first))
     assert script == script_text()
@@ -94,7 +101,7 @@ def test_stdin_is_the_parameter_line_then_the_script_verbatim() -> None:
 def test_hostile_inventory_values_never_reach_the_script_text() -> None:
     hostile = "x'; Remove-Item -Recurse C:\\ ; '"
     params = ProbeParams(workspace_id=hostile, endpoints={"agentsvc": hostile}, proxy=hostile)
-    command, stdin = build_invocation(params)
+    command, stdin = build_invocation(params, RECORDED_BOUNDARY)
     first, script = stdin.decode("ascii").split("\r\n", 1)
     assert hostile not in script and hostile not in command
     assert json.loads(base64.b64decode(first))["endpoints"] == {"agentsvc": hostile}
@@ -111,19 +118,29 @@ class _Result:
     rc: int
 
 
+def _boundary_of(stdin: bytes) -> str:
+    """Return the boundary the controller put in a probe run's parameter line."""
+    return str(json.loads(base64.b64decode(stdin.split(b"\r\n", 1)[0]))["boundary"])
+
+
+def _reframed(stdout: bytes, stdin: bytes) -> bytes:
+    """Return a recording as the host would print it for the run started with ``stdin``."""
+    return stdout.replace(RECORDED_BOUNDARY.encode(), _boundary_of(stdin).encode())
+
+
 def test_collect_asks_the_host_exactly_one_command() -> None:
     calls: list[tuple[str, bytes]] = []
     stdout, stderr, rc = recorded_output("windows-healthy")
 
     def run(command: str, stdin: bytes) -> _Result:
         calls.append((command, stdin))
-        return _Result(stdout, stderr, rc)
+        return _Result(_reframed(stdout, stdin), stderr, rc)
 
     before = time.time()
     sections = collect(run, ProbeParams())
     after = time.time()
     assert len(calls) == 1
-    assert calls[0] == build_invocation(ProbeParams())
+    assert calls[0] == build_invocation(ProbeParams(), _boundary_of(calls[0][1]))
     assert sections["hardware"].data == {"logical_processors": 2, "memory_bytes": 8589934592}
     clock = sections["clock"].data
     assert clock is not None and clock["host_epoch"] == RECORDED_AT.timestamp()
@@ -139,7 +156,7 @@ def test_collect_times_the_command_around_the_one_call(monkeypatch: pytest.Monke
 
     def run(command: str, stdin: bytes) -> _Result:
         calls.append(command)
-        return _Result(stdout, stderr, rc)
+        return _Result(_reframed(stdout, stdin), stderr, rc)
 
     clock = collect(run, ProbeParams())["clock"].data
     assert len(calls) == 1
@@ -262,7 +279,9 @@ def _prereqs_body(dotnet: str = "", tls: str = "", shell: str = '{"Version": "5.
 
 def test_absent_registry_keys_and_values_are_none_not_errors() -> None:
     body = _prereqs_body(dotnet="", tls='{"Enabled": null, "DisabledByDefault": 0}', shell="")
-    section = parse_output(_with_block("windows-healthy", "prereqs", body), b"", 0)["prereqs"]
+    section = parse_output(
+        _with_block("windows-healthy", "prereqs", body), b"", 0, boundary=RECORDED_BOUNDARY
+    )["prereqs"]
     assert section.error is None
     assert section.data == {
         "powershell_version": None,
@@ -273,17 +292,19 @@ def test_absent_registry_keys_and_values_are_none_not_errors() -> None:
 
 def test_a_dword_of_all_ones_reads_as_the_registry_shows_it() -> None:
     body = _prereqs_body(dotnet='{"Release": 528040}', tls='{"Enabled": -1}')
-    data = parse_output(_with_block("windows-healthy", "prereqs", body), b"", 0)["prereqs"].data
+    data = parse_output(
+        _with_block("windows-healthy", "prereqs", body), b"", 0, boundary=RECORDED_BOUNDARY
+    )["prereqs"].data
     assert data is not None
     assert data["tls12_client"] == {"enabled": 0xFFFFFFFF, "disabled_by_default": None}
 
 
 def test_clock_without_the_controllers_timing_is_an_error() -> None:
     stdout, stderr, rc = recorded_output("windows-healthy")
-    untimed = parse_output(stdout, stderr, rc)["clock"]
+    untimed = parse_output(stdout, stderr, rc, boundary=RECORDED_BOUNDARY)["clock"]
     assert untimed.data is None and untimed.error is not None
     assert "controller's time" in untimed.error and "UtcUnixMilliseconds" in untimed.raw
-    timed = parse_output(stdout, stderr, rc, TIMING)["clock"].data
+    timed = parse_output(stdout, stderr, rc, TIMING, boundary=RECORDED_BOUNDARY)["clock"].data
     assert timed == {
         "host_epoch": RECORDED_AT.timestamp(),
         "controller_epoch": 1795770001.5,
@@ -307,7 +328,7 @@ def test_stopped_and_missing_service() -> None:
 
 def test_a_single_event_is_read_although_51_writes_it_as_an_object() -> None:
     stdout = recorded_output("windows-event-4502")[0].decode()
-    assert '@@HRW-PART log Operations Manager\r\n{\r\n    "Id":  4502' in stdout
+    assert marks('@@HRW-PART log Operations Manager\r\n{\r\n    "Id":  4502') in stdout
     events = load_recorded("windows-event-4502")["events"].data
     assert events is not None
     (event,) = events["logs"]["Operations Manager"]
@@ -381,10 +402,10 @@ def test_underspec_and_pressure() -> None:
 def test_garbled_cut_off_and_failed_runs_say_why() -> None:
     garbled = load_recorded("windows-garbled-json")["hardware"]
     assert garbled.error is not None and garbled.error.startswith("garbled JSON in the hardware")
-    assert garbled.raw.startswith("@@HRW-PART processor")
+    assert garbled.raw.startswith(marks("@@HRW-PART processor"))
     cut = load_recorded("windows-cut-off")
     assert cut["network"].error == "the probe output of the network section was cut off"
-    assert cut["network"].raw.startswith("[\n    {") and "@@HRW" not in cut["network"].raw
+    assert cut["network"].raw.startswith("[\n    {") and RECORDED_BOUNDARY not in cut["network"].raw
     unknown = load_recorded("windows-unknown-command")["worker"].error
     assert unknown is not None and "exit code 1" in unknown
     assert "The term 'Get-ComputerInfo' is not recognized" in unknown
@@ -401,7 +422,7 @@ def test_progress_records_on_stderr_are_ignored() -> None:
 
 def test_nothing_printed_fails_every_section_with_powershells_complaint() -> None:
     stderr = error_stream(['Exception calling "FromBase64String": bad input', "At line:1"])
-    sections = parse_output(b"", stderr, 1)
+    sections = parse_output(b"", stderr, 1, boundary=RECORDED_BOUNDARY)
     for name, section in sections.items():
         assert section.error == (
             f"the probe printed no {name} section (exit code 1): "
@@ -413,8 +434,8 @@ def test_byte_order_mark_and_lf_line_ends_are_accepted() -> None:
     stdout, stderr, rc = recorded_output("windows-healthy")
     relaxed = b"\xef\xbb\xbf" + stdout.replace(b"\r\n", b"\n")
     assert (
-        parse_output(relaxed, stderr, rc)["service"].data
-        == parse_output(stdout, stderr, rc)["service"].data
+        parse_output(relaxed, stderr, rc, boundary=RECORDED_BOUNDARY)["service"].data
+        == parse_output(stdout, stderr, rc, boundary=RECORDED_BOUNDARY)["service"].data
     )
 
 
@@ -501,10 +522,10 @@ def test_malformed_section_is_failed_with_its_raw_text(
     section: str, body: str, reason: str
 ) -> None:
     stdout = _with_block("windows-healthy", section, body)
-    result = parse_output(stdout, b"", 0, TIMING)[section]
+    result = parse_output(stdout, b"", 0, TIMING, boundary=RECORDED_BOUNDARY)[section]
     assert result.data is None and result.error is not None
     assert reason in result.error
-    assert result.raw == body.replace("\r\n", "\n")
+    assert result.raw == marks(body).replace("\r\n", "\n")
 
 
 def test_other_shapes_51_and_7_can_produce_are_read() -> None:
@@ -522,7 +543,7 @@ def test_other_shapes_51_and_7_can_produce_are_read() -> None:
     )
     stdout = _with_block("windows-healthy", "events", events)
     stdout = stdout.replace(b'"Status":  4', b'"Status":  "Running"')
-    sections = parse_output(stdout, b"", 0)
+    sections = parse_output(stdout, b"", 0, boundary=RECORDED_BOUNDARY)
     assert sections["service"].data is not None and sections["service"].data["status"] == 4
     data = sections["events"].data
     assert data is not None and data["lookback_hours"] == 1.5
@@ -536,10 +557,10 @@ def test_other_shapes_51_and_7_can_produce_are_read() -> None:
 
 def test_a_wrapped_chain_array_is_unwrapped() -> None:
     healthy = recorded_output("windows-healthy")[0].decode()
-    start = healthy.index("@@HRW-BEGIN network") + len("@@HRW-BEGIN network\r\n")
-    results = json.loads(healthy[start : healthy.index("@@HRW-END network")])
+    start = healthy.index(marks("@@HRW-BEGIN network")) + len(marks("@@HRW-BEGIN network\r\n"))
+    results = json.loads(healthy[start : healthy.index(marks("@@HRW-END network"))])
     for result in results:
         result["Chain"] = {"value": result["Chain"], "Count": len(result["Chain"])}
     stdout = _with_block("windows-healthy", "network", json.dumps(results))
-    wrapped = parse_output(stdout, b"", 0)["network"].data
+    wrapped = parse_output(stdout, b"", 0, boundary=RECORDED_BOUNDARY)["network"].data
     assert wrapped == load_recorded("windows-healthy")["network"].data

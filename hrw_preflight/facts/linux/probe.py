@@ -8,18 +8,30 @@ next to this module; values reach them as quoted arguments, never as code.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import configparser
 import dataclasses
 import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Protocol
 
-from hrw_preflight.facts.framing import Block, file_blocks, named_blocks
+from hrw_preflight.facts.framing import (
+    Tampered,
+    decode_output,
+    new_boundary,
+    printable,
+    split_sections,
+    tampered_sections,
+    utf8_policy,
+)
 from hrw_preflight.facts.linux import agent_config
 from hrw_preflight.facts.model import HostUnreachable, Section
 from hrw_preflight.facts.params import ProbeParams
+from hrw_preflight.hosts.redact import holds_private_key
 
 _CERT = re.compile(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", re.S)
 _CIPHER = re.compile(r"Cipher is (?!\(NONE\))\S+")
@@ -40,57 +52,38 @@ class Result(Protocol):
 Runner = Callable[..., Result]
 
 
-_UNDECODABLE = re.compile("[\udc80-\udcff]")
+@dataclass(frozen=True)
+class Block:
+    """One section of the facts probe's output: what its command printed and its status.
 
-
-def decode_output(data: bytes) -> str:
-    """Return command output decoded as UTF-8, each invalid byte kept as a lone surrogate.
-
-    Why: the policy is that output must be UTF-8 (the scripts run with ``LC_ALL=C`` and the
-    agent writes UTF-8); a byte that is not cannot be judged, but one bad line must not make
-    the whole host unreadable. Keeping the bytes as surrogates (``surrogateescape``) lets
-    each section find out whether its own text held one (:func:`_undecodable`).
+    For a file the status is ``0``, ``missing``, ``denied``, ``symlink``, ``notfile`` or
+    head's exit status; for a command, its exit status.
     """
-    return data.decode("utf-8", "surrogateescape")
+
+    name: str
+    body: str
+    rc: str
+
+    @property
+    def raw(self) -> str:
+        """Return the block as evidence: its text and the status printed after it."""
+        return f"{self.body.rstrip()}\n(status {self.rc})"
+
+
+def _block(name: str, encoded: str) -> Block:
+    """Return the section ``name`` from its base64 body (what it printed, a newline, its
+    status); raise ValueError when the body is not base64 (the probe never prints that)."""
+    try:
+        payload = base64.b64decode("".join(encoded.split()), validate=True)
+    except binascii.Error:
+        raise ValueError(f"the body of section '{name}' is not base64") from None
+    body, _, rc = decode_output(payload).rpartition("\n")
+    return Block(name, body, rc.strip())
 
 
 def _text(result: Result, stream: str = "stdout") -> str:
     data = getattr(result, f"{stream}_bytes", None)
     return decode_output(data) if isinstance(data, bytes) else str(getattr(result, stream))
-
-
-def _undecodable(value: Any) -> str | None:
-    """Return the first byte (``0xNN``) that was not UTF-8 in ``value``, else None."""
-    if isinstance(value, str):
-        match = _UNDECODABLE.search(value)
-        return f"0x{ord(match.group()) - 0xDC00:02x}" if match else None
-    if isinstance(value, dict):
-        value = [*value.keys(), *value.values()]
-    if isinstance(value, list | tuple):
-        for item in value:
-            found = _undecodable(item)
-            if found:
-                return found
-    return None
-
-
-def printable(text: str) -> str:
-    """Return ``text`` with every byte that was not UTF-8 shown as U+FFFD (for evidence)."""
-    return _UNDECODABLE.sub("\ufffd", text)
-
-
-def _utf8_policy(section: Section) -> Section:
-    """Return ``section`` unchanged, or as an error when its output held bytes that are not
-    UTF-8 (unreadable is never healthy); the raw text keeps them as U+FFFD."""
-    byte = _undecodable(section.raw) or _undecodable(section.data) or _undecodable(section.error)
-    if byte is None:
-        return section
-    return Section.failed(
-        section.name,
-        f"the host's output for '{section.name}' is not valid UTF-8 (byte {byte}); "
-        "it cannot be judged",
-        printable(section.raw),
-    )
 
 
 def _script(name: str) -> str:
@@ -118,17 +111,34 @@ def parse_meminfo(text: str) -> dict[str, int]:
     return values
 
 
+_FILE_STATUS = {
+    "denied": "permission denied or read error",
+    "symlink": "it is a symbolic link (or lies under one) inside the agent's folders; links "
+    "are never followed, a worker account could point one at a key",
+    "notfile": "it is not a regular file",
+    "key": "it holds a private key, which is never read into evidence",
+}
+
+
 def _worker(files: dict[str, Block]) -> Section:
+    """Return the ``worker`` section from the agent's configuration files.
+
+    The raw evidence lists each file with its status and size, not its body: what is
+    judged is the parsed data, and a body could hold a secret the patterns miss.
+    """
     raw = "\n".join(
-        f"== {path} ({b.rc})\n{b.body}"
+        f"== {path}: {b.rc if b.rc != '0' else 'read'}"
+        + (f", {len(b.body.encode('utf-8', 'surrogateescape'))} bytes" if b.rc == "0" else "")
         for path, b in files.items()
         if "/microsoft/" in path or path.startswith("/home/")
     )
-    denied = [p for p, b in files.items() if b.rc not in ("0", "missing")]
-    if denied:
-        return Section.failed(
-            "worker", f"could not read {', '.join(denied)} (permission denied or read error)", raw
-        )
+    bad = [
+        f"{p} ({_FILE_STATUS.get(b.rc, f'read failed, status {b.rc}')})"
+        for p, b in files.items()
+        if b.rc not in ("0", "missing")
+    ]
+    if bad:
+        return Section.failed("worker", f"could not read {'; '.join(bad)}", raw)
     texts = {p: b.body for p, b in files.items() if b.rc == "0"}
     try:
         data = agent_config.discover_worker(texts)
@@ -288,22 +298,58 @@ def clock_section(host_text: str, window: tuple[float, float] | None, raw: str) 
     )
 
 
+FACT_SECTIONS = ("worker", "processes", "omsconfig_log", "hardware", "pressure", "tools", "clock")
+
+
+def _split(output: str, boundary: str) -> tuple[dict[str, Block], dict[str, Block]]:
+    """Return the file sections by path and the other sections by name.
+
+    A file that holds a PEM private key is kept with status ``key`` and no body, so the key
+    never reaches data or evidence. Raises :class:`Tampered` for broken framing and
+    ValueError for output cut off inside a section or a body that is not base64.
+    """
+    framed = split_sections(output, boundary)
+    if framed.cut is not None:
+        raise ValueError(f"the probe output was cut off inside section '{framed.cut}'")
+    files: dict[str, Block] = {}
+    blocks: dict[str, Block] = {}
+    for name, encoded in framed.sections.items():
+        block = _block(name, encoded)
+        if name.startswith("file:"):
+            path = name[len("file:") :]
+            if holds_private_key(block.body):
+                block = Block(path, "", "key")
+            files[path] = Block(path, block.body, block.rc)
+        else:
+            blocks[name] = block
+    return files, blocks
+
+
 def parse_facts(
-    result: Result, params: ProbeParams, window: tuple[float, float] | None = None
+    result: Result,
+    params: ProbeParams,
+    window: tuple[float, float] | None = None,
+    *,
+    boundary: str,
 ) -> dict[str, Section]:
-    """Return the local sections (worker, processes, omsconfig_log, hardware, pressure, tools,
-    clock) from the output of the facts command; every section is an error if the command
-    failed. ``window`` is the controller's time before and after the command."""
-    names = ("worker", "processes", "omsconfig_log", "hardware", "pressure", "tools", "clock")
+    """Return the local sections (:data:`FACT_SECTIONS`) from the output of the facts
+    command run with ``boundary``; every section is an error if the command failed, its
+    output was cut off, or its framing was tampered with. ``window`` is the controller's
+    time before and after the command."""
+    names = FACT_SECTIONS
     output = _text(result)
-    blocks = named_blocks(output)
-    if result.rc != 0 or "omsconfig_log" not in blocks:
-        failure = _failed_result("facts", result) or Section.failed(
-            "facts", "probe output was cut short or garbled", output
-        )
-        raw = printable(output[-4000:])
-        return {n: Section.failed(n, str(failure.error), raw) for n in names}
-    files = file_blocks(output)
+    if result.rc != 0:
+        failure = _failed_result("facts", result)
+        return {n: Section.failed(n, str(failure and failure.error), "") for n in names}
+    try:
+        files, blocks = _split(output, boundary)
+    except Tampered as exc:
+        return tampered_sections(names, exc)
+    except ValueError as exc:
+        reason = f"probe output was cut short or garbled: {exc}"
+        return {n: Section.failed(n, reason) for n in names}
+    if "omsconfig_log" not in blocks:
+        return {n: Section.failed(n, "probe output was cut short or garbled") for n in names}
     clock = blocks.get("clock")
     sections = [
         _worker(files),
@@ -315,7 +361,7 @@ def parse_facts(
         if clock and clock.rc == "0"
         else Section.failed("clock", "the host's clock could not be read"),
     ]
-    return {s.name: _utf8_policy(s) for s in sections}
+    return {s.name: utf8_policy(s) for s in sections}
 
 
 def _endpoint_result(lines: list[str], via_proxy: str | None) -> dict[str, Any]:
@@ -384,7 +430,7 @@ def parse_network(result: Result, roles: dict[str, str], via_proxy: str | None) 
             }
         )
         data[host] = {"role": roles[host], **entry}
-    return _utf8_policy(Section("network", data, raw=output))
+    return utf8_policy(Section("network", data, raw=output))
 
 
 def effective_worker(worker: dict[str, Any] | None, params: ProbeParams) -> dict[str, Any] | None:
@@ -441,10 +487,14 @@ def collect(run: Runner, params: ProbeParams) -> dict[str, Section]:
     ``run(command, *args)`` runs one remote command (testinfra's ``host.run``).
     """
     before = time.time()
+    boundary = new_boundary()
     facts = run(
-        "sh -c %s hrw-facts %s", _script("linux_facts.sh"), str(params.omsconfig_log_max_bytes)
+        "sh -c %s hrw-facts %s %s",
+        _script("linux_facts.sh"),
+        boundary,
+        str(params.omsconfig_log_max_bytes),
     )
-    sections = parse_facts(facts, params, (before, time.time()))
+    sections = parse_facts(facts, params, (before, time.time()), boundary=boundary)
     worker = sections["worker"].data
     if worker is None and not (params.workspace_id or params.endpoints):
         sections["network"] = Section.failed(

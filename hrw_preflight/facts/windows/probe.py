@@ -21,6 +21,17 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import Any, Protocol, TypeVar
 
+from hrw_preflight.facts.framing import (
+    Tampered,
+    Unreadable,
+    check_boundary,
+    decode_output,
+    new_boundary,
+    printable,
+    split_sections,
+    tampered_sections,
+    utf8_policy,
+)
 from hrw_preflight.facts.model import Section
 from hrw_preflight.facts.params import ProbeParams
 from hrw_preflight.facts.windows.clixml import decode_stderr
@@ -35,7 +46,6 @@ SECTIONS = (
     "network",
     "events",
 )
-BEGIN, END, PART, ERROR = "@@HRW-BEGIN ", "@@HRW-END ", "@@HRW-PART ", "@@HRW-ERROR"
 SMA_LOG = "Microsoft-SMA/Operational"
 OPS_LOG = "Operations Manager"
 
@@ -78,10 +88,6 @@ class CommandResult(Protocol):
 
 
 R = TypeVar("R", bound=CommandResult)
-
-
-class Unreadable(Exception):
-    """A section's output cannot be turned into data; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -133,12 +139,15 @@ def script_text() -> str:
     return (resources.files("hrw_preflight.facts.windows") / "windows_facts.ps1").read_text("ascii")
 
 
-def params_document(params: ProbeParams) -> dict[str, Any]:
+def params_document(params: ProbeParams, boundary: str) -> dict[str, Any]:
     """Return the parameters as the JSON document the script decodes.
 
-    Exists so the lab emulator and tests see exactly what the host is told.
+    ``boundary`` starts every marker line the script prints (see
+    :mod:`hrw_preflight.facts.framing`). Exists so the lab emulator and tests see exactly
+    what the host is told.
     """
     return {
+        "boundary": check_boundary(boundary),
         "lookback_hours": float(params.lookback_hours),
         "connect_timeout_ms": max(1, round(params.connect_timeout_s * 1000)),
         "workspace_id": params.workspace_id,
@@ -153,13 +162,13 @@ def encode_command(text: str) -> str:
     return base64.b64encode(text.encode("utf-16-le")).decode("ascii")
 
 
-def build_invocation(params: ProbeParams) -> tuple[str, bytes]:
-    """Return the command line and the stdin bytes of one probe run.
+def build_invocation(params: ProbeParams, boundary: str) -> tuple[str, bytes]:
+    """Return the command line and the stdin bytes of one probe run with ``boundary``.
 
-    The parameters travel as one base64 line of JSON, so inventory values are data the
-    script decodes, never code it runs.
+    The parameters travel as one base64 line of JSON on stdin, so inventory values are
+    data the script decodes, never code it runs, and the boundary is on no command line.
     """
-    document = json.dumps(params_document(params), separators=(",", ":"))
+    document = json.dumps(params_document(params, boundary), separators=(",", ":"))
     line = base64.b64encode(document.encode("utf-8")).decode("ascii")
     stdin = (line + "\r\n" + script_text()).encode("ascii")
     return COMMAND_PREFIX + encode_command(BOOTSTRAP), stdin
@@ -171,47 +180,30 @@ def collect(run: Callable[[str, bytes], R], params: ProbeParams) -> dict[str, Se
     The controller's clock is read just before and just after that one command, so the
     clock section can compare the host's time with the controller's.
     """
-    command, stdin = build_invocation(params)
+    boundary = new_boundary()
+    command, stdin = build_invocation(params, boundary)
     started = time.time()
     result = run(command, stdin)
     ended = time.time()
     timing = CommandTiming(started=started, ended=ended)
-    return parse_output(result.stdout_bytes, result.stderr_bytes, result.rc, timing)
+    return parse_output(
+        result.stdout_bytes, result.stderr_bytes, result.rc, timing, boundary=boundary
+    )
 
 
 # --- splitting the output -------------------------------------------------------------
 
 
-def _split_blocks(text: str) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
-    """Return the body lines of each complete block, and of each block that was cut off."""
-    blocks: dict[str, list[str]] = {}
-    cut: dict[str, list[str]] = {}
-    open_name: str | None = None
-    lines: list[str] = []
-    for line in text.split("\n"):
-        if line.startswith(BEGIN):
-            if open_name is not None:
-                cut[open_name] = lines
-            open_name, lines = line[len(BEGIN) :].strip(), []
-        elif line.startswith(END) and open_name is not None:
-            if line[len(END) :].strip() == open_name:
-                blocks[open_name] = lines
-            else:
-                cut[open_name] = lines
-            open_name = None
-        elif open_name is not None:
-            lines.append(line)
-    if open_name is not None:
-        cut[open_name] = lines
-    return blocks, {name: body for name, body in cut.items() if name not in blocks}
+def _parts(section: str, lines: list[str], boundary: str) -> dict[str, Part]:
+    """Split a block's lines into its parts (a block without markers is one part "").
 
-
-def _parts(section: str, lines: list[str]) -> dict[str, Part]:
-    """Split a block's lines into its parts (a block without markers is one part "")."""
+    Raises :class:`Unreadable` when a part name appears twice (the script prints each once).
+    """
+    part_mark, error_mark = f"{boundary} PART ", f"{boundary} ERROR"
     chunks: list[tuple[str, list[str]]] = [("", [])]
     for line in lines:
-        if line.startswith(PART):
-            chunks.append((line[len(PART) :].strip(), []))
+        if line.startswith(part_mark):
+            chunks.append((line[len(part_mark) :].strip(), []))
         else:
             chunks[-1][1].append(line)
     parts: dict[str, Part] = {}
@@ -219,9 +211,11 @@ def _parts(section: str, lines: list[str]) -> dict[str, Part]:
         text = "\n".join(body).strip()
         if name == "" and not text and len(chunks) > 1:
             continue
+        if name in parts:
+            raise Unreadable(f"{_where(section, name)} appears twice")
         error = None
-        if text.startswith(ERROR):
-            error = _error_record(section, name, text[len(ERROR) :])
+        if text.startswith(error_mark):
+            error = _error_record(section, name, text[len(error_mark) :])
             text = ""
         parts[name] = Part(name=name, text=text, error=error)
     return parts
@@ -550,36 +544,47 @@ def _first_line(text: str) -> str:
 
 
 def parse_output(
-    stdout: bytes, stderr: bytes, rc: int, timing: CommandTiming | None = None
+    stdout: bytes,
+    stderr: bytes,
+    rc: int,
+    timing: CommandTiming | None = None,
+    *,
+    boundary: str,
 ) -> dict[str, Section]:
     """Return the Windows sections (:data:`SECTIONS`) read from one probe run's output.
 
-    A section that is missing, cut off, garbled or reports an error that means "could not
-    read" comes back as :meth:`Section.failed` with the reason and its raw text; a failed
-    run (no sections at all) names PowerShell's own complaint from stderr. ``timing`` is
-    when the controller sent the command and got its answer; without it the clock section
-    cannot be judged and is failed.
+    ``boundary`` is the one the run was started with. A section that is missing, cut off,
+    garbled, not UTF-8 or reports an error that means "could not read" comes back as
+    :meth:`Section.failed` with the reason and its raw text; a failed run (no sections at
+    all) names PowerShell's own complaint from stderr; broken framing makes every section
+    an error that says the output was tampered with. ``timing`` is when the controller
+    sent the command and got its answer; without it the clock section cannot be judged.
     """
-    text = stdout.decode("utf-8", errors="replace").lstrip("\ufeff").replace("\r\n", "\n")
-    blocks, cut = _split_blocks(text)
+    text = decode_output(stdout).lstrip("\ufeff").replace("\r\n", "\n")
+    try:
+        framed = split_sections(text, boundary)
+    except Tampered as exc:
+        return tampered_sections(SECTIONS, exc)
     complaint = _first_line(decode_stderr(stderr)) if stderr.strip() else ""
     sections: dict[str, Section] = {}
     for name in SECTIONS:
-        if name not in blocks:
-            if name in cut:
+        if name not in framed.sections:
+            if name == framed.cut:
                 reason = f"the probe output of the {name} section was cut off"
             else:
                 reason = f"the probe printed no {name} section (exit code {rc})"
             if complaint:
                 reason += f": {complaint}"
-            sections[name] = Section.failed(name, reason, raw="\n".join(cut.get(name, [])))
+            cut_raw = framed.cut_body if name == framed.cut else ""
+            sections[name] = Section.failed(name, reason, raw=printable(cut_raw))
             continue
-        raw = "\n".join(blocks[name]).strip("\n")
+        lines = framed.sections[name].split("\n")
+        raw = framed.sections[name].strip("\n")
         try:
-            parts = _parts(name, blocks[name])
+            parts = _parts(name, lines, boundary)
             data = _clock(parts, timing) if name == "clock" else _BUILDERS[name](parts)
         except Unreadable as exc:
-            sections[name] = Section.failed(name, str(exc), raw=raw)
+            sections[name] = utf8_policy(Section.failed(name, str(exc), raw=raw))
             continue
-        sections[name] = Section(name=name, data=data, raw=raw)
+        sections[name] = utf8_policy(Section(name=name, data=data, raw=raw))
     return sections

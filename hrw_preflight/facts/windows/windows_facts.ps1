@@ -1,14 +1,17 @@
 # hrw-preflight Windows probe (Windows PowerShell 5.1).
 #
-# Started by a short bootstrap (see hrw_preflight/probes/windows.py) that reads this script
+# Started by a short bootstrap (see hrw_preflight/facts/windows/probe.py) that reads this script
 # from standard input and passes the probe parameters as one base64 JSON string. Nothing
 # here is built from the parameters as code: they are decoded with ConvertFrom-Json and
 # used as data only.
 #
-# Output: one block per section, between '@@HRW-BEGIN <name>' and '@@HRW-END <name>'.
-# A block holds parts ('@@HRW-PART <name>'); each part is the ConvertTo-Json text of what
-# the host returned (nothing when a pipeline yielded nothing), or '@@HRW-ERROR' followed by
-# the JSON of the error record. Every part has its own try/catch, so one failure never
+# Output: one block per section, between '<boundary> BEGIN <name>' and '<boundary> END <name>',
+# where <boundary> is the random value the controller chose for this run (params.boundary).
+# A block holds parts ('<boundary> PART <name>'); each part is the ConvertTo-Json text of what
+# the host returned (nothing when a pipeline yielded nothing), or '<boundary> ERROR' followed
+# by the JSON of the error record. No line of ConvertTo-Json text starts with the boundary's
+# letters, so nothing read from the host can pass for a marker.
+# Every part has its own try/catch, so one failure never
 # hides the others. The parser on the suite side decides what an error means.
 #
 # Keep this file ASCII: the bootstrap reads it through the console input encoding.
@@ -23,6 +26,7 @@ $ProgressPreference = 'SilentlyContinue'
 try { [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding($false) } catch { $null = $_ }
 
 $HrwParams = [Text.Encoding]::UTF8.GetString([Convert]::FromBase64String($ParamsB64)) | ConvertFrom-Json
+$HrwB = [string]$HrwParams.boundary
 $HrwTimeoutMs = [int]$HrwParams.connect_timeout_ms
 $HrwAgent = $null
 $HrwWorkers = @()
@@ -31,7 +35,7 @@ $HrwProxy = $null
 
 function Write-HrwError {
     param([System.Management.Automation.ErrorRecord]$Record)
-    '@@HRW-ERROR'
+    "$HrwB ERROR"
     [pscustomobject]@{
         ErrorId  = [string]$Record.FullyQualifiedErrorId
         Category = [string]$Record.CategoryInfo.Category
@@ -195,64 +199,64 @@ function Test-HrwEndpoint {
 #endregion hrw:preamble
 
 #region hrw:service
-'@@HRW-BEGIN service'
+"$HrwB BEGIN service"
 try {
     Get-Service -Name 'HealthService' -ErrorAction Stop |
         Select-Object -Property @('Name', 'Status', 'StartType') |
         ConvertTo-Json
 }
 catch { Write-HrwError $_ }
-'@@HRW-END service'
+"$HrwB END service"
 #endregion hrw:service
 
 #region hrw:hardware
-'@@HRW-BEGIN hardware'
-'@@HRW-PART processor'
+"$HrwB BEGIN hardware"
+"$HrwB PART processor"
 try {
     Get-CimInstance -ClassName Win32_Processor -ErrorAction Stop |
         Select-Object -Property @('DeviceID', 'NumberOfLogicalProcessors') |
         ConvertTo-Json
 }
 catch { Write-HrwError $_ }
-'@@HRW-PART computersystem'
+"$HrwB PART computersystem"
 try {
     Get-CimInstance -ClassName Win32_ComputerSystem -ErrorAction Stop |
         Select-Object -Property @('TotalPhysicalMemory') |
         ConvertTo-Json
 }
 catch { Write-HrwError $_ }
-'@@HRW-END hardware'
+"$HrwB END hardware"
 #endregion hrw:hardware
 
 #region hrw:pressure
-'@@HRW-BEGIN pressure'
-'@@HRW-PART processor'
+"$HrwB BEGIN pressure"
+"$HrwB PART processor"
 try {
     Get-CimInstance -ClassName Win32_Processor -ErrorAction Stop |
         Select-Object -Property @('DeviceID', 'LoadPercentage') |
         ConvertTo-Json
 }
 catch { Write-HrwError $_ }
-'@@HRW-PART os'
+"$HrwB PART os"
 try {
     Get-CimInstance -ClassName Win32_OperatingSystem -ErrorAction Stop |
         Select-Object -Property @('FreePhysicalMemory', 'TotalVisibleMemorySize') |
         ConvertTo-Json
 }
 catch { Write-HrwError $_ }
-'@@HRW-END pressure'
+"$HrwB END pressure"
 #endregion hrw:pressure
 
 #region hrw:prereqs
-'@@HRW-BEGIN prereqs'
+"$HrwB BEGIN prereqs"
 # A registry key that does not exist prints nothing (the parser reads it as absent); a key
 # that exists but cannot be read fails its part.
-'@@HRW-PART powershell'
+"$HrwB PART powershell"
 try {
     [pscustomobject]@{ Version = $PSVersionTable.PSVersion.ToString() } | ConvertTo-Json
 }
 catch { Write-HrwError $_ }
-'@@HRW-PART dotnet'
+"$HrwB PART dotnet"
 try {
     $ndpKey = 'HKLM:\SOFTWARE\Microsoft\NET Framework Setup\NDP\v4\Full'
     if (Test-Path -LiteralPath $ndpKey) {
@@ -262,7 +266,7 @@ try {
     }
 }
 catch { Write-HrwError $_ }
-'@@HRW-PART tls12client'
+"$HrwB PART tls12client"
 try {
     $tlsKey = 'HKLM:\SYSTEM\CurrentControlSet\Control\SecurityProviders\SCHANNEL\Protocols\TLS 1.2\Client'
     if (Test-Path -LiteralPath $tlsKey) {
@@ -272,11 +276,11 @@ try {
     }
 }
 catch { Write-HrwError $_ }
-'@@HRW-END prereqs'
+"$HrwB END prereqs"
 #endregion hrw:prereqs
 
 #region hrw:clock
-'@@HRW-BEGIN clock'
+"$HrwB BEGIN clock"
 # Ticks arithmetic, not DateTimeOffset.ToUnixTimeMilliseconds(): that needs .NET 4.6 and
 # this must work on the hosts whose .NET is too old.
 try {
@@ -285,12 +289,12 @@ try {
     } | ConvertTo-Json
 }
 catch { Write-HrwError $_ }
-'@@HRW-END clock'
+"$HrwB END clock"
 #endregion hrw:clock
 
 #region hrw:worker
-'@@HRW-BEGIN worker'
-'@@HRW-PART agent'
+"$HrwB BEGIN worker"
+"$HrwB PART agent"
 try {
     $config = New-Object -ComObject 'AgentConfigManager.MgmtSvcCfg'
     $workspaces = @($config.GetCloudWorkspaces() | ForEach-Object { [string]$_.workspaceId })
@@ -302,7 +306,7 @@ try {
     $HrwAgent | ConvertTo-Json
 }
 catch { Write-HrwError $_ }
-'@@HRW-PART workers'
+"$HrwB PART workers"
 try {
     $registryRoot = 'HKLM:\SOFTWARE\Microsoft\HybridRunbookWorker'
     if (Test-Path -LiteralPath $registryRoot) {
@@ -321,7 +325,7 @@ try {
     }
 }
 catch { Write-HrwError $_ }
-'@@HRW-PART version'
+"$HrwB PART version"
 try {
     $agentDir = Join-Path $env:ProgramFiles 'Microsoft Monitoring Agent\Agent\AzureAutomation'
     if (Test-Path -LiteralPath $agentDir) {
@@ -331,7 +335,7 @@ try {
     }
 }
 catch { Write-HrwError $_ }
-'@@HRW-PART effective'
+"$HrwB PART effective"
 try {
     $workspaceId = $null
     if ($HrwParams.workspace_id) { $workspaceId = [string]$HrwParams.workspace_id }
@@ -381,11 +385,11 @@ try {
     } | ConvertTo-Json
 }
 catch { Write-HrwError $_ }
-'@@HRW-END worker'
+"$HrwB END worker"
 #endregion hrw:worker
 
 #region hrw:network
-'@@HRW-BEGIN network'
+"$HrwB BEGIN network"
 try {
     # Start every connect first, then wait on one shared deadline: blocked endpoints cost
     # one timeout in total, not one each.
@@ -406,19 +410,19 @@ try {
     $results | ConvertTo-Json -Depth 4
 }
 catch { Write-HrwError $_ }
-'@@HRW-END network'
+"$HrwB END network"
 #endregion hrw:network
 
 #region hrw:events
-'@@HRW-BEGIN events'
+"$HrwB BEGIN events"
 $windowStart = (Get-Date).AddHours(-[double]$HrwParams.lookback_hours)
-'@@HRW-PART window'
+"$HrwB PART window"
 [pscustomobject]@{
     LookbackHours = [double]$HrwParams.lookback_hours
     StartTime     = $windowStart.ToUniversalTime().ToString('o')
 } | ConvertTo-Json
 foreach ($query in @($HrwParams.event_logs)) {
-    '@@HRW-PART log ' + [string]$query.log
+    "$HrwB PART log " + [string]$query.log
     try {
         $filter = @{ LogName = [string]$query.log; Id = [int[]]@($query.ids); StartTime = $windowStart }
         Get-WinEvent -FilterHashtable $filter -MaxEvents 200 -ErrorAction Stop |
@@ -427,7 +431,7 @@ foreach ($query in @($HrwParams.event_logs)) {
     }
     catch { Write-HrwError $_ }
 }
-'@@HRW-PART scan Microsoft-SMA/Operational'
+"$HrwB PART scan Microsoft-SMA/Operational"
 try {
     $filter = @{ LogName = 'Microsoft-SMA/Operational'; StartTime = $windowStart }
     Get-WinEvent -FilterHashtable $filter -MaxEvents 500 -ErrorAction Stop |
@@ -436,5 +440,5 @@ try {
         ConvertTo-Json
 }
 catch { Write-HrwError $_ }
-'@@HRW-END events'
+"$HrwB END events"
 #endregion hrw:events
