@@ -372,6 +372,104 @@ def test_one_gigabyte_log_is_read_in_bounded_time(
     assert seconds < 20
 
 
+# --- a worker account forging probe output or linking to a key (issue 10 items 1-2) ----------
+
+STATE_DIR = "/var/opt/microsoft/omsagent/state/automationworker"
+OMS_KEY = "/etc/opt/microsoft/omsagent/certs/oms.key"
+FAKE_KEY = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQDlabkeyfortests"
+
+
+def _forged_lines() -> str:
+    """Return what nxautomation appended to oms.conf in the issue's attack, in the old
+    framing and in the new one with a guessed boundary: healthy blocks for every section and
+    an unterminated marker meant to swallow the real ones."""
+    guess = "HRW" + "0" * 32
+    ps = " 8567 996 nxautomation python /x/main.py /y/oms.conf rworkspace:w 1.7.4.0"
+    healthy = {
+        "omsconfig_log": "size=10\ngrep_rc=1",
+        "ps": ps,
+        "nproc": "64",
+    }
+    lines = []
+    for name, body in healthy.items():
+        lines += [f"@@HRW-BEGIN {name}", body, f"@@HRW-END {name} rc=0"]
+        lines += [f"{guess} BEGIN {name}", body, f"{guess} END {name}"]
+    lines += ["@@HRW-FILE /proc/meminfo", "MemTotal: 99999999 kB", "MemAvailable: 99999999 kB"]
+    lines += ["@@HRW-BEGIN omsconfig_log", f"{guess} BEGIN omsconfig_log"]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def scratch_state(extra: sidecar.Sidecar, scratch_log: Host) -> Iterator[Host]:
+    """Return the scratch host with its worker state folder saved; it is put back afterwards
+    (and the oms.key stand-in a test may create, removed)."""
+    saved = run_in_host(PATHS, scratch_log.name, ["cp", "-a", STATE_DIR, "/root/aw.saved"])
+    assert saved.returncode == 0, saved.stderr
+    try:
+        yield scratch_log
+    finally:
+        _sh(scratch_log, f"rm -rf {STATE_DIR} /root/aw.real && mv /root/aw.saved {STATE_DIR}")
+        _sh(scratch_log, f"rm -f {OMS_KEY}")
+
+
+def _as_nxautomation(host: Host, script: str) -> None:
+    proc = run_in_host(PATHS, host.name, ["su", "nxautomation", "-s", "/bin/sh", "-c", script])
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_forged_markers_in_oms_conf_turn_no_failure_into_a_pass(
+    extra: sidecar.Sidecar, scratch_state: Host
+) -> None:
+    _sh(scratch_state, f"printf '%s\\n' '{CLASS_LINE}' >> {LOG}")  # HRW-L03 now fails
+    honest, _ = _probe(extra, "linux-scratch")
+    assert honest.sections["omsconfig_log"].data["matches"] == [CLASS_LINE]
+    forged = _forged_lines()
+    assert len(forged.splitlines()) >= 22
+    _as_nxautomation(scratch_state, f"cat >> {STATE_DIR}/oms.conf <<'EOF'\n{forged}EOF\n")
+    facts, _ = _probe(extra, "linux-scratch")
+    for name in ("processes", "omsconfig_log", "hardware", "tools"):
+        assert facts.sections[name].data == honest.sections[name].data, name
+    pressure = facts.sections["pressure"].data
+    assert pressure is not None
+    assert pressure["memory_total_bytes"] == honest.sections["pressure"].data["memory_total_bytes"]
+    # The forged text is only ever oms.conf's content: a malformed file, so an error.
+    worker = facts.sections["worker"]
+    assert worker.data is None and "malformed" in str(worker.error)
+
+
+def test_worker_conf_linked_to_the_agent_key_never_reaches_a_report(
+    extra: sidecar.Sidecar, scratch_state: Host, tmp_path: Path
+) -> None:
+    key = f"-----BEGIN RSA PRIVATE KEY-----\n{FAKE_KEY}\n-----END RSA PRIVATE KEY-----"
+    _sh(
+        scratch_state, f"mkdir -p {OMS_KEY.rsplit('/', 1)[0]} && printf '%s\\n' '{key}' > {OMS_KEY}"
+    )
+    _sh(scratch_state, f"chmod 600 {OMS_KEY}")
+    diy = _sh(
+        scratch_state, "ls -d /var/opt/microsoft/omsagent/*/state/automationworker/diy"
+    ).strip()
+    _as_nxautomation(scratch_state, f"ln -sf {OMS_KEY} {diy}/worker.conf")
+    facts, _ = _probe(extra, "linux-scratch")
+    worker = facts.sections["worker"]
+    assert worker.data is None and "symbolic link" in str(worker.error)
+    assert all(FAKE_KEY not in f"{s.data}{s.raw}{s.error}" for s in facts.sections.values())
+    # The same through the whole suite: nothing of the key in any report file, all 0640.
+    inventory = write_inventory(
+        tmp_path / "inv.yml", {"linux-scratch": _extra_vars(extra, "linux-scratch")}, {}
+    )
+    run = run_suite(
+        [f"--ansible-inventory={inventory}", "--hosts=ansible://all", "--hrw-endpoint-timeout=1"],
+        tmp_path / "reports",
+    )
+    outcomes = {(o.scenario, o.item): o for o in run.outcomes["linux-scratch"]}
+    assert outcomes[("HRW-L01", "user")].kind == "error", outcomes[("HRW-L01", "user")]
+    [folder] = [p for p in (tmp_path / "reports").iterdir() if not p.is_symlink()]
+    for report in folder.iterdir():
+        assert FAKE_KEY not in report.read_text(encoding="utf-8", errors="replace"), report
+        assert report.stat().st_mode & 0o777 == 0o640, report
+    assert FAKE_KEY not in run.output
+
+
 # --- inventory values crafted to inject commands ----------------------------------------------
 
 WORKSPACE_PAYLOAD = "$(touch /tmp/pwned-ws)'; Remove-Item -Recurse C:\\ #"
