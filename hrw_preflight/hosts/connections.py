@@ -306,12 +306,15 @@ def stop_masters() -> None:
 def remove_control_dir() -> None:
     """Remove this process's SSH control-socket folder once its masters are gone.
 
-    Only an empty folder is removed: a master still running keeps its socket there.
+    Only an empty folder is removed: a master still running keeps its socket there. Once
+    it is gone, the next connection in this process makes a new one.
     """
+    global _CONTROL
     path = _control_dir_path()
     if path is not None:
         with contextlib.suppress(OSError):
             os.rmdir(path)
+            _CONTROL = None
 
 
 def _name_tag(name: str) -> str:

@@ -177,3 +177,17 @@ def test_the_ssh_socket_folder_goes_with_the_process(tmp_path: Path) -> None:
     ).stdout.strip()
     assert out.startswith("/") and "hrw-ssh-" in out
     assert not os.path.exists(out)  # created for the host, removed at exit (empty)
+
+
+def test_a_removed_control_folder_is_made_again_for_the_next_connection() -> None:
+    # A run's cache removes the folder when it closes; a later connection in the same process
+    # (the next test of a pytest worker, a second run in one process) must get a new one, not
+    # "SSH control-socket folder ... is gone".
+    from hrw_preflight.hosts import connections
+
+    first = connections._control_dir()
+    connections.remove_control_dir()
+    assert not os.path.exists(first)
+    second = connections._control_dir()
+    assert os.path.isdir(second) and second != first
+    connections.remove_control_dir()
