@@ -1,4 +1,5 @@
-"""``python -m lab up|down|status``: start, stop or inspect the lab fleet (needs root)."""
+"""``python -m lab up|down|status``: start, stop or inspect the lab fleet (needs root);
+``python -m lab docs [--check]``: write the README's table of profiles."""
 
 from __future__ import annotations
 
@@ -9,10 +10,28 @@ from lab.control import LabError, down, status, up
 from lab.netns import LabCommandError
 from lab.paths import LabPaths
 from lab.profiles import ProfileError
+from lab.readme_table import update_readme
 
 
 def _say(line: str) -> None:
     print(line, flush=True)
+
+
+def _docs(*, check: bool) -> int:
+    """Return 0 when the README's profile table is (now) up to date, 1 when --check finds it
+    stale, 2 when the profiles or the markers are broken."""
+    try:
+        fresh = update_readme(check=check)
+    except (ProfileError, OSError) as exc:
+        print(f"lab: {exc}", file=sys.stderr)
+        return 2
+    if not fresh and check:
+        print(
+            "lab: README.md's profile table is out of date; run python -m lab docs", file=sys.stderr
+        )
+        return 1
+    _say("README.md: profile table " + ("up to date" if fresh else "rewritten from the profiles"))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,8 +41,11 @@ def main(argv: list[str] | None = None) -> int:
         description="Manage the lab of simulated Hybrid Runbook Workers. "
         "LAB_HOSTS=N starts N hosts (profiles repeated in fleet order).",
     )
-    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument("command", choices=["up", "down", "status", "docs"])
+    parser.add_argument("--check", action="store_true", help="docs: exit 1 if the table is stale")
     args = parser.parse_args(argv)
+    if args.command == "docs":
+        return _docs(check=args.check)
     paths = LabPaths()
     try:
         if args.command == "down":

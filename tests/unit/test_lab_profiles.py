@@ -8,30 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from hrw_preflight.verdicts.catalogue import load_catalogue
 from lab.fleet import count_from_env, expand_fleet, host_address, workspace_id
-from lab.profiles import PROFILES_DIR, ProfileError, load_profiles
-
-SCENARIO_PROFILES = {
-    "linux-healthy": [],
-    "linux-healthy-no-um": [],
-    "linux-agent-stopped": ["HRW-L01", "HRW-L02"],
-    "linux-diy-worker-missing": ["HRW-L01"],
-    "linux-processes-wrong-owner": ["HRW-L01"],
-    "linux-class-missing": ["HRW-L03"],
-    "linux-underspec": ["HRW-G02"],
-    "linux-resource-pressure": ["HRW-G03"],
-    "linux-tls-intercepted": ["HRW-G04"],
-    "linux-443-blocked": ["HRW-G01", "HRW-G04"],
-    "windows-healthy": [],
-    "windows-healthservice-stopped": ["HRW-W01"],
-    "windows-event-4502": ["HRW-W02"],
-    "windows-sma-4294967295": ["HRW-W03"],
-    "windows-connectivity-errors": ["HRW-W04"],
-    "windows-underspec": ["HRW-G02"],
-    "windows-resource-pressure": ["HRW-G03"],
-    "windows-tls-intercepted": ["HRW-G04"],
-    "windows-443-blocked": ["HRW-G01", "HRW-G04"],
-}
+from lab.profiles import PROFILES_DIR, ProfileError, catalogue_ids, load_profiles
+from lab.readme_table import README, update_readme
 
 
 @pytest.fixture()
@@ -50,11 +30,38 @@ def _error(directory: Path) -> str:
     return message
 
 
-def test_real_profiles_load_in_fleet_order() -> None:
+def test_real_profiles_load_in_fleet_order_and_name_catalogue_scenarios() -> None:
     profiles = load_profiles()
-    assert [p.name for p in profiles.ordered()] == list(SCENARIO_PROFILES)
-    for name, failing in SCENARIO_PROFILES.items():
-        assert profiles.profiles[name]["expect_failing"] == failing
+    ordered = [p.name for p in profiles.ordered()]
+    assert sorted(ordered) == sorted(p.stem for p in PROFILES_DIR.glob("[!_]*.yaml"))
+    assert ordered[:2] == ["linux-healthy", "linux-healthy-no-um"]  # the fleet list comes first
+    known = {s.id for s in load_catalogue().scenarios}
+    for profile in profiles.ordered():
+        assert set(profile["expect_failing"]) <= known, profile.name
+    assert catalogue_ids() == tuple(s.id for s in load_catalogue().scenarios)
+
+
+def test_a_profile_may_name_any_catalogue_scenario_and_nothing_else(profile_dir: Path) -> None:
+    # Before: ids had to match HRW-[GLW]NN, so a profile could not expect an image check.
+    path = profile_dir / "linux-underspec.yaml"
+    path.write_text(path.read_text().replace("[HRW-G02]", "[HRW-G02, HRW-I01]"))
+    assert load_profiles(profile_dir).profiles["linux-underspec"]["expect_failing"] == [
+        "HRW-G02",
+        "HRW-I01",
+    ]
+    path.write_text(path.read_text().replace("HRW-I01", "HRW-X99"))
+    assert "expect_failing='HRW-X99' is invalid; use scenario ids of the catalogue" in _error(
+        profile_dir
+    )
+
+
+def test_readme_profile_table_is_generated_from_the_profiles(tmp_path: Path) -> None:
+    assert update_readme(check=True), "README.md's profile table is stale: run python -m lab docs"
+    stale = tmp_path / "README.md"
+    stale.write_text(README.read_text().replace("| linux-underspec |", "| linux-old |"))
+    assert not update_readme(stale, check=True)
+    assert not update_readme(stale, check=False)
+    assert stale.read_text() == README.read_text()
 
 
 def test_defaults_fill_unset_keys() -> None:
