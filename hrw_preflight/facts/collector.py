@@ -16,11 +16,12 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from typing import Any
 
+import paramiko
 import testinfra.host
 from testinfra.backend.base import CommandResult
 
 from hrw_preflight.facts.linux import probe as linux
-from hrw_preflight.facts.model import HostFacts, Section
+from hrw_preflight.facts.model import HostFacts, Section, internal_error
 from hrw_preflight.facts.params import ProbeParams
 from hrw_preflight.facts.probe_process import ProbeProcess
 from hrw_preflight.facts.windows import probe as windows
@@ -32,10 +33,23 @@ from hrw_preflight.hosts.connections import (
     remove_control_dir,
 )
 from hrw_preflight.hosts.targets import Target
+from hrw_preflight.hosts.winrm_backend import WinRMError
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def _first_line(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    """Return the first non-blank line of an exception's text (its summary)."""
+    lines = _lines(text)
+    return lines[0] if lines else "no error text"
+
+
+def _last_line(text: str) -> str:
+    """Return the last non-blank line of ssh's stderr: ssh prints warnings and banners first
+    and its own reason for failing last."""
+    lines = _lines(text)
     return lines[-1] if lines else "no error text"
 
 
@@ -55,6 +69,8 @@ class _CountingRunner:
             raise
         except RuntimeError as exc:  # testinfra's ssh backend: exit 255 from ssh itself
             result = exc.args[0] if exc.args else None
+            if not isinstance(result, CommandResult):
+                raise  # not ssh's exit 255: a bug, which must not read as a host problem
             data = getattr(result, "stderr_bytes", b"")
             stderr = data.decode("utf-8", "replace") if isinstance(data, bytes) else ""
             if not stderr.strip():
@@ -64,8 +80,8 @@ class _CountingRunner:
                     "the connection was closed before the command finished (ssh exit 255, "
                     f"no message, {len(out)} bytes of output received)"
                 )
-            raise HostUnreachable(f"ssh failed: {_first_line(stderr)}") from exc
-        except Exception as exc:  # paramiko/socket errors
+            raise HostUnreachable(f"ssh failed: {_last_line(stderr)}") from exc
+        except (OSError, EOFError, paramiko.SSHException) as exc:  # paramiko/socket errors
             raise HostUnreachable(f"{exc.__class__.__name__}: {_first_line(str(exc))}") from exc
 
     def windows(self, command: str, stdin: bytes) -> Any:
@@ -73,12 +89,16 @@ class _CountingRunner:
         self.count += 1
         try:
             return self.host.backend.run(command, stdin=stdin)
-        except Exception as exc:
+        except WinRMError as exc:  # the backend's one error for every WinRM failure
             raise HostUnreachable(_first_line(str(exc))) from exc
 
 
 def probe_host(target: Target, host: testinfra.host.Host, params: ProbeParams) -> HostFacts:
-    """Return the facts of one host; a failure to reach it is recorded, not raised."""
+    """Return the facts of one host; a failure to reach it is recorded, not raised.
+
+    Only transport failures count as the host's; any other exception is the suite's own and
+    propagates (:func:`gather_facts` records it as an internal error).
+    """
     runner = _CountingRunner(host)
     facts = HostFacts(host=target.name, platform=target.platform)
     try:
@@ -107,6 +127,8 @@ def gather_facts(target: Target, options: ConnectOptions, params: ProbeParams) -
         return HostFacts(host=target.name, platform=target.platform, connect_error=str(exc))
     try:
         return probe_host(target, host, params)
+    except Exception as exc:
+        return HostFacts(target.name, target.platform, internal_error=internal_error(exc))
     finally:
         # Closing is tidying up: the facts are already read, a failure here changes nothing.
         with contextlib.suppress(Exception):

@@ -14,12 +14,24 @@ from typing import Any
 from hrw_preflight.hosts.errors import HostUnreachable
 from hrw_preflight.hosts.targets import Platform
 
-__all__ = ["HostFacts", "HostUnreachable", "Platform", "Section", "utc_now"]
+__all__ = ["HostFacts", "HostUnreachable", "Platform", "Section", "internal_error", "utc_now"]
 
 
 def utc_now() -> str:
     """Return the current UTC time in ISO 8601, the timestamp every section carries."""
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def internal_error(exc: BaseException) -> str:
+    """Return the text every check of a host shows when the suite failed while probing it.
+
+    Why: a bug in the suite must never read as a host problem (unreachable, unreadable).
+    """
+    summary = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+    return (
+        "internal error in hrw-preflight while probing (a bug in the suite, not a problem of "
+        f"the host; please report it): {type(exc).__name__}: {summary}"
+    )
 
 
 @dataclass(frozen=True)
@@ -48,12 +60,15 @@ class HostFacts:
 
     ``connect_error`` is set when the host could not be reached at all; then ``sections``
     is empty and every check of the host ends as an error with that reason.
+    ``internal_error`` is set when the suite itself failed while probing (a bug, not a host
+    problem); every check of the host then ends as an error that says so.
     """
 
     host: str
     platform: Platform
     sections: dict[str, Section] = field(default_factory=dict)
     connect_error: str | None = None
+    internal_error: str | None = None
     commands: int = 0  # remote commands this host was asked, for the round-trip budget
 
     def section(self, name: str) -> Section:

@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from multiprocessing.connection import Connection
 from typing import Any
 
-from hrw_preflight.facts.model import HostFacts
+from hrw_preflight.facts.model import HostFacts, internal_error
 from hrw_preflight.facts.params import ProbeParams
 from hrw_preflight.hosts.connections import ConnectOptions, remove_control_dir, stop_masters
 from hrw_preflight.hosts.targets import Target
@@ -70,11 +70,11 @@ def _child_main(
                 target = running[future]
                 try:
                     facts = future.result()
-                except Exception as exc:  # a probe bug: the host's checks error out with it
+                except Exception as exc:  # a suite bug: never a host problem
                     facts = HostFacts(
                         host=target.name,
                         platform=target.platform,
-                        connect_error=f"the probe failed: {type(exc).__name__}: {exc}",
+                        internal_error=internal_error(exc),
                     )
                 conn.send((target.name, facts))
     finally:

@@ -72,6 +72,8 @@ class Case:
         # so the redactor's memo answers all but the first (the patterns never span lines,
         # so masking the parts apart masks what masking the joined text would).
         parts: list[str] = []
+        if self.facts.internal_error:
+            parts.append(self.redact(f"[internal error] {self.facts.internal_error}"))
         if self.facts.connect_error:
             parts.append(self.redact(f"[connection] {self.facts.connect_error}"))
         for name in self.verdict.sections or self.scenario.needs:

@@ -20,6 +20,8 @@ def judge(scenario_id: str, item: str, facts: HostFacts, settings: Settings) -> 
     checks = registered_checks()
     if scenario_id not in checks:
         raise ConfigError(f"no verdict is registered for {scenario_id}: add @check to its judge")
+    if facts.internal_error:
+        return errored(facts.internal_error)
     if facts.connect_error:
         return errored(f"host unreachable: {facts.connect_error}")
     return checks[scenario_id].judge(facts, item, settings)
