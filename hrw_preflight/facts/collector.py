@@ -32,6 +32,7 @@ from hrw_preflight.hosts.connections import (
     open_host,
     remove_control_dir,
 )
+from hrw_preflight.hosts.errors import LOGIN_FAILED, LoginFailed
 from hrw_preflight.hosts.targets import Target
 from hrw_preflight.hosts.winrm_backend import WinRMError
 
@@ -90,6 +91,8 @@ class _CountingRunner:
         try:
             return self.host.backend.run(command, stdin=stdin)
         except WinRMError as exc:  # the backend's one error for every WinRM failure
+            if exc.cause == "auth":
+                raise LoginFailed(LOGIN_FAILED + _first_line(str(exc))) from exc
             raise HostUnreachable(_first_line(str(exc))) from exc
 
 

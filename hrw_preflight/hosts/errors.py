@@ -18,3 +18,12 @@ class ConfigError(ValueError):
 
 class HostUnreachable(Exception):
     """The host could not be reached or stopped answering; the message says why."""
+
+
+class LoginFailed(HostUnreachable):
+    """The host answered but no login was possible: credentials rejected, or none to offer
+    (no Kerberos ticket). Its message starts with :data:`LOGIN_FAILED`, so every check says
+    the login failed, not that the host is unreachable."""
+
+
+LOGIN_FAILED = "login failed: "

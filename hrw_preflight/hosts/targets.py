@@ -17,7 +17,8 @@ password is taken from, in this order:
    (``win-01.corp`` -> ``HRW_WINRM_PASSWORD_WIN_01_CORP``);
 3. the environment variable ``HRW_WINRM_PASSWORD``.
 
-Kerberos needs no password (it uses the caller's ticket); every other WinRM transport does.
+Kerberos needs no password (it uses the caller's ticket, from ``kinit``), but it needs pywinrm's
+Kerberos support installed; every other WinRM transport needs a user and a password.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 from hrw_preflight.hosts.errors import ConfigError
+from hrw_preflight.hosts.winrm_backend import missing_transport_support
 
 Platform = Literal["linux", "windows"]
 
@@ -434,6 +436,9 @@ def require_winrm_credentials(
     ``hint`` names where the user could have set the password (inventory or host spec),
     so the message says exactly what to add.
     """
+    missing = missing_transport_support(transport)
+    if missing:
+        raise ConfigError(f"host '{name}': {missing}")
     if transport == "kerberos":
         return
     if not user:

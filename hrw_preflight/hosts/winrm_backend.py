@@ -25,6 +25,7 @@ from typing import Any, Literal
 import requests
 import winrm.exceptions
 import winrm.protocol
+import winrm.transport
 from testinfra.backend import base
 
 from hrw_preflight.hosts.errors import ConfigError
@@ -121,6 +122,33 @@ class WinRMSettings:
         """Return the WS-Management URL, e.g. ``https://win1:5986/wsman``."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{self.scheme}://{host}:{self.port}/wsman"
+
+
+def missing_transport_support(transport: str) -> str | None:
+    """Return what to install when pywinrm cannot speak ``transport`` here, else None.
+
+    Why: without it pywinrm fails only when the first command is sent, which used to read as
+    the host being unreachable; the operator must hear it before the run, in one line.
+    """
+    available = {
+        "kerberos": winrm.transport.HAVE_KERBEROS,
+        "credssp": winrm.transport.HAVE_CREDSSP,
+    }
+    if available.get(transport, True):
+        return None
+    return (
+        f"WinRM transport {transport} needs pywinrm's {transport} support, which is not "
+        f"installed: run .venv/bin/pip install -e '.[{transport}]'"
+    )
+
+
+def _kerberos_reason(causes: list[BaseException]) -> str | None:
+    """Return why a Kerberos login could not even be tried (no or expired ticket), or None."""
+    for exc in causes:
+        name = type(exc).__name__
+        if name in ("GSSError", "SpnegoError", "KerberosExchangeError") or "Kerberos" in str(exc):
+            return f"{name}: {str(exc).splitlines()[0] if str(exc) else 'no detail'}"
+    return None
 
 
 class WinRMError(Exception):
@@ -313,7 +341,15 @@ class WinRMBackend(base.BaseBackend):  # type: ignore[misc]
         """Return the :class:`WinRMError` that explains ``exc`` without any secret."""
         s = self.settings
         cause: Cause
-        if isinstance(exc, winrm.exceptions.InvalidCredentialsError):
+        kerberos = _kerberos_reason(_root_causes(exc)) if s.transport == "kerberos" else None
+        if kerberos is not None:
+            cause = "auth"
+            text = (
+                f"{self.where}: Kerberos login as {s.user or 'the default principal'} failed "
+                f"({kerberos}); the kerberos transport uses the controller's ticket, never a "
+                f"password: run kinit {s.user or '<user>@<REALM>'} first, or use ntlm"
+            )
+        elif isinstance(exc, winrm.exceptions.InvalidCredentialsError):
             cause = "auth"
             text = (
                 f"{self.where}: the credentials of user {s.user!r} were rejected (HTTP 401, "

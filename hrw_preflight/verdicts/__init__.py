@@ -7,7 +7,7 @@ Each verdict module registers its functions with ``@check(ID)``
 from __future__ import annotations
 
 from hrw_preflight.facts.model import HostFacts
-from hrw_preflight.hosts.errors import ConfigError
+from hrw_preflight.hosts.errors import LOGIN_FAILED, ConfigError
 from hrw_preflight.verdicts.base import Settings, Verdict, errored
 from hrw_preflight.verdicts.registry import registered_checks
 
@@ -23,6 +23,8 @@ def judge(scenario_id: str, item: str, facts: HostFacts, settings: Settings) -> 
     if facts.internal_error:
         return errored(facts.internal_error)
     if facts.connect_error:
+        if facts.connect_error.startswith(LOGIN_FAILED):  # reached, but no login possible
+            return errored(facts.connect_error)
         return errored(f"host unreachable: {facts.connect_error}")
     return checks[scenario_id].judge(facts, item, settings)
 

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import requests
 from testinfra.backend.base import CommandResult
 
 from hrw_preflight.facts import collector
@@ -19,7 +20,7 @@ from hrw_preflight.facts.params import ProbeParams
 from hrw_preflight.hosts.connections import ConnectOptions, HostUnreachable
 from hrw_preflight.hosts.selection import parse_hosts_option
 from hrw_preflight.hosts.targets import HostDefaults, Target
-from hrw_preflight.hosts.winrm_backend import WinRMError
+from hrw_preflight.hosts.winrm_backend import WinRMBackend, WinRMError, WinRMSettings
 from hrw_preflight.verdicts import judge
 
 
@@ -74,9 +75,9 @@ def test_socket_error_is_the_host_being_unreachable() -> None:
 
 
 def test_winrm_error_is_the_host_being_unreachable_with_its_first_line() -> None:
-    error = WinRMError("w", "auth", "w:5986: the credentials were rejected")
+    error = WinRMError("w", "refused", "w:5986: connection refused; is WinRM listening?")
     facts = collector.probe_host(target("winrm://svc@w"), FakeHost(error), ProbeParams())
-    assert facts.connect_error == "w:5986: the credentials were rejected"
+    assert facts.connect_error == "w:5986: connection refused; is WinRM listening?"
 
 
 @pytest.mark.parametrize("spec", ["ssh://root@h", "winrm://svc@w"])
@@ -115,3 +116,43 @@ def test_host_unreachable_from_the_backend_passes_through() -> None:
         ProbeParams(),
     )
     assert facts.connect_error == "no answer within 5 s"
+
+
+class GSSError(Exception):
+    """Stands for the GSSAPI error a Kerberos library raises when the caller has no ticket."""
+
+
+def test_kerberos_without_a_ticket_says_so_and_never_unreachable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Before: Kerberos was accepted without a password and then every check read
+    # "host unreachable: ... connection failed (GSSError)".
+    settings = WinRMSettings(host="win1", port=5986, user="svc", password="", transport="kerberos")
+    backend = WinRMBackend(settings)
+
+    def no_ticket() -> None:
+        try:
+            raise GSSError("No Kerberos credentials available (default cache: FILE:/tmp/krb5cc_0)")
+        except GSSError as inner:
+            raise requests.exceptions.ConnectionError("auth failed") from inner
+
+    monkeypatch.setattr(backend, "_open", no_ticket)
+    with pytest.raises(WinRMError) as info:
+        backend.run("whoami")
+    assert info.value.cause == "auth"
+    assert "Kerberos login as svc failed (GSSError: No Kerberos credentials" in str(info.value)
+    assert "run kinit svc first" in str(info.value)
+    host = SimpleNamespace(backend=backend)
+    facts = collector.probe_host(target("winrm://svc@win1"), host, ProbeParams())
+    assert facts.connect_error is not None and facts.connect_error.startswith("login failed: ")
+    seen = judge("HRW-W01", "HealthService", facts, None).seen  # type: ignore[arg-type]
+    assert seen.startswith("login failed: win1:5986: Kerberos login as svc failed")
+    assert "unreachable" not in seen
+
+
+def test_rejected_credentials_read_as_a_failed_login() -> None:
+    error = WinRMError("w", "auth", "w:5986: the credentials of user 'svc' were rejected")
+    facts = collector.probe_host(target("winrm://svc@w"), FakeHost(error), ProbeParams())
+    assert (
+        facts.connect_error == "login failed: w:5986: the credentials of user 'svc' were rejected"
+    )

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import winrm.transport
 
 from hrw_preflight.hosts.errors import ConfigError
 from hrw_preflight.hosts.inventory import target_from_hostvars, targets_from_inventory
@@ -82,6 +83,13 @@ def test_ansible_patterns_select_hosts(pattern: str, names: list[str]) -> None:
     assert sorted(t.name for t in targets_from_inventory([LAB], pattern)) == names
 
 
+@pytest.fixture()
+def kerberos_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pywinrm's Kerberos support, as if the `.[kerberos]` extra were installed."""
+    monkeypatch.setattr(winrm.transport, "HAVE_KERBEROS", True)
+
+
+@pytest.mark.usefixtures("kerberos_installed")
 def test_ini_inventory_with_group_and_host_vars() -> None:
     targets = by_name(targets_from_inventory([INI], "all"))
     web1 = targets["web1"]
@@ -245,7 +253,8 @@ def test_windows_by_os_family_needs_winrm() -> None:
         target_from_hostvars("w", {"ansible_os_family": "Windows"}, "t", HostDefaults())
 
 
-def test_cert_validation_ignore_is_weakened() -> None:
+def test_cert_validation_ignore_is_weakened(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(winrm.transport, "HAVE_CREDSSP", True)
     target = target_from_hostvars(
         "w",
         winrm_vars(
@@ -357,3 +366,16 @@ def test_inventory_host_names_are_plain_strings(tmp_path: Path) -> None:
     path.write_text("all:\n  hosts:\n    web1:\n      ansible_host: 192.0.2.10\n")
     (target,) = targets_from_inventory([str(path)], "all")
     assert type(target.name) is str and type(target.address) is str
+
+
+def test_kerberos_without_its_support_installed_is_a_config_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Before: accepted without a password, then every check said "host unreachable".
+    monkeypatch.setattr(winrm.transport, "HAVE_KERBEROS", False)
+    with pytest.raises(ConfigError) as info:
+        targets_from_inventory([INI], "all")
+    assert str(info.value) == (
+        "host 'win1': WinRM transport kerberos needs pywinrm's kerberos support, which is not "
+        "installed: run .venv/bin/pip install -e '.[kerberos]'"
+    )

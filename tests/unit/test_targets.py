@@ -8,6 +8,7 @@ import pickle
 from pathlib import Path
 
 import pytest
+import winrm.transport
 from testinfra.backend import parse_hostspec
 
 from hrw_preflight.hosts.errors import ConfigError
@@ -136,7 +137,8 @@ def test_inline_password_beats_environment(monkeypatch: pytest.MonkeyPatch) -> N
     assert one("winrm://svc:Inline@win1").password == Secret("Inline")
 
 
-def test_kerberos_needs_no_password() -> None:
+def test_kerberos_needs_no_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(winrm.transport, "HAVE_KERBEROS", True)
     target = one("winrm://svc@win1?transport=kerberos&ca_trust_path=/ca.pem")
     assert (target.winrm_transport, target.password, target.winrm_ca_trust_path) == (
         "kerberos",
@@ -310,3 +312,13 @@ def test_weakened_summary_groups_hosts_per_option() -> None:
     (line,) = weakened_summary(targets, shown=3)
     assert line.startswith("extra trusted CAs from /x/cas.pem")
     assert line.endswith("(on 10 hosts: h0, h1, h2 and 7 more)")
+
+
+@pytest.mark.parametrize("transport", ["kerberos", "credssp"])
+def test_a_transport_whose_support_is_missing_stops_the_run_in_one_line(
+    transport: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(winrm.transport, f"HAVE_{transport.upper()}", False)
+    monkeypatch.setenv("HRW_WINRM_PASSWORD", "x")
+    with pytest.raises(ConfigError, match=rf"pip install -e '\.\[{transport}\]'"):
+        one(f"winrm://svc@win1?transport={transport}")
