@@ -1,7 +1,9 @@
 """The OMS agent and Hybrid Worker files of a Linux lab host, in the agent's real formats.
 
 A host's ``/opt``, ``/etc/opt`` and ``/var/opt`` are bind mounts of directories built here,
-laid out like an agent-based worker (hrw-facts.md sections 2 and 2b): per-workspace
+laid out like an agent-based worker as Microsoft's public sources write it (microsoft/
+OMS-Agent-for-Linux, and the nxOMSAutomationWorker DSC resource in microsoft/
+PowerShell-DSC-for-Linux, ``Providers/Scripts/3.x/Scripts/nxOMSAutomationWorker.py``): per-workspace
 directories with the agent's ``conf``/``log``/``run``/``state`` symlinks, omsadmin.conf in
 the agent's key order, the worker manager's oms.conf, the workers' worker.conf files, the
 module VERSION file and the agent's logs. ``process_plan`` gives the command lines of the

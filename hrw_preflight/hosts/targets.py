@@ -294,11 +294,6 @@ class Target:
             )
 
     @property
-    def is_windows(self) -> bool:
-        """Return True for a WinRM-reached Windows host; probes branch on it."""
-        return self.platform == "windows"
-
-    @property
     def trusted_ca_file(self) -> str | None:
         """Return the extra trusted CA file (``hrw_trusted_ca_file``) set for this host."""
         value = self.overrides.get("hrw_trusted_ca_file")

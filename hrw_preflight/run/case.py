@@ -11,7 +11,6 @@ from hrw_preflight.hosts.targets import Target
 from hrw_preflight.verdicts import Verdict
 from hrw_preflight.verdicts.catalogue import Scenario
 
-EVIDENCE_LIMIT = 16_000  # characters of raw probe output kept per section
 EVIDENCE_CHARS = 8_000  # characters of evidence a report keeps per check
 
 
@@ -78,10 +77,8 @@ class Case:
             parts.append(self.redact(f"[connection] {self.facts.connect_error}"))
         for name in self.verdict.sections or self.scenario.needs:
             section = self.facts.section(name)
-            # Masked before it is cut, so that a cut can never leave half a secret behind.
+            # Masked here, before report_evidence cuts it, so that no cut halves a secret.
             body = self.redact(section.raw) if section.raw else "(no output)"
-            if len(body) > EVIDENCE_LIMIT:
-                body = body[:EVIDENCE_LIMIT] + f"\n... ({len(body) - EVIDENCE_LIMIT} more chars)"
             status = f"error: {section.error}" if section.error else "read"
             head = self.redact(f"[{name}] taken {section.taken_at} ({status})")
             parts.append(f"{head}\n{body}")

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import pytest
 
@@ -102,7 +101,6 @@ class RunOptions:
     reports_dir: str
     parallel: int
     workspace_id: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def weakened(self) -> list[str]:
         """Return one sentence per run-wide option that weakens what the checks prove.

@@ -17,7 +17,6 @@ PROXY_CONFS = (
     "/etc/opt/microsoft/omsagent/conf/proxy.conf",
 )
 OMS_CONF = "/var/opt/microsoft/omsagent/state/automationworker/oms.conf"
-AUTO_WORKER_CONF = "/var/opt/microsoft/omsagent/state/automationworker/worker.conf"
 VERSION = "/opt/microsoft/omsconfig/modules/nxOMSAutomationWorker/VERSION"
 # Log Analytics top-level domain -> Automation domain of the same cloud.
 AUTOMATION_DOMAINS = {
