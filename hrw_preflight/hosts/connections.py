@@ -253,12 +253,13 @@ def _control_dir() -> str:
     """Return this process's private socket folder, made with mkdtemp (0700) on first use
     and checked on every use."""
     global _CONTROL
-    path = _control_dir_path()
-    if path is None:
-        prefix = f"hrw-ssh-{os.getuid()}-"
-        path = tempfile.mkdtemp(prefix=prefix, dir=tempfile.gettempdir())
-        _CONTROL = (os.getpid(), path)
-        atexit.register(remove_control_dir)
+    with _CONTROL_LOCK:  # the probe process opens hosts from many threads at once
+        path = _control_dir_path()
+        if path is None:
+            prefix = f"hrw-ssh-{os.getuid()}-"
+            path = tempfile.mkdtemp(prefix=prefix, dir=tempfile.gettempdir())
+            _CONTROL = (os.getpid(), path)
+            atexit.register(remove_control_dir)
     _check_private(path)
     return path
 
@@ -266,6 +267,7 @@ def _control_dir() -> str:
 # (pid, folder) of the process that made the folder: a forked child must not use or
 # remove its parent's.
 _CONTROL: tuple[int, str] | None = None
+_CONTROL_LOCK = threading.Lock()
 
 
 def stop_masters() -> None:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,3 +58,23 @@ def test_one_folder_per_process_checked_on_every_use(private_tmp: Path) -> None:
     os.chown(first, os.geteuid(), os.getegid())
     connections.remove_control_dir()
     assert not os.path.exists(first)
+
+
+def test_threads_opening_hosts_at_once_share_one_folder(
+    private_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The probe process opens hosts from many threads: one folder, none left orphaned."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    real_mkdtemp = tempfile.mkdtemp
+
+    def slow_mkdtemp(*args: Any, **kwargs: Any) -> str:
+        time.sleep(0.02)  # widen the window between "no folder yet" and "folder made"
+        return real_mkdtemp(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkdtemp", slow_mkdtemp)
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        folders = set(pool.map(lambda _: _socket_dir(), range(64)))
+    assert len(folders) == 1
+    assert [p.name for p in private_tmp.iterdir()] == [Path(folders.pop()).name]
