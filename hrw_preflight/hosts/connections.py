@@ -255,6 +255,8 @@ def _control_dir() -> str:
     global _CONTROL
     with _CONTROL_LOCK:  # the probe process opens hosts from many threads at once
         path = _control_dir_path()
+        if path is not None and not os.path.lexists(path):
+            path = None  # removed (the end of a run in this process): make a new one
         if path is None:
             prefix = f"hrw-ssh-{os.getuid()}-"
             path = tempfile.mkdtemp(prefix=prefix, dir=tempfile.gettempdir())
@@ -316,7 +318,7 @@ def remove_control_dir() -> None:
     if path is not None:
         with contextlib.suppress(OSError):
             os.rmdir(path)
-            _CONTROL = None
+            _CONTROL = None  # a later connection makes a new one
 
 
 def _name_tag(name: str) -> str:

@@ -70,7 +70,7 @@ def test_threads_opening_hosts_at_once_share_one_folder(
 
     def slow_mkdtemp(*args: Any, **kwargs: Any) -> str:
         time.sleep(0.02)  # widen the window between "no folder yet" and "folder made"
-        return real_mkdtemp(*args, **kwargs)
+        return str(real_mkdtemp(*args, **kwargs))
 
     monkeypatch.setattr(tempfile, "mkdtemp", slow_mkdtemp)
 
@@ -78,3 +78,13 @@ def test_threads_opening_hosts_at_once_share_one_folder(
         folders = set(pool.map(lambda _: _socket_dir(), range(64)))
     assert len(folders) == 1
     assert [p.name for p in private_tmp.iterdir()] == [Path(folders.pop()).name]
+
+
+def test_after_the_folder_is_removed_the_next_host_gets_a_new_one(private_tmp: Path) -> None:
+    first = _socket_dir()
+    connections.remove_control_dir()
+    second = _socket_dir()
+    assert second != first and os.path.isdir(second) and not os.path.exists(first)
+    os.rmdir(second)  # removed behind our back: a new private one, not an error
+    third = _socket_dir()
+    assert os.path.isdir(third) and stat.S_IMODE(os.lstat(third).st_mode) == 0o700
