@@ -108,7 +108,7 @@ def probe_host(target: Target, host: testinfra.host.Host, params: ProbeParams) -
         if target.platform == "windows":
             facts.sections = windows.collect(runner.windows, params)
         else:
-            facts.sections = linux.collect(runner, params)
+            facts.sections = linux.collect(runner, params, facts.secrets)
     except HostUnreachable as exc:
         if runner.count <= 1:
             facts.connect_error = str(exc)

@@ -70,6 +70,9 @@ class HostFacts:
     connect_error: str | None = None
     internal_error: str | None = None
     commands: int = 0  # remote commands this host was asked, for the round-trip budget
+    # Secrets the probe met on the host (proxy.conf passwords), for the run's redactor;
+    # never shown, never written to a report.
+    secrets: list[str] = field(default_factory=list, repr=False)
 
     def section(self, name: str) -> Section:
         """Return the named section, or an error section if the probe never produced it."""

@@ -17,6 +17,7 @@ A password written in a spec (``winrm://svc:pw@win1``) is accepted but never sho
 from __future__ import annotations
 
 import os
+import re
 import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -57,9 +58,44 @@ class _Netloc:
     password: str | None
 
 
+_SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://")
+_HOST_PORT = re.compile(r"^[^:@/?]+:\d+(?:\?.*)?$")
+
+
 def split_hosts(hosts: Iterable[str]) -> list[str]:
-    """Return the individual entries of ``--hosts`` values, split on commas like testinfra."""
-    return [part.strip() for value in hosts for part in value.split(",") if part.strip()]
+    """Return the individual entries of ``--hosts`` values, split on commas like testinfra.
+
+    A comma inside an inline password (``winrm://svc:pa,ss@win1``) is kept: a piece that
+    ends inside ``user:password`` (no '@' yet) is joined with the next piece when that one
+    has no scheme and holds the '@'. Raises ConfigError, quoting no part of the value, when
+    the comma cannot be placed (``...host:1234,user@...`` could be a port or a password).
+    """
+    entries: list[str] = []
+    for value in hosts:
+        current: str | None = None
+        for piece in value.split(","):
+            if current is not None and _continues_password(current, piece):
+                if _HOST_PORT.match(_SCHEME.sub("", current.strip())):
+                    raise ConfigError(
+                        "--hosts: a ',' follows host:port and the next entry has no scheme, so "
+                        "it could be part of a password: give every entry its scheme "
+                        "(ssh://, winrm://) or put the password in the environment "
+                        "(HRW_WINRM_PASSWORD_<HOST>)"
+                    )
+                current += "," + piece
+                continue
+            if current is not None and current.strip():
+                entries.append(current.strip())
+            current = piece
+        if current is not None and current.strip():
+            entries.append(current.strip())
+    return entries
+
+
+def _continues_password(current: str, piece: str) -> bool:
+    """Return whether ``piece`` may continue an inline password that ``current`` began."""
+    head = _SCHEME.sub("", current.strip())
+    return "@" not in head and ":" in head and not _SCHEME.match(piece.strip()) and "@" in piece
 
 
 def targets_from_hostspecs(hosts: list[str], defaults: HostDefaults) -> list[Target]:
@@ -74,8 +110,9 @@ def targets_from_hostspecs(hosts: list[str], defaults: HostDefaults) -> list[Tar
 def _target_from_spec(spec: str, defaults: HostDefaults) -> Target:
     """Return the target for one host spec; ConfigError names the spec when it is wrong."""
     shown = _without_password(spec)
-    if "://" in spec:
-        scheme, _, rest = spec.partition("://")
+    found = _SCHEME.match(spec)
+    if found is not None:
+        scheme, rest = found["scheme"], spec[found.end() :]
         connection = _SCHEMES.get(scheme.lower())
         if connection is None:
             raise ConfigError(
@@ -84,7 +121,7 @@ def _target_from_spec(spec: str, defaults: HostDefaults) -> Target:
             )
     else:
         connection, rest = "paramiko", spec
-    netloc_text, _, query_text = rest.partition("?")
+    netloc_text, query_text = _split_query(rest)
     options = _parse_query(query_text, connection, shown)
     source = f"--hosts {shown}"
 
@@ -229,15 +266,24 @@ def _path(value: str | None) -> str | None:
     return os.path.expanduser(value) if value else None
 
 
+def _split_query(rest: str) -> tuple[str, str]:
+    """Return (``[user[:password]@]host[:port]``, query) of a spec without its scheme.
+
+    The userinfo ends at the last '@' (a password may hold '?', '#', '/' or '@'), and the
+    query starts at the first '?' after it; an '@' in an option's value is written %40.
+    """
+    userinfo, at, after = rest.rpartition("@")
+    hostport, _, query = after.partition("?")
+    return (f"{userinfo}@{hostport}" if at else hostport), query
+
+
 def _without_password(spec: str) -> str:
     """Return ``spec`` with any inline password replaced by ``***``, for messages."""
-    scheme, sep, rest = spec.partition("://")
-    if not sep:
-        scheme, rest = "", spec
-    netloc, qsep, query = rest.partition("?")
+    found = _SCHEME.match(spec)
+    head, rest = (spec[: found.end()], spec[found.end() :]) if found else ("", spec)
+    netloc, query = _split_query(rest)
     if "@" in netloc:
         userinfo, _, hostport = netloc.rpartition("@")
         user, colon, _ = userinfo.partition(":")
         netloc = f"{user}:***@{hostport}" if colon else f"{user}@{hostport}"
-    head = f"{scheme}{sep}" if sep else ""
-    return f"{head}{netloc}{qsep}{query}"
+    return f"{head}{netloc}{'?' if query else ''}{query}"

@@ -3,11 +3,14 @@
 Two layers, applied to everything written out:
 
 1. known values: passwords registered with :meth:`Redactor.add` (from targets, proxy
-   URLs) are replaced wherever they occur, also percent-encoded. Values of four
-   characters or more are masked even inside a longer word (a password can sit inside a
-   URL or a command line); shorter ones only as a whole token, since masking every "ab"
-   in a report would make it unreadable and the patterns below still catch them where
-   they are labelled;
+   settings, proxy.conf) are replaced wherever they occur, also percent-encoded, even
+   inside a longer word (a password can sit inside a URL or a command line). Only values
+   of at least eight characters that are not all digits are searched for: a short or
+   numeric secret ("2026") matches ordinary text (years in timestamps, ports, counts), so
+   masking it would mangle the output (a timestamp no longer a timestamp) and reveal the
+   secret by where the masks fall. Such secrets are protected by never being put in
+   output: every place that handles a credential masks it by position (the parsers of
+   proxy.conf, ``hrw_proxy`` and ``--hosts``, and the patterns below);
 2. patterns: the password of URL userinfo (``http://user:***@host``, also the scheme-less
    ``user:***@host:port`` of the agent's proxy.conf), ``Authorization`` and
    ``Proxy-Authorization`` header values, and ``key=value``/``key: value`` pairs whose key
@@ -26,11 +29,13 @@ import urllib.parse
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from hrw_preflight.hosts.proxy_conf import proxy_password
+
 if TYPE_CHECKING:
     from hrw_preflight.hosts.targets import Secret, Target
 
 MASK = "***"
-_MIN_INFIX_LENGTH = 4
+MIN_SEARCHED_LENGTH = 8
 
 _URL_USERINFO = re.compile(
     r"(?P<keep>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@'\"]*:)(?P<secret>[^\s@'\"]+)(?=@)"
@@ -78,6 +83,12 @@ _NEEDS: tuple[tuple[str, ...], ...] = (
     ("pass", "pwd", "secret", "token", "key"),
     ("pass", "pwd"),
 )
+
+
+def searchable(value: str) -> bool:
+    """Return whether ``value`` is distinctive enough to be masked wherever it occurs: at
+    least :data:`MIN_SEARCHED_LENGTH` characters and not all digits."""
+    return len(value) >= MIN_SEARCHED_LENGTH and not value.isdigit() and value != MASK
 
 
 def _mask_match(match: re.Match[str]) -> str:
@@ -130,18 +141,19 @@ class Redactor:
     def __init__(self, secrets: Iterable[str | Secret] = ()) -> None:
         self._values: set[str] = set()
         self._infix: re.Pattern[str] | None = None
-        self._token: re.Pattern[str] | None = None
         # Reports redact the same probe output once per check of a host; remember results.
         self._memo: dict[str, str] = {}
         for secret in secrets:
             self.add(secret)
 
     def add(self, secret: str | Secret | None) -> None:
-        """Register a secret value (plain or :class:`Secret`); empty values are ignored."""
+        """Register a secret value (plain or :class:`Secret`) to be masked wherever it
+        occurs; empty, short and all-digit values are not searched for (see the module
+        docstring for why)."""
         if secret is None:
             return
         value = secret if isinstance(secret, str) else secret.reveal()
-        if not value or value == MASK:
+        if not searchable(value) or value in self._values:
             return
         self._values.add(value)
         quoted = urllib.parse.quote(value, safe="")
@@ -155,25 +167,19 @@ class Redactor:
             self.add(url_password(url))
 
     def add_target(self, target: Target) -> None:
-        """Register a target's password and the password of its ``hrw_proxy`` override."""
+        """Register a target's password and the password of its ``hrw_proxy`` override
+        (read as the agent reads a proxy setting)."""
         for value in target.secrets():
             self.add(value)
         proxy = target.overrides.get("hrw_proxy")
         if isinstance(proxy, str):
-            self.add_url(proxy)
+            self.add(proxy_password(proxy))
 
     def _compile(self) -> None:
         """Rebuild the value matchers, longest first so a secret inside another is covered."""
         ordered = sorted(self._values, key=len, reverse=True)
-        infix = [re.escape(v) for v in ordered if len(v) >= _MIN_INFIX_LENGTH]
-        token = [re.escape(v) for v in ordered if len(v) < _MIN_INFIX_LENGTH]
         self._memo.clear()
-        self._infix = re.compile("|".join(infix)) if infix else None
-        self._token = (
-            re.compile(r"(?<![A-Za-z0-9])(?:" + "|".join(token) + r")(?![A-Za-z0-9])")
-            if token
-            else None
-        )
+        self._infix = re.compile("|".join(re.escape(v) for v in ordered)) if ordered else None
 
     def __call__(self, text: str) -> str:
         """Return ``text`` with every registered secret and secret-looking value masked."""
@@ -195,8 +201,6 @@ class Redactor:
         text = drop_private_keys(text)
         if self._infix is not None:
             text = self._infix.sub(MASK, text)
-        if self._token is not None:
-            text = self._token.sub(MASK, text)
         return text
 
     def _mask(self, text: str) -> str:

@@ -302,6 +302,8 @@ def hrw_case(request: pytest.FixtureRequest) -> Case:
     key: CaseKey = request.param
     target = run.targets[key.host]
     facts = run.cache.get(key.host)
+    for secret in facts.secrets:  # before anything about this host is printed or written
+        run.redact.add(secret)
     verdict = judge(key.scenario, key.item, facts, run.settings_for(target))
     case = Case(target, run.catalogue.get(key.scenario), key.item, facts, verdict, run.redact)
     request.node.stash[CASE_KEY] = case

@@ -514,7 +514,7 @@ def test_injected_inventory_values_run_nothing(extra: sidecar.Sidecar, tmp_path:
     for outcome in run.outcomes["inject-proxy"]:
         if outcome.scenario in ("HRW-G01", "HRW-G04"):
             assert outcome.kind == "error"
-            assert "hrw_proxy is not a proxy address (host:port)" in outcome.message
+            assert "inventory value hrw_proxy: the proxy host is not a host name" in outcome.message
     # Whatever the values, a Windows host is sent the same command line and script: the
     # values travel as one base64 JSON line, which the script decodes as data.
     boundary = new_boundary()

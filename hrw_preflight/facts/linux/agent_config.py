@@ -7,9 +7,11 @@ the lab writes the same formats, so discovery is tested against both.
 from __future__ import annotations
 
 import configparser
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
+
+from hrw_preflight.hosts.proxy_conf import parse_agent_proxy
 
 OMSADMIN = "/etc/opt/microsoft/omsagent/conf/omsadmin.conf"
 PROXY_CONFS = (
@@ -32,9 +34,9 @@ class ProxySetting:
 
     url: str
     host: str
-    port: int
+    port: int | None
     has_credentials: bool
-    password: str | None
+    password: str | None = field(default=None, repr=False)
 
     def masked(self) -> dict[str, Any]:
         """Return the proxy as plain data with the password replaced by ``***``."""
@@ -66,30 +68,22 @@ def parse_ini(text: str) -> configparser.ConfigParser:
     return parser
 
 
-def parse_proxy(text: str) -> ProxySetting | None:
-    """Return the proxy of a proxy.conf line ``[scheme://][user:password@]host:port``.
+def parse_proxy(text: str, source: str = "proxy.conf") -> ProxySetting | None:
+    """Return the proxy of a proxy.conf line ``[http(s)://][user:password@]host[:port]``,
+    read exactly as the agent reads it (:mod:`hrw_preflight.hosts.proxy_conf`).
 
-    An empty file means no proxy. Raises ValueError for a line that names no host and port.
+    An empty file means no proxy. Raises ProxyFormatError (a ValueError) naming ``source``
+    and what is wrong, without any part of the text.
     """
-    line = text.strip()
-    if not line:
+    parsed = parse_agent_proxy(text, source)
+    if parsed is None:
         return None
-    split = urlsplit(line if "://" in line else f"http://{line}")
-    if not split.hostname or split.port is None:
-        raise ValueError("proxy.conf does not hold host:port")
-    has_creds = split.username is not None
-    netloc = f"{split.hostname}:{split.port}"
-    user = (
-        f"{split.username}:***@"
-        if split.password is not None
-        else (f"{split.username}@" if has_creds else "")
-    )
     return ProxySetting(
-        url=f"{split.scheme}://{user}{netloc}",
-        host=split.hostname,
-        port=split.port,
-        has_credentials=has_creds,
-        password=split.password,
+        url=parsed.masked_url(),
+        host=parsed.host,
+        port=parsed.port,
+        has_credentials=parsed.has_credentials,
+        password=parsed.password,
     )
 
 
@@ -137,7 +131,7 @@ def discover_worker(files: dict[str, str]) -> dict[str, Any]:
             )
 
     proxy_path = next((p for p in PROXY_CONFS if p in files), None)
-    proxy = parse_proxy(files[proxy_path]) if proxy_path else None
+    proxy = parse_proxy(files[proxy_path], proxy_path) if proxy_path else None
     agentsvc = registration or (f"{workspace}.agentsvc.{automation}" if workspace else None)
     return {
         "workspace_id": workspace,

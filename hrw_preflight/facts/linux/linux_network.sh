@@ -19,8 +19,20 @@ case "$(openssl version 2>/dev/null)" in
   *) noca="" ;;
 esac
 if [ -n "$creds" ] && [ -r "$creds" ]; then
-  HRW_PROXY_USER=$(sed -n 's|^[A-Za-z]*://\([^:@/]*\):[^@]*@.*|\1|p' "$creds")
-  HRW_PROXY_PASS=$(sed -n 's|^[A-Za-z]*://[^:@/]*:\([^@]*\)@.*|\1|p' "$creds")
+  # As the agent reads it: an optional http:// or https://, then user (no ':') ':' password
+  # (no '@') '@' host[:port]. The controller has checked the line; here the credentials are
+  # only cut out of it, by shell expansions (no command sees them as an argument).
+  HRW_PROXY_LINE=$(head -n 1 "$creds")
+  HRW_PROXY_LINE=${HRW_PROXY_LINE#http://}
+  HRW_PROXY_LINE=${HRW_PROXY_LINE#https://}
+  case "$HRW_PROXY_LINE" in
+    *@*)
+      HRW_PROXY_AUTH=${HRW_PROXY_LINE%@*}
+      HRW_PROXY_USER=${HRW_PROXY_AUTH%%:*}
+      HRW_PROXY_PASS=${HRW_PROXY_AUTH#*:}
+      ;;
+  esac
+  unset HRW_PROXY_LINE HRW_PROXY_AUTH
   export HRW_PROXY_PASS
 fi
 probe() {

@@ -31,6 +31,7 @@ from hrw_preflight.facts.framing import (
 from hrw_preflight.facts.linux import agent_config
 from hrw_preflight.facts.model import HostUnreachable, Section
 from hrw_preflight.facts.params import ProbeParams
+from hrw_preflight.hosts.proxy_conf import ProxyFormatError, proxy_password
 from hrw_preflight.hosts.redact import holds_private_key
 
 _CERT = re.compile(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", re.S)
@@ -325,6 +326,21 @@ def _split(output: str, boundary: str) -> tuple[dict[str, Block], dict[str, Bloc
     return files, blocks
 
 
+def proxy_conf_secrets(output: str, boundary: str) -> list[str]:
+    """Return the proxy passwords in the proxy.conf files of a facts command's output.
+
+    Why: the collector registers them with the run's redactor before anything is written.
+    The evidence never holds the files' bodies (see :func:`_worker`); this covers any other
+    text that might echo a password.
+    """
+    try:
+        files, _ = _split(output, boundary)
+    except ValueError:  # Tampered is one: nothing parsed, nothing to register
+        return []
+    found = (proxy_password(files[p].body) for p in agent_config.PROXY_CONFS if p in files)
+    return [p for p in found if p]
+
+
 def parse_facts(
     result: Result,
     params: ProbeParams,
@@ -473,18 +489,28 @@ def network_plan(
             roles[host] = role
     proxy = (worker or {}).get("proxy")
     if params.proxy is not None:
-        override = agent_config.parse_proxy(params.proxy)
+        override = agent_config.parse_proxy(params.proxy, "inventory value hrw_proxy")
+        if override is not None and override.port is None:
+            raise ProxyFormatError("inventory value hrw_proxy names no port: write host:port")
         return roles, (f"{override.host}:{override.port}" if override else None), ""
     if proxy:
+        if proxy.get("port") is None:
+            raise ProxyFormatError(
+                f"{proxy.get('path') or 'proxy.conf'} names no port, and the probe cannot "
+                "tell which one the agent uses: write host:port"
+            )
         creds = str(proxy.get("path") or "") if proxy["has_credentials"] else ""
         return roles, f"{proxy['host']}:{proxy['port']}", creds
     return roles, None, ""
 
 
-def collect(run: Runner, params: ProbeParams) -> dict[str, Section]:
+def collect(
+    run: Runner, params: ProbeParams, secrets: list[str] | None = None
+) -> dict[str, Section]:
     """Return all Linux sections of one host, asking it at most two commands.
 
-    ``run(command, *args)`` runs one remote command (testinfra's ``host.run``).
+    ``run(command, *args)`` runs one remote command (testinfra's ``host.run``). The proxy
+    passwords found on the host are appended to ``secrets``, for the run's redactor.
     """
     before = time.time()
     boundary = new_boundary()
@@ -494,6 +520,8 @@ def collect(run: Runner, params: ProbeParams) -> dict[str, Section]:
         boundary,
         str(params.omsconfig_log_max_bytes),
     )
+    if secrets is not None:
+        secrets.extend(proxy_conf_secrets(_text(facts), boundary))
     sections = parse_facts(facts, params, (before, time.time()), boundary=boundary)
     worker = sections["worker"].data
     if worker is None and not (params.workspace_id or params.endpoints):
@@ -506,12 +534,8 @@ def collect(run: Runner, params: ProbeParams) -> dict[str, Section]:
         sections["worker"] = dataclasses.replace(sections["worker"], data=worker)
     try:
         roles, proxy, creds = network_plan(worker, params)
-    except ValueError:
-        # Only the inventory's hrw_proxy gets here: the host's own proxy.conf was parsed
-        # (and checked) with the facts. The value is not echoed: it may hold a password.
-        sections["network"] = Section.failed(
-            "network", "inventory value hrw_proxy is not a proxy address (host:port)"
-        )
+    except ProxyFormatError as exc:  # its message quotes no part of the value
+        sections["network"] = Section.failed("network", str(exc))
         return sections
     if not roles:
         sections["network"] = Section("network", {}, raw="no endpoints to probe")
