@@ -4,7 +4,7 @@ VENV    := .venv
 VPY     := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 APT_STAMP := .lab/.apt-installed
-APT_PKGS := openssh-server openssh-client openssl iproute2 nftables procps util-linux gcc libc6-dev sudo curl
+APT_PKGS := openssh-server openssh-client openssl iproute2 nftables procps util-linux gcc libc6-dev sudo curl chromium
 
 .PHONY: setup deps lab-up lab-down demo test lint unit bench clean
 

@@ -17,6 +17,7 @@ State lives on the controller (xdist workers only judge, waive and attach data t
 from __future__ import annotations
 
 import contextlib
+import html
 import xml.etree.ElementTree as ET
 from collections.abc import Generator
 from dataclasses import dataclass, field
@@ -174,7 +175,29 @@ def _redact_metadata(config: pytest.Config) -> None:
         return
     cleaned = redact_data(metadata, _redactor(config))
     metadata.clear()
-    metadata.update({k: v for k, v in cleaned.items() if v != "***"})
+    metadata.update({k: _as_text(v) for k, v in cleaned.items() if v != "***"})
+
+
+def _as_text(value: Any) -> Any:
+    """Return a metadata value escaped for HTML: pytest-html's page inserts environment
+    values with ``innerHTML``, so markup in a CI variable would otherwise run as script."""
+    if isinstance(value, str):
+        return html.escape(value)
+    if isinstance(value, dict):
+        return {html.escape(str(k)): _as_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_text(v) for v in value]
+    return value
+
+
+@pytest.hookimpl(optionalhook=True, trylast=True)  # pytest-html may be disabled
+def pytest_html_results_table_row(report: pytest.TestReport, cells: list[str]) -> None:
+    """Write the test id cell as text: pytest-html puts the id into the page as HTML, and
+    an id holds the host name, which the inventory (or a host spec) chose."""
+    test_id = report.nodeid if report.when == "call" else f"{report.nodeid}::{report.when}"
+    for index, cell in enumerate(cells):
+        if isinstance(cell, str) and cell.startswith('<td class="col-testId">'):
+            cells[index] = f'<td class="col-testId">{html.escape(test_id)}</td>'
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -10,6 +10,7 @@ and fills the HTML and JUnit reports.
 from __future__ import annotations
 
 import functools
+import html
 import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -334,7 +335,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
         return
     report.extras = [  # type: ignore[attr-defined]  # pytest-html reads this attribute
         *getattr(report, "extras", []),
-        extras.text(case.report_evidence[0], name=f"probe output ({case.target.name})"),
+        # pytest-html writes an extra's name into the page as HTML: escape the host name.
+        extras.text(
+            case.report_evidence[0], name=html.escape(f"probe output ({case.target.name})")
+        ),
     ]
 
 
