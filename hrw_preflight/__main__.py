@@ -1,5 +1,6 @@
-"""Command line: ``python -m hrw_preflight verify reports/<run-id>`` and
-``python -m hrw_preflight docs [--check]`` (the README's scenario tables, from the catalogue).
+"""Command line: ``python -m hrw_preflight verify reports/<run-id>``,
+``python -m hrw_preflight docs [--check]`` (the README's scenario tables, from the
+catalogue) and ``python -m hrw_preflight merge OUT SHARD...`` (one bundle from a run's shards).
 
 The checks themselves run under pytest (``pytest tests_infra ...``); this entry point holds
 the tools around a run's reports.
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from hrw_preflight import __version__
 from hrw_preflight.hosts.errors import ConfigError
+from hrw_preflight.report.merge import main as merge_main
 from hrw_preflight.report.scenario_tables import README, update_readme
 from hrw_preflight.report.verify import main as verify_main
 from hrw_preflight.verdicts.catalogue import load_catalogue
@@ -52,11 +54,42 @@ def main(argv: list[str] | None = None) -> int:
     docs = commands.add_parser("docs", help="write the README's scenario tables from the catalogue")
     docs.add_argument("readme", nargs="?", default=str(README), help="the file (README.md)")
     docs.add_argument("--check", action="store_true", help="exit 1 if the tables are stale")
+    merge = commands.add_parser(
+        "merge",
+        help="join the bundles of the N shards of one run (--hrw-shard K/N) into one bundle",
+        description="Verify every shard bundle, refuse shards that cannot be merged (one line "
+        "each), write OUT/ (report.html, junit.xml, evidence.json, SHA256SUMS) and exit as a "
+        "single run over every host would (0, 1; 4 when refused).",
+    )
+    merge.add_argument("out", metavar="OUT", help="new folder for the merged bundle")
+    merge.add_argument(
+        "shards", metavar="SHARD", nargs="+", help="a shard's run folder (reports/<run-id>)"
+    )
+    merge.add_argument(
+        "--hrw-fail-on",
+        metavar="SEVERITY",
+        default=None,
+        help="exit code counts only failures/errors of this severity or above, as in a run",
+    )
+    merge.add_argument(
+        "--hrw-waivers",
+        metavar="FILE",
+        default=None,
+        help="waivers applied to the merged checks, as in a run (shards' waivers are not kept)",
+    )
     args = parser.parse_args(argv)
     if args.command == "verify":
         return verify_main(args.folder)
     if args.command == "docs":
         return _docs(Path(args.readme), check=args.check)
+    if args.command == "merge":
+        return merge_main(
+            args.out,
+            args.shards,
+            fail_on=args.hrw_fail_on,
+            waivers_file=args.hrw_waivers,
+            argv=list(sys.argv[1:] if argv is None else argv),
+        )
     parser.error(f"unknown command {args.command}")
     return 2  # pragma: no cover - parser.error exits
 

@@ -148,6 +148,18 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def file_sha256(path: str) -> str | None:
+    """Return the hex SHA-256 of file ``path``, or None when it cannot be read.
+
+    Exists so a record pins what a file option held (trusted CAs), not just its path,
+    which differs between CI agents.
+    """
+    try:
+        return sha256_bytes(Path(path).read_bytes())
+    except OSError:
+        return None
+
+
 def operator() -> dict[str, str]:
     """Return who ran the suite and from which machine."""
     try:
@@ -281,6 +293,7 @@ class RunInfo:
     catalogue_version: int
     catalogue_sha256: str
     options: dict[str, Any] = field(default_factory=dict)
+    shard: dict[str, Any] | None = None  # {"index", "total", "source"} of a sharded run
 
 
 def build_record(
@@ -295,8 +308,13 @@ def build_record(
     gate: dict[str, Any] | None,
     waivers: dict[str, Any] | None,
     redact: Redactor,
+    merged: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Return the whole run record, redacted, in the shape of the evidence schema."""
+    """Return the whole run record, redacted, in the shape of the evidence schema.
+
+    ``merged`` is set on the record that ``python -m hrw_preflight merge`` writes: the
+    shards it joined and the hashes of their files.
+    """
     summary = dict.fromkeys(OUTCOMES, 0)
     for check in checks:
         summary[check.outcome] = summary.get(check.outcome, 0) + 1
@@ -318,6 +336,8 @@ def build_record(
         "catalogue": {"version": info.catalogue_version, "sha256": info.catalogue_sha256},
         "command_line": info.command_line,
         "inventory": info.inventory,
+        "shard": info.shard,
+        "merged": merged,
         "options": info.options,
         "weakened": {
             "run": info.run_weakened,

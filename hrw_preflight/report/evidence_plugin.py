@@ -35,6 +35,7 @@ from hrw_preflight.report.evidence import (
     RunInfo,
     build_record,
     case_record,
+    file_sha256,
     host_facts_record,
     reason_text,
     redact_data,
@@ -470,7 +471,14 @@ def _record(
             "hosts": None if hosts_option is None else redact(str(hosts_option)),
             "ansible_inventory": None if inventory is None else redact(str(inventory)),
             "sources": {n: redact(t.source) for n, t in run.targets.items()},
+            "host_count": run.host_count,
+            "host_list_sha256": run.host_list_sha256,
         },
+        shard=(
+            None
+            if o.shard is None
+            else {"index": o.shard.index, "total": o.shard.total, "source": o.shard.source}
+        ),
         run_weakened=o.weakened(),
         catalogue_version=run.catalogue.version,
         catalogue_sha256=run.catalogue.sha256,
@@ -485,6 +493,8 @@ def _record(
             "max_cpu_load": o.max_cpu_load,
             "min_memory_available_pct": o.min_memory_available_pct,
             "trusted_ca_files": list(o.trusted_ca_files),
+            "trusted_ca_sha256": [file_sha256(f) for f in o.trusted_ca_files],
+            "workspace_id": o.workspace_id,
             "markexpr": config.getoption("markexpr", "") or None,
             "keyword": config.getoption("keyword", "") or None,
             "fail_on": state.fail_on,

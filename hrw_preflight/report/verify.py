@@ -115,6 +115,13 @@ def verify_bundle(folder: str | Path) -> Verdict:
             f"{EVIDENCE}: run id {run_id} differs from the folder name "
             f"{base.resolve().name} (renamed copy?)"
         )
+    shard = record.get("shard")
+    if isinstance(shard, dict):
+        verdict.warnings.append(
+            f"{EVIDENCE}: run {run_id} is shard {shard.get('index')} of {shard.get('total')}: "
+            "it checked only its share of the hosts; the fleet's result is the merge of all "
+            "shards (python -m hrw_preflight merge OUT SHARD...)"
+        )
     summary = record.get("summary")
     counts = (
         ", ".join(f"{v} {k}" for k, v in summary.items() if v) if isinstance(summary, dict) else ""

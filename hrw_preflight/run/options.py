@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import pytest
 
 from hrw_preflight.hosts.connections import ConnectOptions
+from hrw_preflight.hosts.shards import Shard, read_shard
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -84,6 +86,14 @@ def add_options(parser: pytest.Parser) -> None:
         help="hosts probed at once, ahead of the tests, in a child process (default 16; "
         "0 = in this process, one at a time)",
     )
+    add(
+        "--hrw-shard",
+        default=None,
+        metavar="K/N",
+        help="check only the hosts of shard K of N (1-based; a host's shard is a hash of its "
+        "inventory name); default: GitLab's CI_NODE_INDEX/CI_NODE_TOTAL or Azure Pipelines' "
+        "SYSTEM_JOBPOSITIONINPHASE/SYSTEM_TOTALJOBSINPHASE when set; none: every host",
+    )
 
 
 @dataclass(frozen=True)
@@ -101,6 +111,7 @@ class RunOptions:
     reports_dir: str
     parallel: int
     workspace_id: str | None = None
+    shard: Shard | None = None
 
     def weakened(self) -> list[str]:
         """Return one sentence per run-wide option that weakens what the checks prove.
@@ -123,7 +134,8 @@ class RunOptions:
 
 
 def read_options(config: pytest.Config) -> RunOptions:
-    """Return the run options from pytest's parsed command line."""
+    """Return the run options from pytest's parsed command line (and the CI's shard
+    variables); a bad value raises ConfigError."""
     get = config.getoption
     return RunOptions(
         connect=ConnectOptions(
@@ -141,4 +153,5 @@ def read_options(config: pytest.Config) -> RunOptions:
         reports_dir=str(get("hrw_reports")),
         parallel=int(get("hrw_parallel")),
         workspace_id=get("hrw_workspace_id"),
+        shard=read_shard(get("hrw_shard"), os.environ),
     )

@@ -25,6 +25,7 @@ from hrw_preflight.facts.params import ProbeParams
 from hrw_preflight.hosts.errors import ConfigError
 from hrw_preflight.hosts.redact import Redactor
 from hrw_preflight.hosts.selection import parse_hosts_option
+from hrw_preflight.hosts.shards import host_list_sha256
 from hrw_preflight.hosts.targets import HostDefaults, Target, weakened_summary
 from hrw_preflight.run.case import Case, CaseKey
 from hrw_preflight.run.options import RunOptions, add_options, read_options
@@ -51,6 +52,8 @@ class Run:
     catalogue: Catalogue
     redact: Redactor
     cache: FactsCache
+    host_list_sha256: str = ""  # of every host named, in this shard or not
+    host_count: int = 0  # hosts named by --hosts, in this shard or not
     run_dir: Path | None = None
     outcomes: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
 
@@ -134,14 +137,19 @@ def pytest_configure(config: pytest.Config) -> None:
     redact = Redactor()
     for target in targets:
         redact.add_target(target)
+    # Hosts of other shards are dropped here: never connected to, collected or reported.
+    shard = options.shard
+    chosen = [t for t in targets if shard is None or shard.holds(t.name)]
     run = Run(
         options=options,
-        targets={t.name: t for t in targets},
+        targets={t.name: t for t in chosen},
         catalogue=catalogue,
         redact=redact,
-        cache=FactsCache(targets, options.connect, lambda t: run.params_for(t)),
+        cache=FactsCache(chosen, options.connect, lambda t: run.params_for(t)),
+        host_list_sha256=host_list_sha256(t.name for t in targets),
+        host_count=len(targets),
     )
-    try:  # bad override values stop the run here, not later inside a probe thread
+    try:  # bad override values stop the run here (every shard: they read one inventory)
         for target in targets:
             run.params_for(target)
     except ConfigError as exc:
@@ -368,6 +376,13 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"({', '.join(f'{n} {p}' for p, n in sorted(platforms.items()))}), catalogue "
         f"v{run.catalogue.version} sha256:{run.catalogue.sha256[:12]}"
     ]
+    shard = run.options.shard
+    if shard is not None:
+        lines.append(
+            f"hrw-preflight: shard {shard.index} of {shard.total} (from {shard.source}): "
+            f"{len(run.targets)} of the {run.host_count} host(s) named; the other shards "
+            "check the rest (python -m hrw_preflight merge joins their bundles)"
+        )
     lines += [f"hrw-preflight: WEAKENED: {line}" for line in run.options.weakened()]
     lines += [f"hrw-preflight: WEAKENED: {line}" for line in weakened_summary(run.targets.values())]
     return [run.redact(line) for line in lines]
@@ -387,6 +402,16 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(
             f"reports: {run.run_dir}/ (latest: {run.run_dir.parent}/latest)"
         )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """End a shard that holds no host with exit 0: it checked all it was given (pytest
+    would say 5, no tests collected, and fail that CI job)."""
+    run = session.config.stash.get(RUN_KEY, None)
+    if run is None or run.options.shard is None or run.targets:
+        return
+    if session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        session.exitstatus = pytest.ExitCode.OK
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -20,6 +20,7 @@ import hrw_preflight
 import hrw_preflight.facts.collector
 from hrw_preflight.facts.model import HostFacts
 from hrw_preflight.hosts.redact import Redactor
+from hrw_preflight.hosts.shards import host_list_sha256
 from hrw_preflight.hosts.targets import Target
 from hrw_preflight.report import atomic
 from hrw_preflight.report.evidence import (
@@ -119,7 +120,10 @@ def test_evidence_json_records_the_run_and_matches_the_schema(
         "hosts": "local://",
         "ansible_inventory": None,
         "sources": {"local": record["inventory"]["sources"]["local"]},
+        "host_count": 1,
+        "host_list_sha256": host_list_sha256(["local"]),
     }
+    assert record["shard"] is None and record["merged"] is None
     assert record["weakened"]["run"] == [
         "unknown SSH host keys are accepted, host keys not verified (--accept-unknown-host-keys)"
     ]
