@@ -66,6 +66,7 @@ VERDICT_OPTIONS = (
 WAIVER_FIELDS = ("scenario", "hosts", "justification", "owner", "expires")
 SHOWN = 10  # lines of one kind of host problem before "... and N more"
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_SUMS_LINE = re.compile(r"^([0-9a-fA-F]{64}) [ *](.+)$")
 
 
 class MergeRefused(Exception):
@@ -122,11 +123,12 @@ class MergeResult:
 
 
 def _read_sums(folder: Path) -> dict[str, str]:
+    """Return file name -> SHA-256 from a verified bundle's SHA256SUMS."""
     listed = {}
     for line in (folder / SUMS).read_text(encoding="utf-8").splitlines():
-        digest, _, name = line.partition("  ")
-        if name:
-            listed[name] = digest
+        match = _SUMS_LINE.match(line)
+        if match:
+            listed[match.group(2)] = match.group(1).lower()
     return listed
 
 
