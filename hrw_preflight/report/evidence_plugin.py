@@ -47,6 +47,7 @@ from hrw_preflight.report.gate import GateResult, apply_gate, parse_fail_on
 from hrw_preflight.report.html_matrix import render_summary
 from hrw_preflight.report.waivers import Waivers, load_waivers
 from hrw_preflight.run.plugin import CASE_KEY, RUN_KEY, Run
+from hrw_preflight.run.terminal_text import terminal_safe
 from hrw_preflight.verdicts.catalogue import Severity, load_catalogue
 
 PROFILES = {
@@ -366,7 +367,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         )
         lines.extend(f"hrw-preflight: EXPIRED {w.expired_text()}" for w in state.waivers.expired())
     redact = _redactor(config)
-    return [redact(line) for line in lines]
+    return [terminal_safe(redact(line)) for line in lines]
 
 
 @pytest.hookimpl(optionalhook=True)  # pytest-html may be disabled (-p no:html)
@@ -608,4 +609,4 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if lines:
         terminalreporter.section("hrw-preflight evidence")
         for line in lines:
-            terminalreporter.write_line(redact(line))
+            terminalreporter.write_line(terminal_safe(redact(line)))

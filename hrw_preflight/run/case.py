@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from hrw_preflight.facts.model import HostFacts
 from hrw_preflight.hosts.redact import Redactor
 from hrw_preflight.hosts.targets import Target
+from hrw_preflight.run.terminal_text import terminal_safe
 from hrw_preflight.verdicts import Verdict
 from hrw_preflight.verdicts.catalogue import Scenario
 
@@ -62,7 +63,7 @@ class Case:
             lines.append(f"  expected: {v.expected}")
         lines.append(f"  fix:      {self.scenario.remediation}")
         lines.append(f"  article:  {self.scenario.section}")
-        return self.redact("\n".join(lines))
+        return terminal_safe(self.redact("\n".join(lines)))
 
     @functools.cached_property
     def evidence(self) -> str:

@@ -31,6 +31,7 @@ from hrw_preflight.run.case import Case, CaseKey
 from hrw_preflight.run.options import RunOptions, add_options, read_options
 from hrw_preflight.run.run_dir import create_run_dir, new_run_id, point_latest
 from hrw_preflight.run.run_order import run_ready_first
+from hrw_preflight.run.terminal_text import terminal_safe
 from hrw_preflight.run.xdist_groups import HostGroups
 from hrw_preflight.verdicts import Settings, judge
 from hrw_preflight.verdicts.catalogue import SEVERITIES, Catalogue, load_catalogue
@@ -319,7 +320,7 @@ def hrw_case(request: pytest.FixtureRequest) -> Case:
     if verdict.outcome == "error":
         pytest.fail(case.explain(), pytrace=False)
     if verdict.outcome == "skipped":
-        pytest.skip(run.redact(verdict.seen))
+        pytest.skip(terminal_safe(run.redact(verdict.seen)))
     return case
 
 
@@ -385,7 +386,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         )
     lines += [f"hrw-preflight: WEAKENED: {line}" for line in run.options.weakened()]
     lines += [f"hrw-preflight: WEAKENED: {line}" for line in weakened_summary(run.targets.values())]
-    return [run.redact(line) for line in lines]
+    return [terminal_safe(run.redact(line)) for line in lines]
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -397,7 +398,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for name in run.targets:
         counts = run.outcomes.get(name, Counter())
         text = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no checks ran"
-        terminalreporter.write_line(f"{name}: {text}")
+        terminalreporter.write_line(terminal_safe(f"{name}: {text}"))
     if run.run_dir is not None:
         terminalreporter.write_line(
             f"reports: {run.run_dir}/ (latest: {run.run_dir.parent}/latest)"
