@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import hashlib
 import os
 import select
@@ -23,6 +24,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import paramiko
 import testinfra
 import testinfra.host
 from testinfra.backend.base import CommandResult
@@ -159,19 +161,96 @@ _RUNNING_LOCK = threading.Lock()
 _STOPPING = threading.Event()
 
 
-class BoundedParamikoBackend(ParamikoBackend):  # type: ignore[misc]
-    """testinfra's paramiko backend with Nagle off and a deadline on every command.
+class _AcceptUnknown(paramiko.MissingHostKeyPolicy):
+    """Accept a key the known_hosts files do not hold, without saving it
+    (``--accept-unknown-host-keys``; a changed key is still refused by paramiko)."""
 
-    Why: testinfra's version reads until the host closes the channel, so a host that hangs
-    after login holds the run forever; and with Nagle on, each small request of a probe
-    waits for the previous segment's acknowledgement.
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: Any) -> None:
+        """Accept ``key`` for this connection only."""
+
+
+class BoundedParamikoBackend(ParamikoBackend):  # type: ignore[misc]
+    """testinfra's paramiko backend with host keys verified, Nagle off and a deadline on
+    every command.
+
+    Why: testinfra's version accepts any host key with a warning (no known_hosts), reads
+    until the host closes the channel, so a host that hangs after login holds the run
+    forever, and with Nagle on, each small request of a probe waits for the previous
+    segment's acknowledgement.
     """
 
     NAME = "paramiko"
 
-    def __init__(self, hostspec: str, command_timeout_s: int, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        hostspec: str,
+        command_timeout_s: int,
+        accept_unknown_host_keys: bool = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(hostspec, **kwargs)
         self.command_timeout_s = command_timeout_s
+        self.accept_unknown_host_keys = accept_unknown_host_keys
+
+    def known_hosts_files(self) -> list[str]:
+        """Return the known_hosts files checked, as OpenSSH would read them: the ssh
+        config's ``UserKnownHostsFile`` for this host (``--ssh-config``, else
+        ``~/.ssh/config``) or ``~/.ssh/known_hosts``, then ``/etc/ssh/ssh_known_hosts``."""
+        config_path = self.ssh_config or os.path.expanduser("~/.ssh/config")
+        user_files = [os.path.expanduser("~/.ssh/known_hosts")]
+        if os.path.isfile(config_path):
+            lookup = paramiko.SSHConfig.from_path(config_path).lookup(self.host.name)
+            named = lookup.get("userknownhostsfile")
+            if named:
+                user_files = [os.path.expanduser(p) for p in str(named).split()]
+        return [*user_files, "/etc/ssh/ssh_known_hosts"]
+
+    @functools.cached_property
+    def client(self) -> paramiko.SSHClient:
+        """Return the connected client; raise HostUnreachable, saying what to do, when the
+        host's key is not in known_hosts or differs from the one there."""
+        files = self.known_hosts_files()
+        client = paramiko.SSHClient()
+        for path in files:
+            if os.path.isfile(path):
+                try:
+                    client.load_system_host_keys(path)
+                except (OSError, paramiko.SSHException) as exc:
+                    raise HostUnreachable(f"cannot read known_hosts file {path}: {exc}") from None
+        client.set_missing_host_key_policy(
+            _AcceptUnknown() if self.accept_unknown_host_keys else paramiko.RejectPolicy()
+        )
+        cfg: dict[str, Any] = {
+            "hostname": self.host.name,
+            "port": int(self.host.port) if self.host.port else 22,
+            "username": self.host.user,
+            "timeout": self.timeout,
+            "password": self.host.password,
+        }
+        config_path = self.ssh_config or os.path.expanduser("~/.ssh/config")
+        if os.path.isfile(config_path):
+            config = paramiko.SSHConfig.from_path(config_path)
+            self._load_ssh_config(client, cfg, config, os.path.dirname(config_path))
+        if self.ssh_identity_file:
+            cfg["key_filename"] = self.ssh_identity_file
+        where = f"{self.host.name}:{cfg['port']}"
+        try:
+            client.connect(**cfg)
+        except paramiko.BadHostKeyException as exc:
+            raise HostUnreachable(
+                f"the host key of {where} has CHANGED: it differs from the one in known_hosts "
+                f"({exc.key.get_name()} {exc.key.get_fingerprint().hex()} received); if the "
+                "host was rebuilt, verify and replace its known_hosts entry, else this may be "
+                "a machine in the middle"
+            ) from None
+        except paramiko.SSHException as exc:
+            if "not found in known_hosts" not in str(exc):
+                raise
+            raise HostUnreachable(
+                f"the host key of {where} is not in known_hosts ({', '.join(files)}): add it "
+                "after checking it (ssh-keyscan), or run with --accept-unknown-host-keys"
+            ) from None
+        return client
 
     def get_encoding(self) -> str:
         """Return "utf-8" without asking the host (see BoundedSshBackend.get_encoding)."""
@@ -181,8 +260,9 @@ class BoundedParamikoBackend(ParamikoBackend):  # type: ignore[misc]
         transport = self.client.get_transport()
         if transport is None:
             raise HostUnreachable("the paramiko transport is not connected")
-        with contextlib.suppress(OSError, AttributeError):
-            transport.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if isinstance(transport.sock, socket.socket):  # not through a ProxyCommand
+            with contextlib.suppress(OSError):
+                transport.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         deadline = time.monotonic() + self.command_timeout_s
         chan = transport.open_session(timeout=self.command_timeout_s)
         try:
@@ -402,7 +482,12 @@ def open_host(target: Target, options: ConnectOptions) -> testinfra.host.Host:
     if target.connection == "paramiko":
         kwargs.setdefault("timeout", options.connect_timeout_s)
         spec = target.hostspec().split("://", 1)[1].split("?", 1)[0]
-        backend = BoundedParamikoBackend(spec, options.command_timeout_s, **kwargs)
+        backend = BoundedParamikoBackend(
+            spec,
+            options.command_timeout_s,
+            accept_unknown_host_keys=options.accept_unknown_host_keys,
+            **kwargs,
+        )
         host = testinfra.host.Host(backend)
         backend.set_host(host)
         return host

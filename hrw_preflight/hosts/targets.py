@@ -379,8 +379,6 @@ class Target:
                 found.append("WinRM over plain HTTP (the server is not authenticated)")
             if self.winrm_cert_validation == "ignore":
                 found.append("WinRM certificate validation disabled")
-        if self.connection == "paramiko":
-            found.append("paramiko connection: unknown SSH host keys are accepted with a warning")
         if self.connection == "ssh":
             found.extend(ssh_text_weakening(self.ssh_extra_args))
         if self.connection in ("ssh", "paramiko"):

@@ -552,29 +552,36 @@ def test_extra_profiles_stay_out_of_the_default_fleet() -> None:
 # --- the paramiko transport: bounded commands too ------------------------------------------
 
 
-def _paramiko_target(hv: dict[str, Any]) -> Any:
+def _paramiko_target(hv: dict[str, Any], folder: Path) -> Any:
     spec = (
         f"paramiko://{hv['ansible_user']}@{hv['ansible_host']}"
         f"?ssh_identity_file={hv['ansible_ssh_private_key_file']}"
     )
-    [target] = parse_hosts_option([spec], [], HostDefaults())
+    # The host keys are checked against the lab's known_hosts, named as OpenSSH reads it.
+    known = re.search(r"UserKnownHostsFile=(\S+)", str(hv["ansible_ssh_common_args"]))
+    assert known is not None
+    config = folder / f"ssh_config-{hv['ansible_host']}"
+    config.write_text(f"Host *\n  UserKnownHostsFile {known.group(1)}\n")
+    [target] = parse_hosts_option([spec], [], HostDefaults(ssh_config=str(config)))
     return target
 
 
-# testinfra's paramiko backend accepts unknown host keys with this warning (the run says so).
-@pytest.mark.filterwarnings("ignore:Unknown ssh-ed25519 host key:UserWarning")
-def test_paramiko_probe_reads_a_host_and_gives_up_on_a_hanging_one(extra: sidecar.Sidecar) -> None:
+def test_paramiko_probe_reads_a_host_and_gives_up_on_a_hanging_one(
+    extra: sidecar.Sidecar, tmp_path: Path
+) -> None:
     options = ConnectOptions(connect_timeout_s=5, command_timeout_s=3)
-    healthy = open_host(_paramiko_target(host_vars("linux-healthy")), options)
+    healthy = open_host(_paramiko_target(host_vars("linux-healthy"), tmp_path), options)
     try:
         facts = probe_host(
-            _paramiko_target(host_vars("linux-healthy")), healthy, ProbeParams(connect_timeout_s=2)
+            _paramiko_target(host_vars("linux-healthy"), tmp_path),
+            healthy,
+            ProbeParams(connect_timeout_s=2),
         )
     finally:
         close_host(healthy)
     assert facts.connect_error is None and facts.commands == 2
     assert all(s.error is None for s in facts.sections.values()), facts.sections
-    target = _paramiko_target(_extra_vars(extra, "linux-ssh-hang"))
+    target = _paramiko_target(_extra_vars(extra, "linux-ssh-hang"), tmp_path)
     started = time.monotonic()
     hanging = open_host(target, options)
     try:
