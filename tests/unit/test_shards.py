@@ -7,6 +7,7 @@ record says which shard of how many and the hash of the full host list.
 
 from __future__ import annotations
 
+import pickle
 from collections import Counter
 from pathlib import Path
 
@@ -19,7 +20,15 @@ from hrw_preflight.hosts.targets import Target
 from hrw_preflight.report.evidence import schema_errors
 from hrw_preflight.report.verify import verify_bundle
 from tests.linux_samples import LinuxHost
-from tests.suite_runner import latest, load_evidence, local_facts, local_inventory, run_suite
+from tests.suite_runner import (
+    PLUGINS,
+    SUITE,
+    latest,
+    load_evidence,
+    local_facts,
+    local_inventory,
+    run_suite,
+)
 
 pytest_plugins = ["pytester"]
 
@@ -236,3 +245,39 @@ def test_bad_shard_input_stops_the_run_with_one_line(
     assert result.ret == pytest.ExitCode.USAGE_ERROR and not probed
     result.stderr.fnmatch_lines([line])
     assert len([ln for ln in result.stderr.lines if ln.startswith("ERROR")]) == 1
+
+
+def test_under_xdist_every_worker_keeps_only_the_shards_hosts(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CI_NODE_INDEX", "3")  # the workers read it too
+    monkeypatch.setenv("CI_NODE_TOTAL", "3")
+    for path in SUITE.glob("test_*.py"):
+        pytester.makepyfile(**{path.stem: path.read_text()})
+    facts = pytester.path / "facts.pickle"
+    facts.write_bytes(pickle.dumps(_facts()))
+    pytester.makeconftest(f"""
+import pickle
+import hrw_preflight.facts.collector
+
+FACTS = pickle.loads(open({str(facts)!r}, "rb").read())
+hrw_preflight.facts.collector.probe_host = lambda target, host, params: FACTS[target.name]
+""")
+    inventory = local_inventory(pytester, *HOSTS)
+    result = pytester.runpytest_subprocess(
+        *PLUGINS,
+        "-p",
+        "no:cacheprovider",
+        "-n",
+        "2",
+        f"--ansible-inventory={inventory}",
+        "--hosts=ansible://all",
+        "-k",
+        "HRW-L02",
+        "--hrw-reports",
+        str(pytester.path / "reports"),
+    )
+    result.assert_outcomes(passed=2, failed=1)
+    record = load_evidence(latest(pytester))
+    assert record["shard"] == {"index": 3, "total": 3, "source": "CI_NODE_INDEX/CI_NODE_TOTAL"}
+    assert _hosts_checked(latest(pytester)) == {"c": "passed", "d": "failed", "e": "passed"}
