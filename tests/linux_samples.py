@@ -155,6 +155,10 @@ class LinuxHost:
     replacements: tuple[tuple[str, str], ...] = ()
     file_bodies: dict[str, str] = field(default_factory=dict)  # path -> body, read with rc 0
     boundary: str = BOUNDARY
+    # Workspace folders besides the host's own, and other workspaces an nxautomation worker
+    # manager runs for (multi-homing).
+    other_workspaces: tuple[str, ...] = ()
+    other_workspace_managers: tuple[str, ...] = ()
 
     def window(self, skew_s: float = 0.0) -> tuple[float, float]:
         """Return a controller time window around the host's clock, ``skew_s`` behind it."""
@@ -198,6 +202,7 @@ class LinuxHost:
             )
         )
         parts.append(_file("/proc/loadavg", f"{self.load:.2f} 0.10 0.05 1/123 4567"))
+        parts.append(section("workspaces", "".join(f"{w}\n" for w in (WS, *self.other_workspaces))))
         parts.append(section("nproc", f"{self.cpus}\n"))
         if self.nxautomation_uid is None:
             parts.append(section("users", "", "2"))
@@ -209,9 +214,14 @@ class LinuxHost:
                     f"{self.nxautomation_uid}::/home/nxautomation:/bin/bash\n",
                 )
             )
-        ps = "".join(
-            f"{line}\n" for line in process_lines(self.owner, self.auto, self.user, self.agent)
-        )
+        lines = process_lines(self.owner, self.auto, self.user, self.agent)
+        uid, name = self.owner
+        lines += [
+            f" 9{i:03d} {uid} {name} python {CODE}/main.py {STATE}/oms.conf "
+            f"rworkspace:{ws} {VERSION}"
+            for i, ws in enumerate(self.other_workspace_managers)
+        ]
+        ps = "".join(f"{line}\n" for line in lines)
         parts.append(section("ps", ps))
         if self.log_state == "present":
             body = "\n".join(

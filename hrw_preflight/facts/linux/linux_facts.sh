@@ -71,6 +71,16 @@ hrw_file /opt/microsoft/omsconfig /modules/nxOMSAutomationWorker/VERSION
 hrw_file /proc /meminfo
 hrw_file /proc /loadavg
 
+# The agent keeps one folder per workspace under $var, named by the workspace id (32+
+# characters); more than one means the agent reports to more than one workspace.
+hrw_workspaces() {
+  for d in "$var"/*; do
+    n="${d##*/}"
+    [ -d "$d" ] && [ "${#n}" -ge 32 ] && printf '%s\n' "$n"
+  done
+  return 0
+}
+hrw_section workspaces hrw_workspaces
 hrw_section nproc nproc
 hrw_section users getent passwd nxautomation
 

@@ -121,17 +121,32 @@ _FILE_STATUS = {
 }
 
 
-def _worker(files: dict[str, Block]) -> Section:
-    """Return the ``worker`` section from the agent's configuration files.
+def _workspaces(block: Block | None) -> list[str] | None:
+    """Return the workspace folders' names (the agent's workspaces), or None if unlisted."""
+    if block is None or block.rc != "0":
+        return None
+    return sorted({line.strip() for line in block.body.splitlines() if line.strip()})
+
+
+def _worker(files: dict[str, Block], workspaces: Block | None) -> Section:
+    """Return the ``worker`` section from the agent's configuration files and its workspace
+    folders (``workspaces``: None when they could not be listed).
 
     The raw evidence lists each file with its status and size, not its body: what is
     judged is the parsed data, and a body could hold a secret the patterns miss.
     """
+    folders = _workspaces(workspaces)
     raw = "\n".join(
-        f"== {path}: {b.rc if b.rc != '0' else 'read'}"
-        + (f", {len(b.body.encode('utf-8', 'surrogateescape'))} bytes" if b.rc == "0" else "")
-        for path, b in files.items()
-        if "/microsoft/" in path or path.startswith("/home/")
+        [
+            f"== {path}: {b.rc if b.rc != '0' else 'read'}"
+            + (f", {len(b.body.encode('utf-8', 'surrogateescape'))} bytes" if b.rc == "0" else "")
+            for path, b in files.items()
+            if "/microsoft/" in path or path.startswith("/home/")
+        ]
+        + [
+            "== workspace folders under /var/opt/microsoft/omsagent: "
+            + (", ".join(folders) or "none" if folders is not None else "could not be listed")
+        ]
     )
     bad = [
         f"{p} ({_FILE_STATUS.get(b.rc, f'read failed, status {b.rc}')})"
@@ -145,7 +160,7 @@ def _worker(files: dict[str, Block]) -> Section:
         data = agent_config.discover_worker(texts)
     except (configparser.Error, ValueError) as exc:
         return Section.failed("worker", f"agent configuration is malformed: {exc}", raw)
-    return Section("worker", data, raw=raw)
+    return Section("worker", {**data, "workspaces": folders}, raw=raw)
 
 
 def _processes(blocks: dict[str, Block]) -> Section:
@@ -368,7 +383,7 @@ def parse_facts(
         return {n: Section.failed(n, "probe output was cut short or garbled") for n in names}
     clock = blocks.get("clock")
     sections = [
-        _worker(files),
+        _worker(files, blocks.get("workspaces")),
         _processes(blocks),
         _omsconfig_log(blocks, params),
         *_hardware_and_pressure(files, blocks),

@@ -335,8 +335,20 @@ def _version_key(name: str) -> tuple[int, ...]:
     return tuple(int(piece) for piece in re.findall(r"\d+", name))
 
 
+def _cloud_workspaces(agent: Any) -> list[str]:
+    """Return the MMA's cloud workspace ids (``GetCloudWorkspaces()``), sorted and unique."""
+    if not isinstance(agent, dict):
+        raise Unreadable("worker section: the agent configuration is not a JSON object")
+    value = agent.get("Workspaces")
+    items = [] if value is None else value if isinstance(value, list) else [value]
+    if not all(isinstance(item, str) for item in items):
+        raise Unreadable("worker section: Workspaces is not a list of workspace ids")
+    return sorted({item.strip() for item in items if item.strip()})
+
+
 def _worker(parts: dict[str, Part]) -> dict[str, Any]:
-    _value("worker", parts, "agent")  # an unreadable agent configuration fails the section
+    # An unreadable agent configuration fails the section.
+    workspaces = _cloud_workspaces(_value("worker", parts, "agent"))
     workers = _objects("worker", _value("worker", parts, "workers"))
     versions = [str(v.get("Name")) for v in _objects("worker", _value("worker", parts, "version"))]
     effective = _value("worker", parts, "effective")
@@ -366,6 +378,7 @@ def _worker(parts: dict[str, Part]) -> dict[str, Any]:
         "user_worker": any(g and not _SYSTEM_GROUP.match(g) for g in groups),
         "proxy": shown_proxy,
         "endpoints": {"agentsvc": host("Agentsvc"), "jrds": host("Jrds"), "oms": host("Oms")},
+        "workspaces": workspaces,
     }
 
 
