@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from hrw_preflight.facts.model import HostFacts
@@ -156,3 +157,58 @@ def resource_pressure(facts: HostFacts, item: str, settings: Settings) -> Verdic
         seen = f"{pct:.1f}% of memory available ({available / GIB:.2f} of {total / GIB:.2f} GiB)"
         ok = pct >= settings.min_memory_available_pct
     return (passed if ok else failed)(seen, expected, "pressure")
+
+
+_RWORKSPACE = re.compile(r"(?:^|\s)rworkspace:(\S+)")
+
+
+def _stray_workers(facts: HostFacts, own: str | None) -> list[dict[str, Any]]:
+    """Return the nxautomation processes that run for a workspace other than ``own`` (or, with
+    no known workspace, all of them when they name more than one), as Test_Marshall treats
+    them."""
+    table = need(facts, "processes")
+    uid = table["users"].get("nxautomation")
+    runs = [
+        (p, m[1].lower())
+        for p in table["processes"]
+        if (p["user"] == "nxautomation" or (uid is not None and int(p["uid"]) == int(uid)))
+        and (m := _RWORKSPACE.search(str(p["args"])))
+    ]
+    if own:
+        return [p for p, ws in runs if ws != own.lower()]
+    return [p for p, _ in runs] if len({ws for _, ws in runs}) > 1 else []
+
+
+@check("HRW-G05")
+def one_workspace(facts: HostFacts, item: str, settings: Settings) -> Verdict:
+    """HRW-G05: return whether the agent reports to at most one workspace (Microsoft's
+    MultiHomingCheck); on Linux also that no nxautomation process runs for another one."""
+    worker = need(facts, "worker")
+    workspaces = worker.get("workspaces")
+    if workspaces is None:
+        raise Unreadable("the agent's workspaces could not be listed")
+    own = worker.get("workspace_id") or (workspaces[0] if len(workspaces) == 1 else None)
+    linux = facts.platform == "linux"
+    where = (
+        "workspace folder(s) under /var/opt/microsoft/omsagent"
+        if linux
+        else "cloud workspace(s) in the Microsoft Monitoring Agent"
+    )
+    expected = "at most one " + where.replace("(s)", "")
+    sections: tuple[str, ...] = ("worker",)
+    problems = []
+    if len(workspaces) > 1:
+        problems.append(f"{len(workspaces)} {where}: {', '.join(workspaces)}")
+    if linux:
+        expected += ", and no nxautomation process for another workspace"
+        sections = ("worker", "processes")
+        strays = _stray_workers(facts, own)
+        if strays:
+            problems.append(
+                "nxautomation process(es) for another workspace: "
+                + "; ".join(f"pid {p['pid']}: {p['args']}" for p in strays)
+            )
+    if problems:
+        return failed("; ".join(problems), expected, *sections)
+    seen = f"1 {where}: {workspaces[0]}" if workspaces else f"no {where} (agent not onboarded)"
+    return passed(seen, expected, *sections)
