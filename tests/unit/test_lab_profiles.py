@@ -137,12 +137,13 @@ def test_broken_yaml_names_the_line(profile_dir: Path) -> None:
 
 def test_fleet_copies_get_suffixes_and_addresses() -> None:
     profiles = load_profiles()
-    hosts = expand_fleet(profiles, 40)
+    size = len(profiles.ordered())  # derived: a new profile must not break this test
+    hosts = expand_fleet(profiles, 2 * size + 2)
     names = [h.name for h in hosts]
     assert names[0] == "linux-healthy"
-    assert names[19] == "linux-healthy-2"
-    assert names[38] == "linux-healthy-3"
-    assert len(set(names)) == 40
+    assert names[size] == "linux-healthy-2"
+    assert names[2 * size] == "linux-healthy-3"
+    assert len(set(names)) == 2 * size + 2
     assert hosts[10].name == "windows-healthy"
     assert hosts[10].address == "10.213.1.20"
     assert host_address(200) == "10.213.2.10"
