@@ -137,6 +137,9 @@ def process_plan(host: Host) -> list[Process]:
         )
     if p["user_worker"] and p["user_worker_running"]:
         plan.append(Process(user, ("python", hybridworker, diy_worker_conf(host), *worker_tail)))
+    for other in p["other_workspaces"]:  # multi-homed: a manager left running for another one
+        manager = ("python", f"{WORKER_CODE_DIR}/main.py", f"{STATE_DIR}/oms.conf")
+        plan.append(Process(user, (*manager, f"rworkspace:{other}", WORKER_VERSION)))
     return plan
 
 
@@ -314,6 +317,13 @@ def build_agent_tree(host: Host, fs: Path, users: list[User], proxy_url: str | N
     }
     if p["user_worker"]:
         owners[f"{state}/diy"] = nxa
+    for other in p["other_workspaces"]:  # multi-homed: the other workspaces' own folders
+        _write(fs, f"/etc/opt/microsoft/omsagent/{other}/conf/omsadmin.conf",
+               omsadmin_conf(host).replace(ws, other), oms.uid, oms.gid, 0o644)  # fmt: skip
+        for sub in ("log", "run", "state", "tmp"):
+            (fs / f"var/opt/microsoft/omsagent/{other}/{sub}").mkdir(parents=True, exist_ok=True)
+        owners[f"/var/opt/microsoft/omsagent/{other}"] = oms
+        owners[f"/etc/opt/microsoft/omsagent/{other}"] = oms
     for path, owner in owners.items():
         os.chown(fs / path.lstrip("/"), owner.uid, owner.gid)
     log_mode = p["omsconfig_log_mode"]

@@ -8,6 +8,7 @@ that names the file and the key instead of producing a host that silently looks 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -28,6 +29,7 @@ SERVICE_STATUSES = ("Running", "Stopped", "StartPending", "StopPending", "Paused
 SERVICE_START_TYPES = ("Automatic", "Manual", "Disabled")
 # The suite's catalogue, read as data (the lab never imports the product): a profile may name
 # any scenario it lists, image checks included, and nothing else.
+GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 CATALOGUE = Path(__file__).resolve().parents[1] / "hrw_preflight" / "verdicts" / "catalogue.yaml"
 
 # Keys every profile of a platform has once defaults are merged in. Identity keys (name,
@@ -41,6 +43,7 @@ COMMON_KEYS = (
     "update_management",
     "user_worker",
     "network",
+    "other_workspaces",
 )
 PLATFORM_KEYS: dict[str, tuple[str, ...]] = {
     "linux": (
@@ -249,6 +252,11 @@ VALIDATORS: dict[str, Validator] = {
     ),
     "user_worker": _simple("user_worker", lambda v: isinstance(v, bool), "true or false"),
     "network": _simple("network", lambda v: v in NETWORK_MODES, " | ".join(NETWORK_MODES)),
+    "other_workspaces": _simple(
+        "other_workspaces",
+        lambda v: isinstance(v, list) and all(isinstance(w, str) and GUID.match(w) for w in v),
+        "a list of workspace ids (GUIDs) the agent also reports to",
+    ),
     "load": _simple("load", lambda v: _is_number(v) and 0 <= v <= 64, "a number 0 .. 64"),
     "agent_running": _simple("agent_running", lambda v: isinstance(v, bool), "true or false"),
     "user_worker_running": _simple(

@@ -247,7 +247,7 @@ def worker(state: RunState) -> list[str]:
         if configured is not None:
             proxy_url = f"{configured.scheme}://{configured.hostname}:{configured.port}"
         state.agent = {
-            "Workspaces": [host.workspace_id],
+            "Workspaces": [host.workspace_id, *host.profile.get("other_workspaces", [])],
             "ProxyUrl": proxy_url,
             "ProxyUsername": unquote(configured.username or "") if configured else "",
         }
