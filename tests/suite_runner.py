@@ -18,6 +18,7 @@ import hrw_preflight.facts.collector
 from hrw_preflight.facts.linux import probe as linux
 from hrw_preflight.facts.model import HostFacts, Section
 from hrw_preflight.facts.params import ProbeParams
+from hrw_preflight.facts.windows.kind_markers import windows_kind
 from hrw_preflight.hosts.targets import Target
 from hrw_preflight.verdicts.catalogue import load_catalogue
 from tests.linux_samples import BOUNDARY, LinuxHost, Out
@@ -30,8 +31,9 @@ Facts = Mapping[str, HostFacts | Callable[[Target], HostFacts]]
 
 
 def windows_sections(status: int = 4) -> dict[str, Section]:
-    """Return Windows facts in the suite's shapes (what the Windows parser produces)."""
-    return {
+    """Return Windows facts in the suite's shapes (what the Windows parser produces, the
+    derived kind section included)."""
+    sections = {
         "service": Section(
             "service",
             {"exists": True, "name": "HealthService", "status": status, "start_type": 2},
@@ -64,6 +66,8 @@ def windows_sections(status: int = 4) -> dict[str, Section]:
         ),
         "network": Section("network", {}),
     }
+    sections["kind"] = windows_kind(sections)
+    return sections
 
 
 # The scenarios whose outcomes on the recorded hosts these tests know; selecting them by name

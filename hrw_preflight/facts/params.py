@@ -10,9 +10,9 @@ class ProbeParams:
     """Inputs of one host's probe.
 
     The override fields come from inventory variables (``hrw_workspace_id``,
-    ``hrw_endpoints``, ``hrw_proxy``); when set they replace what the probe would
-    discover on the host. Values are passed to the host as data (base64 JSON or
-    shell-quoted), never spliced into code.
+    ``hrw_endpoints``, ``hrw_proxy``, ``hrw_automation_account_url``); when set they
+    replace what the probe would discover on the host. Values are passed to the host as
+    data (base64 JSON or shell-quoted), never spliced into code.
     """
 
     lookback_hours: float = 24.0
@@ -20,6 +20,9 @@ class ProbeParams:
     workspace_id: str | None = None
     endpoints: dict[str, str] = field(default_factory=dict)  # role -> host name
     proxy: str | None = None  # "[scheme://][user:pass@]host:port", or "" to force no proxy
+    # The extension-based worker's account (hrw_automation_account_url, or
+    # --hrw-automation-account-url) when the host's extension names none.
+    automation_account_url: str | None = None
     omsconfig_log_max_bytes: int = 64 * 1024 * 1024
     event_ids: dict[str, list[int]] = field(
         default_factory=lambda: {

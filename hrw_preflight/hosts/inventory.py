@@ -369,7 +369,12 @@ def _overrides(hostvars: Mapping[str, Any], host: str) -> dict[str, Any]:
         raise ConfigError(
             f"host '{host}': hrw_endpoints must map a role (agentsvc, jrds, oms) to a host name"
         )
-    for key in ("hrw_workspace_id", "hrw_proxy", "hrw_trusted_ca_file"):
+    for key in (
+        "hrw_workspace_id",
+        "hrw_proxy",
+        "hrw_trusted_ca_file",
+        "hrw_automation_account_url",
+    ):
         if key in overrides and not isinstance(overrides[key], str):
             raise ConfigError(f"host '{host}': {key} must be a string")
     return overrides

@@ -28,14 +28,26 @@ def _sources(scenario: Scenario, article_url: str) -> str:
     return "; ".join(f"[{_cell(r.title)}]({r.url})" for r in others) or "-"
 
 
+def _kinds(s: Scenario) -> str:
+    return "any" if s.every_kind else ", ".join(s.kinds)
+
+
 def _article_row(s: Scenario, article_url: str) -> str:
     section = f"[{_cell(s.section)}]({article_url}#{s.anchor})"
-    cells = [s.id, s.platform, s.severity, _cell(s.description), ", ".join(s.items), section]
+    cells = [
+        s.id,
+        s.platform,
+        _kinds(s),
+        s.severity,
+        _cell(s.description),
+        ", ".join(s.items),
+        section,
+    ]
     return "| " + " | ".join([*cells, _sources(s, article_url)]) + " |"
 
 
 def _beyond_row(s: Scenario, article_url: str) -> str:
-    cells = [s.id, s.platform, s.severity, _cell(s.description), ", ".join(s.items)]
+    cells = [s.id, s.platform, _kinds(s), s.severity, _cell(s.description), ", ".join(s.items)]
     return "| " + " | ".join([*cells, _sources(s, article_url)]) + " |"
 
 
@@ -48,16 +60,16 @@ def render_tables(catalogue: Catalogue) -> dict[str, str]:
     return {
         "scenarios": "\n".join(
             [
-                "| id | platform | severity | healthy when | items | article section | "
-                "other sources |",
-                "|---|---|---|---|---|---|---|",
+                "| id | platform | worker kinds | severity | healthy when | items | "
+                "article section | other sources |",
+                "|---|---|---|---|---|---|---|---|",
                 *(_article_row(s, url) for s in article),
             ]
         ),
         "beyond-article": "\n".join(
             [
-                "| id | platform | severity | healthy when | items | sources |",
-                "|---|---|---|---|---|---|",
+                "| id | platform | worker kinds | severity | healthy when | items | sources |",
+                "|---|---|---|---|---|---|---|",
                 *(_beyond_row(s, url) for s in beyond),
             ]
         ),

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import pytest
 
 from hrw_preflight.hosts.connections import ConnectOptions
 from hrw_preflight.hosts.shards import Shard, read_shard
+from hrw_preflight.hosts.errors import ConfigError
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -68,6 +70,15 @@ def add_options(parser: pytest.Parser) -> None:
         "not yet onboarded): its endpoints are probed instead of discovered ones",
     )
     add(
+        "--hrw-automation-account-url",
+        default=None,
+        metavar="URL",
+        help="the Automation account's AutomationHybridServiceUrl (https://<id>.jrds.<region>."
+        "azure-automation.net/automationAccounts/<id>) for hosts whose inventory sets no "
+        "hrw_automation_account_url and whose extension names none (e.g. an image not yet "
+        "onboarded): its extension-based worker endpoints are probed",
+    )
+    add(
         "--accept-unknown-host-keys",
         action="store_true",
         default=False,
@@ -112,6 +123,7 @@ class RunOptions:
     parallel: int
     workspace_id: str | None = None
     shard: Shard | None = None
+    automation_account_url: str | None = None
 
     def weakened(self) -> list[str]:
         """Return one sentence per run-wide option that weakens what the checks prove.
@@ -154,4 +166,20 @@ def read_options(config: pytest.Config) -> RunOptions:
         parallel=int(get("hrw_parallel")),
         workspace_id=get("hrw_workspace_id"),
         shard=read_shard(get("hrw_shard"), os.environ),
+        automation_account_url=account_url(get("hrw_automation_account_url")),
     )
+
+
+def account_url(value: object, where: str = "--hrw-automation-account-url") -> str | None:
+    """Return an Automation account URL checked to be https with a host, or None for none;
+    raise ConfigError saying what to give (why: it becomes endpoints probed on every host)."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    split = urlsplit(text)
+    if split.scheme != "https" or not split.hostname or any(c.isspace() for c in text):
+        raise ConfigError(
+            f"{where} must be the account's https URL, e.g. https://<id>.jrds.<region>."
+            "azure-automation.net/automationAccounts/<id>"
+        )
+    return text

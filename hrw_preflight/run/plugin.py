@@ -28,7 +28,7 @@ from hrw_preflight.hosts.selection import parse_hosts_option
 from hrw_preflight.hosts.shards import host_list_sha256
 from hrw_preflight.hosts.targets import HostDefaults, Target, weakened_summary
 from hrw_preflight.run.case import Case, CaseKey
-from hrw_preflight.run.options import RunOptions, add_options, read_options
+from hrw_preflight.run.options import RunOptions, account_url, add_options, read_options
 from hrw_preflight.run.run_dir import create_run_dir, new_run_id, point_latest
 from hrw_preflight.run.run_order import run_ready_first
 from hrw_preflight.run.terminal_text import terminal_safe
@@ -71,6 +71,11 @@ class Run:
             workspace_id=o.get("hrw_workspace_id") or self.options.workspace_id or None,
             endpoints={str(k): str(v) for k, v in endpoints.items()},
             proxy=None if proxy is None else str(proxy),
+            automation_account_url=account_url(
+                o.get("hrw_automation_account_url"),
+                f"host '{target.name}': hrw_automation_account_url",
+            )
+            or self.options.automation_account_url,
         )
 
     def settings_for(self, target: Target) -> Settings:

@@ -19,10 +19,14 @@ from hrw_preflight.hosts.errors import ConfigError
 Severity = Literal["low", "medium", "high", "critical"]
 SEVERITIES: tuple[Severity, ...] = ("low", "medium", "high", "critical")
 PLATFORMS = ("linux", "windows", "both")
+# The worker kinds a scenario judges: the agent-based (V1) worker of the Log Analytics agent,
+# the extension-based (V2) worker of the HybridWorkerForLinux/Windows VM extension.
+KINDS = ("agent", "extension")
 _KEYS = {
     "id",
     "title",
     "platform",
+    "kinds",
     "severity",
     "profiles",
     "section",
@@ -52,6 +56,7 @@ class Scenario:
     id: str
     title: str
     platform: str
+    kinds: tuple[str, ...]
     severity: Severity
     profiles: tuple[str, ...]
     section: str
@@ -67,6 +72,12 @@ class Scenario:
         """Return whether hosts of ``platform`` get this check (why: tests are generated only
         for the platforms a scenario names)."""
         return self.platform in ("both", platform)
+
+    @property
+    def every_kind(self) -> bool:
+        """Return whether the scenario judges hosts of every worker kind (and hosts with
+        none), rather than only hosts where one kind is installed."""
+        return set(self.kinds) == set(KINDS)
 
 
 @dataclass(frozen=True)
@@ -131,12 +142,21 @@ def _scenario(raw: Any, where: str, article_url: str) -> Scenario:
         raise ConfigError(f"{where}: missing keys {sorted(missing)}, unknown keys {sorted(extra)}")
     if raw["platform"] not in PLATFORMS:
         raise ConfigError(f"{where} {raw['id']}: platform must be one of {PLATFORMS}")
+    kinds = raw["kinds"]
+    if (
+        not isinstance(kinds, list)
+        or not kinds
+        or any(k not in KINDS for k in kinds)
+        or len(set(kinds)) != len(kinds)
+    ):
+        raise ConfigError(f"{where} {raw['id']}: kinds must be a non-empty list of {KINDS}")
     if raw["severity"] not in SEVERITIES:
         raise ConfigError(f"{where} {raw['id']}: severity must be one of {SEVERITIES}")
     return Scenario(
         id=str(raw["id"]),
         title=str(raw["title"]),
         platform=str(raw["platform"]),
+        kinds=tuple(str(k) for k in kinds),
         severity=raw["severity"],
         profiles=tuple(raw["profiles"]),
         section=str(raw["section"]),

@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from hrw_preflight.facts.ext_schema import EXTENSION_ROLES
+from hrw_preflight.facts.kind import describe
 from hrw_preflight.facts.model import HostFacts
+from hrw_preflight.verdicts.applies import not_probed, not_probed_skip
 from hrw_preflight.verdicts.base import (
     Settings,
     Unreadable,
@@ -24,9 +27,57 @@ GIB = 1024**3
 MEMORY_ALLOWANCE = 0.9
 
 
-def _endpoint(facts: HostFacts, role: str) -> tuple[str, dict[str, Any]] | Verdict:
+def _extension_endpoint(facts: HostFacts, role: str, scenario: str) -> str | Verdict:
+    """Return the extension-based worker's endpoint host for ``role``, or the verdict that
+    ends the check: a skip on a host without the extension (and no account given with
+    --hrw-automation-account-url), or for an Arc endpoint on a host that is not on Arc."""
+    kind = need(facts, "kind")
+    missing = not_probed(kind, "extension")
+    if missing:
+        return not_probed_skip(facts, missing, scenario)
+    ext = need(facts, "extension")
+    if not ext["installed"] and not ext["automation_account_url"]:
+        return skipped(
+            "no extension-based worker on this host and no --hrw-automation-account-url, so "
+            "no extension endpoint to reach",
+            "kind",
+            "extension",
+        )
+    if role.startswith("arc-"):
+        if kind["place"] is None:
+            raise Unreadable(f"whether the host is on Arc: {kind['unknown'].get('place')}")
+        if kind["place"] != "arc":
+            return skipped(
+                f"not an Arc-enabled server ({describe(kind)}): the worker's identity does not "
+                "depend on the Arc endpoints",
+                "kind",
+            )
+    host = ext["endpoints"].get(role)
+    if not host:
+        raise Unreadable(
+            "the extension's AutomationAccountURL could not be read from its public settings"
+        )
+    return str(host)
+
+
+def _endpoint(
+    facts: HostFacts, role: str, scenario: str = "HRW-G01"
+) -> tuple[str, dict[str, Any]] | Verdict:
     """Return (endpoint host, its network probe result), or the verdict that ends the check."""
+    if role in EXTENSION_ROLES:
+        found = _extension_endpoint(facts, role, scenario)
+        if isinstance(found, Verdict):
+            return found
+        return found, _network_result(facts, found)
     worker = need(facts, "worker")
+    kind = facts.section("kind").data
+    if kind is not None and kind.get("agent") is False and not worker.get("workspace_id"):
+        return skipped(
+            "no agent-based worker on this host and no --hrw-workspace-id, so no agent "
+            f"endpoint to reach ({describe(kind)})",
+            "kind",
+            "worker",
+        )
     host = worker["endpoints"].get(role)
     registered = bool(worker["update_management"]) or bool(worker["user_worker"])
     if role == "jrds" and not registered:
@@ -39,11 +90,16 @@ def _endpoint(facts: HostFacts, role: str) -> tuple[str, dict[str, Any]] | Verdi
         if not worker.get("workspace_id"):
             raise Unreadable("the workspace id could not be discovered on the host")
         raise Unreadable(f"the {role} endpoint could not be discovered on the host")
+    return host, _network_result(facts, host)
+
+
+def _network_result(facts: HostFacts, host: str) -> dict[str, Any]:
+    """Return the network probe's result for ``host``; raise Unreadable when it has none."""
     network = need(facts, "network")
     result = network.get(host)
     if not isinstance(result, dict):
         raise Unreadable(f"the network probe returned nothing for {host}")
-    return host, result
+    return result
 
 
 def _route(result: dict[str, Any]) -> str:
@@ -58,6 +114,7 @@ def outbound_443(facts: HostFacts, item: str, settings: Settings) -> Verdict:
     if isinstance(found, Verdict):
         return found
     host, result = found
+    src = "extension" if item in EXTENSION_ROLES else "worker"
     expected = f"TCP 443 to {host}{_route(result)} connects and a TLS handshake completes"
     tcp, tls = result["tcp"], result["tls"]
     detail = result.get("detail") or ""
@@ -65,19 +122,19 @@ def outbound_443(facts: HostFacts, item: str, settings: Settings) -> Verdict:
         raise Unreadable(f"the connectivity probe for {host} failed: {detail}")
     if tcp != "ok":
         return failed(
-            f"TCP 443 to {host}{_route(result)}: {tcp} ({detail})", expected, "worker", "network"
+            f"TCP 443 to {host}{_route(result)}: {tcp} ({detail})", expected, src, "network"
         )
     if tls != "ok":
         return failed(
             f"TCP 443 to {host} connected{_route(result)} but the TLS handshake {tls} ({detail})",
             expected,
-            "worker",
+            src,
             "network",
         )
     return passed(
         f"connected to {host}:443{_route(result)} and completed a TLS handshake",
         expected,
-        "worker",
+        src,
         "network",
     )
 
@@ -85,10 +142,11 @@ def outbound_443(facts: HostFacts, item: str, settings: Settings) -> Verdict:
 @check("HRW-G04")
 def azure_ca_chain(facts: HostFacts, item: str, settings: Settings) -> Verdict:
     """HRW-G04: return whether the chain the host receives is anchored in an Azure CA."""
-    found = _endpoint(facts, item)
+    found = _endpoint(facts, item, "HRW-G04")
     if isinstance(found, Verdict):
         return found
     host, result = found
+    src = "extension" if item in EXTENSION_ROLES else "worker"
     expected = (
         f"the chain received for {host}{_route(result)} is issued by a CA on the "
         "Azure CA list (matched by thumbprint, signatures verified)"
@@ -101,7 +159,7 @@ def azure_ca_chain(facts: HostFacts, item: str, settings: Settings) -> Verdict:
             f"no certificate chain received from {host}{_route(result)}: TCP "
             f"{result['tcp']}, TLS {result['tls']} (see HRW-G01)",
             expected,
-            "worker",
+            src,
             "network",
         )
     try:
@@ -111,10 +169,10 @@ def azure_ca_chain(facts: HostFacts, item: str, settings: Settings) -> Verdict:
     subjects = " <- ".join(judgement.subjects)
     if judgement.ok:
         return passed(
-            f"chain [{subjects}] anchored at {judgement.anchor}", expected, "worker", "network"
+            f"chain [{subjects}] anchored at {judgement.anchor}", expected, src, "network"
         )
     return failed(
-        f"chain [{subjects}]{_route(result)}: {judgement.reason}", expected, "worker", "network"
+        f"chain [{subjects}]{_route(result)}: {judgement.reason}", expected, src, "network"
     )
 
 

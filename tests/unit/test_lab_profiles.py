@@ -44,7 +44,7 @@ def test_real_profiles_load_in_fleet_order_and_name_catalogue_scenarios() -> Non
 def test_a_profile_may_name_any_catalogue_scenario_and_nothing_else(profile_dir: Path) -> None:
     # Before: ids had to match HRW-[GLW]NN, so a profile could not expect an image check.
     path = profile_dir / "linux-underspec.yaml"
-    path.write_text(path.read_text().replace("[HRW-G02]", "[HRW-G02, HRW-I01]"))
+    path.write_text(path.read_text().replace("[HRW-G02, HRW-R01]", "[HRW-G02, HRW-I01]"))
     assert load_profiles(profile_dir).profiles["linux-underspec"]["expect_failing"] == [
         "HRW-G02",
         "HRW-I01",

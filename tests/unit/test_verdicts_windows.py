@@ -19,13 +19,36 @@ G04 = {f"HRW-G04:{r}" for r in ("agentsvc", "jrds", "oms")}
 EVENTS = {"HRW-W02:event-4502", "HRW-W03:exit-4294967295", "HRW-W04:sma-15011"} | {
     f"HRW-W04:om-{n}" for n in (2127, 2129, 2133, 2138, 4000, 4001, 4002)
 }
-# recording -> the checks that fail. A check errors exactly when a section it needs (catalogue
-# `needs`) is unreadable in the recording; everything else must pass.
+R01 = {"HRW-R01:agent-worker"}  # every recording but one is of an agent-based worker, retired
+NO_AGENT = {"windows-service-missing"}  # no HealthService: no agent-based worker
+# The Windows probe does not read the extension-based worker yet (issue 11, Windows part):
+# its checks, and the extension endpoints of G01/G04, are skipped saying so.
+NOT_READ_YET = {
+    f"{s.id}:{i}"
+    for s in load_catalogue().scenarios
+    if s.applies_to("windows") and s.id.startswith("HRW-X")
+    for i in s.items
+} | {
+    f"HRW-{g}:{r}"
+    for g in ("G01", "G04")
+    for r in ("ext-jrds", "ext-agentsvc", "arc-his", "arc-login")
+}
+AGENT_ONLY = {
+    f"{s.id}:{i}"
+    for s in load_catalogue().scenarios
+    if s.applies_to("windows") and s.kinds == ("agent",)
+    for i in s.items
+}
+# recording -> the checks that fail besides R01. A check errors exactly when a section it
+# needs (catalogue `needs`) is unreadable in the recording (but for the skipped ones, and
+# EXTRA_ERRORS); everything else must pass.
 EXPECTED: dict[str, set[str]] = {
     "windows-healthy": set(),
     "windows-progress-stderr": set(),  # CLIXML progress on stderr is not an error
     "windows-healthservice-stopped": {"HRW-W01:HealthService"},
-    "windows-service-missing": {"HRW-W01:HealthService"},  # no MMA: worker unreadable
+    # No MMA: no agent-based worker, so no R01 and W01-W04 are skipped; no workspace (the
+    # MMA's configuration cannot be loaded) errors G01/G04.
+    "windows-service-missing": set(),
     "windows-event-4502": {"HRW-W02:event-4502"},
     "windows-sma-4294967295": {"HRW-W03:exit-4294967295", "HRW-W04:sma-15011"},
     "windows-underspec": {"HRW-G02:cpu", "HRW-G02:memory"},
@@ -43,6 +66,9 @@ EXPECTED: dict[str, set[str]] = {
     "windows-powershell-4": {"HRW-I02:powershell-5.1"},
     "windows-clock-ahead": {"HRW-I03:clock"},
 }
+# Whether an extension-based worker is installed is not read on Windows yet, so on a host
+# without the agent-based one, K01 cannot be told.
+EXTRA_ERRORS = {"windows-service-missing": {"HRW-K01:installed"}}
 # Spot checks that the derivation above errors what it should.
 ERRORING_AT_LEAST = {
     "windows-service-missing": G01 | G04,
@@ -79,13 +105,19 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 def test_recorded_profile_gives_exactly_its_outcomes(name: str, settings: Settings) -> None:
     facts = HostFacts(name, "windows", load_recorded(name))
     outcomes = {f"{sid}:{item}": judge(sid, item, facts, settings) for sid, item in CHECKS}
-    failing, errors = EXPECTED[name], erroring(facts)
+    no_agent = name in NO_AGENT
+    failing = EXPECTED[name] if no_agent else EXPECTED[name] | R01
+    skipping = NOT_READ_YET | (AGENT_ONLY if no_agent else set())
+    errors = erroring(facts) - skipping | EXTRA_ERRORS.get(name, set())
     assert errors >= ERRORING_AT_LEAST.get(name, set())
     assert {k for k, v in outcomes.items() if v.outcome == "failed"} == failing
     assert {k for k, v in outcomes.items() if v.outcome == "error"} == errors
-    assert all(v.outcome == "passed" for k, v in outcomes.items() if k not in failing | errors), (
-        outcomes
-    )
+    assert {k for k, v in outcomes.items() if v.outcome == "skipped"} == skipping
+    assert all(
+        v.outcome == "passed" for k, v in outcomes.items() if k not in failing | errors | skipping
+    ), outcomes
+    for key in NOT_READ_YET:
+        assert "does not read" in outcomes[key].seen, (key, outcomes[key].seen)
 
 
 def test_failure_texts_say_what_was_seen(settings: Settings) -> None:
@@ -104,4 +136,8 @@ def test_unknown_command_answer_errors_every_check_after_it(settings: Settings) 
     facts = HostFacts("w", "windows", load_recorded("windows-unknown-command"))
     outcomes = {(sid, item): judge(sid, item, facts, settings).outcome for sid, item in CHECKS}
     assert outcomes.pop(("HRW-W01", "HealthService")) == "passed"
-    assert set(outcomes.values()) == {"error"}
+    assert outcomes.pop(("HRW-K01", "installed")) == "passed"  # HealthService was read
+    assert outcomes.pop(("HRW-R01", "agent-worker")) == "failed"
+    skipped = {f"{sid}:{item}" for (sid, item), o in outcomes.items() if o == "skipped"}
+    assert skipped == NOT_READ_YET
+    assert {o for k, o in outcomes.items() if f"{k[0]}:{k[1]}" not in skipped} == {"error"}

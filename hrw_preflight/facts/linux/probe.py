@@ -28,6 +28,7 @@ from hrw_preflight.facts.framing import (
     tampered_sections,
     utf8_policy,
 )
+from hrw_preflight.facts.kind import derive_kind
 from hrw_preflight.facts.linux import agent_config
 from hrw_preflight.facts.model import HostUnreachable, Section
 from hrw_preflight.facts.params import ProbeParams
@@ -161,6 +162,24 @@ def _worker(files: dict[str, Block], workspaces: Block | None) -> Section:
     except (configparser.Error, ValueError) as exc:
         return Section.failed("worker", f"agent configuration is malformed: {exc}", raw)
     return Section("worker", {**data, "workspaces": folders}, raw=raw)
+
+
+def agent_markers(files: dict[str, Block]) -> tuple[list[str] | None, str | None]:
+    """Return (what shows the agent-based worker installed, None), or (None, why unknown).
+
+    The markers are the OMS agent's onboarding (omsadmin.conf) and the automation worker's
+    configuration (oms.conf): files that stay when the agent is stopped, so a stopped agent
+    is still an agent-based worker that fails its checks, not a host without one. Files of
+    /home/nxautomation are not markers: without the agent they are remnants (HRW-X04).
+    """
+    paths = [p for p in files if p.endswith("/omsadmin.conf") or p == agent_config.OMS_CONF]
+    markers = [p for p in paths if files[p].rc == "0"]
+    if markers:
+        return markers, None
+    bad = [f"{p} ({files[p].rc})" for p in paths if files[p].rc != "missing"]
+    if bad:
+        return None, f"could not read {', '.join(bad)}"
+    return [], None
 
 
 def _processes(blocks: dict[str, Block]) -> Section:
@@ -392,7 +411,10 @@ def parse_facts(
         if clock and clock.rc == "0"
         else Section.failed("clock", "the host's clock could not be read"),
     ]
-    return {s.name: utf8_policy(s) for s in sections}
+    out = {s.name: utf8_policy(s) for s in sections}
+    markers, unknown = agent_markers(files)
+    out["kind"] = derive_kind(markers, unknown, out)
+    return out
 
 
 def _endpoint_result(lines: list[str], via_proxy: str | None) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from hrw_preflight.facts.framing import (
 from hrw_preflight.facts.model import Section
 from hrw_preflight.facts.params import ProbeParams
 from hrw_preflight.facts.windows.clixml import decode_stderr
+from hrw_preflight.facts.windows.kind_markers import windows_kind
 
 SECTIONS = (
     "service",
@@ -600,4 +601,5 @@ def parse_output(
             sections[name] = utf8_policy(Section.failed(name, str(exc), raw=raw))
             continue
         sections[name] = utf8_policy(Section(name=name, data=data, raw=raw))
+    sections["kind"] = windows_kind(sections)
     return sections
