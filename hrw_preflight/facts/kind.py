@@ -125,7 +125,12 @@ def describe(kind: Mapping[str, object] | None) -> str:
         "both": "agent-based + extension-based",
         "none": "no worker",
     }
+    if name in words:
+        text = words[str(name)]
+    else:  # one kind known installed (or neither), the other unknown
+        found = [words[k] for k in ("agent", "extension") if kind.get(k) is True]
+        unknown = [f"{words[k]} unknown" for k in ("agent", "extension") if kind.get(k) is None]
+        text = " + ".join(found) + (f" ({', '.join(unknown)})" if found else ", ".join(unknown))
     place = {"azure-vm": "Azure VM", "arc": "Arc", "none": "neither Azure VM nor Arc"}
-    text = words.get(str(name), "kind unknown")
     where = kind.get("place")
     return f"{text} on {place[str(where)]}" if where in place else f"{text}, place unknown"

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import hrw_preflight
+from hrw_preflight.facts.kind import describe
 from hrw_preflight.facts.model import HostFacts
 from hrw_preflight.hosts.redact import MASK, Redactor
 from hrw_preflight.hosts.targets import Target
@@ -169,6 +170,30 @@ def operator() -> dict[str, str]:
     return {"user": user, "hostname": socket.gethostname()}
 
 
+def worker_kind_record(facts: HostFacts | None) -> dict[str, Any]:
+    """Return the host's worker kind as the record keeps it: the kinds installed, where it
+    runs, the one-line text the terminal and the HTML matrix show, and why it is unknown."""
+    section = facts.section("kind") if facts is not None else None
+    data = section.data if section is not None else None
+    if data is None:
+        return {
+            "kind": None,
+            "agent": None,
+            "extension": None,
+            "place": None,
+            "text": "unknown",
+            "error": section.error if section is not None else "the host was not probed",
+        }
+    return {
+        "kind": data.get("kind"),
+        "agent": data.get("agent"),
+        "extension": data.get("extension"),
+        "place": data.get("place"),
+        "text": describe(data),
+        "error": None,
+    }
+
+
 def host_facts_record(target: Target, facts: HostFacts | None, redact: Redactor) -> dict[str, Any]:
     """Return what the record keeps about one host: how it was reached, what the probe found
     about its worker, and how many remote commands it took; redacted."""
@@ -184,6 +209,7 @@ def host_facts_record(target: Target, facts: HostFacts | None, redact: Redactor)
         "commands": None,
         "worker": None,
         "worker_error": None,
+        "worker_kind": worker_kind_record(facts),
         "sections_taken_at": {},
     }
     if facts is not None:

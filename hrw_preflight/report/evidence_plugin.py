@@ -381,8 +381,12 @@ def pytest_html_results_summary(
         return
     checks = list(state.checks.values())
     notes = _notes(run, state)
+    kinds = {
+        host: str((record.get("worker_kind") or {}).get("text") or "unknown")
+        for host, record in state.hosts.items()
+    }
     prefix.append(
-        render_summary(checks, list(run.targets), run.catalogue.scenarios, notes, run.redact)
+        render_summary(checks, list(run.targets), run.catalogue.scenarios, notes, run.redact, kinds)
     )
 
 

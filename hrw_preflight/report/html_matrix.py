@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from hrw_preflight.report.evidence import CheckResult
 from hrw_preflight.verdicts.catalogue import SEVERITIES, Scenario
@@ -36,6 +36,7 @@ table.hrw-matrix td.error{background:#fcd9a8;color:#7a4200;font-weight:bold}
 table.hrw-matrix td.waived{background:#e3d7f3;color:#4b2c7f}
 table.hrw-matrix td.skipped{background:#f4f4f4;color:#888}
 table.hrw-matrix td.na{background:#fff;color:#ccc}
+table.hrw-matrix td.kind{text-align:left;color:#444}
 table.hrw-fails{border-collapse:collapse;width:100%}
 table.hrw-fails th,table.hrw-fails td{border:1px solid #ddd;padding:2px 4px;text-align:left;
 vertical-align:top}
@@ -69,8 +70,11 @@ def render_matrix(
     hosts: Sequence[str],
     scenarios: Sequence[Scenario],
     redact: Callable[[str], str],
+    kinds: Mapping[str, str] | None = None,
 ) -> str:
-    """Return the hosts-by-scenarios table: one symbol per cell, counts in its tooltip."""
+    """Return the hosts-by-scenarios table: one symbol per cell, counts in its tooltip, and
+    each host's worker kind (``kinds``: host -> text) in a column after its name."""
+    kinds = kinds or {}
     cells: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     for check in checks:
         if check.host and check.scenario_id:
@@ -94,7 +98,8 @@ def render_matrix(
                     f'{_title(counts)}">{_SYMBOL[outcome]}</td>'
                 )
         rows.append(
-            f'<tr><th class="h">{e(host)}</th>{"".join(tds)}'
+            f'<tr><th class="h">{e(host)}</th><td class="kind">{e(kinds.get(host, "unknown"))}'
+            f"</td>{''.join(tds)}"
             f'<td class="{cell_outcome(total) or "na"}" title="{_title(total)}">'
             f"{total['failed'] + total['error']}</td></tr>"
         )
@@ -103,7 +108,8 @@ def render_matrix(
         f'<h3>Hosts \u00d7 scenarios</h3><div class="hrw-legend">{legend}'
         f"<span>\u00b7 not checked</span><span>last column: failed + error</span></div>"
         f'<div class="hrw-scroll"><table class="hrw-matrix"><thead><tr><th class="h">host'
-        f'</th>{head}<th title="failed + error checks">\u03a3</th></tr></thead>'
+        f'</th><th title="worker kind installed, and where the host runs">worker kind</th>'
+        f'{head}<th title="failed + error checks">\u03a3</th></tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
 
@@ -173,8 +179,10 @@ def render_summary(
     scenarios: Sequence[Scenario],
     notes: Sequence[str],
     redact: Callable[[str], str],
+    kinds: Mapping[str, str] | None = None,
 ) -> str:
-    """Return the whole block for the top of the report, every text redacted.
+    """Return the whole block for the top of the report, every text redacted; ``kinds``
+    maps host -> its worker kind text.
 
     ``notes`` are run-level warnings (weakening options, expired waivers, the gate) shown
     above the matrix so nobody reads a green matrix without them.
@@ -183,7 +191,7 @@ def render_summary(
     notes_html = "".join(f'<p class="hrw-warn">{e(n)}</p>' for n in notes)
     return (
         f'{CSS}<div class="hrw-top">{notes_html}'
-        f"{render_matrix(checks, hosts, scenarios, redact)}"
+        f"{render_matrix(checks, hosts, scenarios, redact, kinds)}"
         f"{render_failures(checks, scenarios, redact)}{render_waived(checks, redact)}"
         "<h3>Details</h3><p>Every check with its log and probe output follows.</p></div>"
     )

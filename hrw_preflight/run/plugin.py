@@ -21,6 +21,7 @@ import pytest
 from _pytest._io import TerminalWriter
 
 from hrw_preflight.facts.collector import FactsCache
+from hrw_preflight.facts.kind import describe
 from hrw_preflight.facts.params import ProbeParams
 from hrw_preflight.hosts.errors import ConfigError
 from hrw_preflight.hosts.redact import Redactor
@@ -57,6 +58,7 @@ class Run:
     host_count: int = 0  # hosts named by --hosts, in this shard or not
     run_dir: Path | None = None
     outcomes: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    kinds: dict[str, str] = field(default_factory=dict)  # host -> worker kind text
 
     def params_for(self, target: Target) -> ProbeParams:
         """Return the probe inputs for ``target``: run options plus its inventory overrides."""
@@ -322,6 +324,8 @@ def hrw_case(request: pytest.FixtureRequest) -> Case:
     verdict = judge(key.scenario, key.item, facts, run.settings_for(target))
     case = Case(target, run.catalogue.get(key.scenario), key.item, facts, verdict, run.redact)
     request.node.stash[CASE_KEY] = case
+    # Carried to the controller on the report (also from xdist workers) for the host line.
+    request.node.user_properties.append(("worker_kind", describe(facts.section("kind").data)))
     if verdict.outcome == "error":
         pytest.fail(case.explain(), pytrace=False)
     if verdict.outcome == "skipped":
@@ -369,6 +373,8 @@ class _OutcomeCounter:
         host, kind = props.get("host"), props.get("outcome")
         if host and kind and report.when == "teardown":
             self.run.outcomes[str(host)][str(kind)] += 1
+        if host and props.get("worker_kind"):
+            self.run.kinds[str(host)] = str(props["worker_kind"])
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -403,7 +409,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for name in run.targets:
         counts = run.outcomes.get(name, Counter())
         text = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no checks ran"
-        terminalreporter.write_line(terminal_safe(f"{name}: {text}"))
+        kind = run.kinds.get(name, "unknown")
+        terminalreporter.write_line(terminal_safe(f"{name} [{kind}]: {text}"))
     if run.run_dir is not None:
         terminalreporter.write_line(
             f"reports: {run.run_dir}/ (latest: {run.run_dir.parent}/latest)"

@@ -412,8 +412,10 @@ def test_matrix_stays_compact_for_200_hosts() -> None:
         for s in scenarios
         for item in s.items
     ]
-    page = render_matrix(checks, hosts, scenarios, Redactor())
+    kinds = {h: "extension-based on Azure VM" for h in hosts}
+    page = render_matrix(checks, hosts, scenarios, Redactor(), kinds)
     assert page.count('<tr><th class="h">host-') == 200
-    assert page.count("<td ") == 200 * (len(scenarios) + 1)
+    assert page.count("<td ") == 200 * (len(scenarios) + 2)  # + the kind and the total
+    assert page.count('<td class="kind">extension-based on Azure VM</td>') == 200
     assert len(page) / (200 * len(scenarios)) < 120  # bytes per cell
     assert "<script" not in page

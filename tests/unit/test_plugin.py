@@ -7,6 +7,7 @@ the in-process run, everything else (targets, parametrisation, verdicts, reports
 from __future__ import annotations
 
 import base64
+import json
 import re
 from collections.abc import Callable
 
@@ -130,9 +131,18 @@ def test_junit_properties_html_evidence_and_no_secrets(
         "severity": "critical",
         "item": "HealthService",
         "outcome": "failed",
+        # Windows does not read the extension yet.
+        "worker_kind": "agent-based (extension-based unknown), place unknown",
     }
     assert not any(isinstance(r, Skipped) for c in cases.values() for r in c.result)
+    # The worker kind per host: terminal line, HTML matrix, evidence.json.
+    kind = "agent-based (extension-based unknown), place unknown"
+    assert f"win1 [{kind}]: 1 failed, 10 passed" in result.stdout.str()
+    record = json.loads((pytester.path / "reports" / "latest" / "evidence.json").read_text())
+    assert record["hosts"]["win1"]["worker_kind"]["agent"] is True
+    assert record["hosts"]["win1"]["worker_kind"]["text"] == kind
     html = (pytester.path / "reports" / "latest" / "report.html").read_text()
+    assert f'<td class="kind">{kind}</td>' in html
     attached = [base64.b64decode(b).decode() for b in re.findall(r"base64,([A-Za-z0-9+/=]+)", html)]
     assert "probe output (win1)" in html and any("Status 1" in a for a in attached)
     assert SECRET not in html and not any(SECRET in a for a in attached)
