@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from hrw_preflight.hosts.connections import ConnectOptions
-from hrw_preflight.hosts.shards import Shard, read_shard
 from hrw_preflight.hosts.errors import ConfigError
+from hrw_preflight.hosts.shards import Shard, read_shard
 
 
 def add_options(parser: pytest.Parser) -> None:
