@@ -4,4 +4,8 @@ It sits above every stage so that neither stage has to import the other to be lo
 (``run`` may not import ``report``; ``report`` reads what ``run`` records).
 """
 
-pytest_plugins = ["hrw_preflight.run.plugin", "hrw_preflight.report.evidence_plugin"]
+pytest_plugins = [
+    "hrw_preflight.run.plugin",
+    "hrw_preflight.run.site_checks",
+    "hrw_preflight.report.evidence_plugin",
+]
