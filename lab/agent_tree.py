@@ -6,31 +6,51 @@ OMS-Agent-for-Linux, and the nxOMSAutomationWorker DSC resource in microsoft/
 PowerShell-DSC-for-Linux, ``Providers/Scripts/3.x/Scripts/nxOMSAutomationWorker.py``): per-workspace
 directories with the agent's ``conf``/``log``/``run``/``state`` symlinks, omsadmin.conf in
 the agent's key order, the worker manager's oms.conf, the workers' worker.conf files, the
-module VERSION file and the agent's logs. ``process_plan`` gives the command lines of the
-agent and worker processes exactly as the real agent starts them.
+module VERSION file and code, the agent's logs, the DSC configuration (Current.mof with the
+nxOMSAutomationWorker instance) and the agent's certificate oms.crt, whose thumbprint the
+auto-registered worker's worker.conf holds. Two layouts (profile key ``agent_layout``): the
+article's (code under ``automationworker/worker/``, user worker state under the workspace's
+``diy/``) and the 3.x module's (code under ``automationworker/3.x/worker/`` run by python3,
+user worker state in ``/home/nxautomation/state``). ``process_plan`` gives the command lines
+of the agent and worker processes exactly as the real agent starts them.
 """
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import hashlib
+import json
 import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
 from lab.fleet import AGENTSERVICE_HOST, JRDS_HOST, Host
 
 WORKER_VERSION = "1.6.8.0"
 MODULE_DIR = "/opt/microsoft/omsconfig/modules/nxOMSAutomationWorker"
-WORKER_CODE_DIR = (
-    f"{MODULE_DIR}/DSCResources/MSFT_nxOMSAutomationWorkerResource/automationworker/worker"
-)
+RESOURCE_DIR = f"{MODULE_DIR}/DSCResources/MSFT_nxOMSAutomationWorkerResource/automationworker"
+WORKER_CODE_DIR = f"{RESOURCE_DIR}/worker"
+WORKER_CODE_DIR_3X = f"{RESOURCE_DIR}/3.x/worker"
+USER_STATE_3X = "/home/nxautomation/state"
 STATE_DIR = "/var/opt/microsoft/omsagent/state/automationworker"
+CURRENT_MOF = "/etc/opt/omi/conf/omsconfig/configuration/Current.mof"
+OMS_CRT = "/etc/opt/microsoft/omsagent/certs/oms.crt"
+OMS_KEY = "/etc/opt/microsoft/omsagent/certs/oms.key"
 PROXY_CONF = "/etc/opt/microsoft/omsagent/proxy.conf"
 OMSCONFIG_LOG = "/var/opt/microsoft/omsconfig/omsconfig.log"
 CLASS_MISSING_TEXT = "The specified class does not exist.."
 PLACEHOLDER = "# hrw lab: placeholder; the lab runs hrw-idle under this file's command line\n"
+CONFIGURATION_STANDIN = (
+    "# hrw lab: stand-in for the worker's configuration module (the real one reads\n"
+    "# worker.conf); Microsoft's troubleshooter checks that this file exists.\n"
+)
 
 
 @dataclass(frozen=True)
@@ -92,8 +112,46 @@ def agent_guid(host: Host) -> str:
 
 
 def diy_worker_conf(host: Host) -> str:
-    """Return the user (DIY) worker's worker.conf path for the host's workspace."""
+    """Return the user (DIY) worker's worker.conf path of the host's layout."""
+    if is_3x(host):
+        return f"{USER_STATE_3X}/worker.conf"
     return f"/var/opt/microsoft/omsagent/{host.workspace_id}/state/automationworker/diy/worker.conf"
+
+
+def is_3x(host: Host) -> bool:
+    """Return whether the host uses the 3.x module's layout (else the article's)."""
+    return bool(host.profile["agent_layout"] == "3x")
+
+
+def code_dir(host: Host) -> str:
+    """Return the directory of the worker code the host's manager and workers run."""
+    return WORKER_CODE_DIR_3X if is_3x(host) else WORKER_CODE_DIR
+
+
+def manager_version(host: Host) -> str:
+    """Return the version the host's worker manager runs (the module's unless the profile
+    sets an older one)."""
+    return str(host.profile["manager_version"] or WORKER_VERSION)
+
+
+def _worker_processes(host: Host, ws: str, user: str) -> list[Process]:
+    """Return the manager(s) and workers for workspace ``ws`` as the host's module starts them."""
+    p = host.profile
+    python = "python3" if is_3x(host) else "python"
+    code = code_dir(host)
+    version = manager_version(host)
+    manager = (python, f"{code}/main.py", f"{STATE_DIR}/oms.conf", f"rworkspace:{ws}", version)
+    plan = [Process(user, manager) for _ in range(p["manager_count"])]
+    tail = ("managed", f"rworkspace:{ws}", f"rversion:{version}")
+    if p["update_management"]:
+        plan.append(
+            Process(user, (python, f"{code}/hybridworker.py", f"{STATE_DIR}/worker.conf", *tail))
+        )
+    if p["user_worker"] and p["user_worker_running"]:
+        plan.append(
+            Process(user, (python, f"{code}/hybridworker.py", diy_worker_conf(host), *tail))
+        )
+    return plan
 
 
 def process_plan(host: Host) -> list[Process]:
@@ -103,7 +161,6 @@ def process_plan(host: Host) -> list[Process]:
         return []
     ws = host.workspace_id
     user = p["worker_user"]
-    hybridworker = f"{WORKER_CODE_DIR}/hybridworker.py"
     plan = [
         Process(
             "omsagent",
@@ -119,26 +176,11 @@ def process_plan(host: Host) -> list[Process]:
             ),
             pid_file=f"/var/opt/microsoft/omsagent/{ws}/run/omsagent.pid",
         ),
-        Process(
-            user,
-            (
-                "python",
-                f"{WORKER_CODE_DIR}/main.py",
-                f"{STATE_DIR}/oms.conf",
-                f"rworkspace:{ws}",
-                WORKER_VERSION,
-            ),
-        ),
     ]
-    worker_tail = ("managed", f"rworkspace:{ws}", f"rversion:{WORKER_VERSION}")
-    if p["update_management"]:
-        plan.append(
-            Process(user, ("python", hybridworker, f"{STATE_DIR}/worker.conf", *worker_tail))
-        )
-    if p["user_worker"] and p["user_worker_running"]:
-        plan.append(Process(user, ("python", hybridworker, diy_worker_conf(host), *worker_tail)))
+    plan += _worker_processes(host, ws, user)
+    python = "python3" if is_3x(host) else "python"
     for other in p["other_workspaces"]:  # multi-homed: a manager left running for another one
-        manager = ("python", f"{WORKER_CODE_DIR}/main.py", f"{STATE_DIR}/oms.conf")
+        manager = (python, f"{code_dir(host)}/main.py", f"{STATE_DIR}/oms.conf")
         plan.append(Process(user, (*manager, f"rworkspace:{other}", WORKER_VERSION)))
     return plan
 
@@ -179,19 +221,26 @@ def oms_conf(host: Host) -> str:
         "",
         "[oms-global]",
         f"resource_version = {WORKER_VERSION}",
-        f"hybrid_worker_path = {WORKER_CODE_DIR}/hybridworker.py",
+        f"hybrid_worker_path = {code_dir(host)}/hybridworker.py",
         f"workspace_id = {host.workspace_id}",
         "disable_worker_creation = False",
     ]
     return "\n".join(lines) + "\n"
 
 
-def worker_conf(host: Host, diy: bool) -> str:
-    """Return a worker.conf (auto-registered, or the user worker's when ``diy``)."""
+def worker_conf(host: Host, diy: bool, cert_thumbprint: str | None = None) -> str:
+    """Return a worker.conf (auto-registered, or the user worker's when ``diy``).
+
+    ``cert_thumbprint`` is the SHA-1 thumbprint of the agent certificate the auto-registered
+    worker registered with (a user worker has its own certificate).
+    """
     ws = host.workspace_id
     state = f"/var/opt/microsoft/omsagent/{ws}/state/automationworker" + ("/diy" if diy else "")
+    working = f"/var/opt/microsoft/omsagent/{ws}/run/automationworker"
+    if diy and is_3x(host):
+        state, working = USER_STATE_3X, "/home/nxautomation/run"
     group = "hrw-lab-linux" if diy else f"{host.name}_{ws}"
-    thumbprint = hashlib.sha1(f"{host.name}:{diy}".encode()).hexdigest().upper()
+    thumbprint = cert_thumbprint or hashlib.sha1(f"{host.name}:{diy}".encode()).hexdigest().upper()
     lines = [
         "[worker-required]",
         f"jrds_cert_path = {state}/certs/worker.crt",
@@ -200,7 +249,7 @@ def worker_conf(host: Host, diy: bool) -> str:
         f"account_id = {uuid.uuid5(uuid.NAMESPACE_DNS, 'account.hrw-lab')}",
         f"machine_id = {uuid.uuid5(uuid.NAMESPACE_DNS, host.name + '.machine.hrw-lab')}",
         f"hybrid_worker_group_name = {group}",
-        f"working_directory_path = /var/opt/microsoft/omsagent/{ws}/run/automationworker",
+        f"working_directory_path = {working}",
         "",
         "[worker-optional]",
         f"proxy_configuration_path = {PROXY_CONF}",
@@ -215,6 +264,109 @@ def worker_conf(host: Host, diy: bool) -> str:
         f"jrds_cert_thumbprint = {thumbprint}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def resource_settings(host: Host) -> list[dict[str, object]]:
+    """Return the nxOMSAutomationWorker settings of the host's DSC configuration: the
+    solutions its profile enables (a user worker is the AzureAutomation solution), except
+    that ``omsconf_inconsistent`` disables AzureAutomation while oms.conf still names the
+    user worker."""
+    p = host.profile
+    return [
+        {
+            "WorkspaceId": host.workspace_id,
+            "AzureDnsAgentSvcZone": "azure-automation.net",
+            "Solutions": {
+                "Updates": {"Enabled": bool(p["update_management"])},
+                "AzureAutomation": {
+                    "Enabled": bool(p["user_worker"]) and not p["omsconf_inconsistent"]
+                },
+            },
+        }
+    ]
+
+
+def _mof_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def current_mof(host: Host) -> bytes:
+    """Return Current.mof as the agent's DSC writes it: a MOF document with the
+    nxOMSAutomationWorker instance, in the profile's ``mof_encoding`` (UTF-16-LE with a
+    byte-order mark by default, or UTF-8)."""
+    settings = json.dumps(resource_settings(host), separators=(",", ":"))
+    text = "\n".join(
+        [
+            "/*",
+            "@TargetNode='localhost'",
+            "@GeneratedBy=hrw-lab",
+            "*/",
+            "",
+            "instance of MSFT_nxOMSAutomationWorkerResource as "
+            "$MSFT_nxOMSAutomationWorkerResource1ref",
+            "{",
+            ' ResourceID = "[nxOMSAutomationWorker]OMSAutomationWorker";',
+            f" ResourceSettings = {_mof_string(settings)};",
+            ' SourceInfo = "::1::1::nxOMSAutomationWorker";',
+            ' ModuleName = "nxOMSAutomationWorker";',
+            f' ModuleVersion = "{WORKER_VERSION}";',
+            ' ConfigurationName = "OMSAutomationWorker";',
+            "};",
+            "",
+            "instance of OMI_ConfigurationDocument",
+            "{",
+            ' Version = "2.0.0";',
+            ' MinimumCompatibleVersion = "1.0.0";',
+            ' Name = "OMSAutomationWorker";',
+            "};",
+            "",
+        ]
+    )
+    if host.profile["mof_encoding"] == "utf-8":
+        return text.encode("utf-8")
+    return codecs.BOM_UTF16_LE + text.encode("utf-16-le")
+
+
+@dataclass(frozen=True)
+class AgentCert:
+    """The agent's certificate and key (PEM) and its SHA-1 thumbprint as openssl prints it."""
+
+    cert_pem: bytes
+    key_pem: bytes
+    thumbprint: str
+
+
+def agent_cert(host: Host, generation: str) -> AgentCert:
+    """Return a new self-signed agent certificate for the host (``generation`` names it, e.g.
+    the one before a rotation)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, agent_guid(host)),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, f"hrw lab agent ({generation})"),
+        ]
+    )
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=365))
+        .sign(key, hashes.SHA256())
+    )
+    der = cert.public_bytes(serialization.Encoding.DER)
+    return AgentCert(
+        cert_pem=cert.public_bytes(serialization.Encoding.PEM),
+        key_pem=key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+        thumbprint=hashlib.sha1(der, usedforsecurity=False).hexdigest().upper(),
+    )
 
 
 def _stamp(minutes_ago: int) -> str:
@@ -248,10 +400,13 @@ def omsagent_log(host: Host) -> str:
     )
 
 
-def _write(root: Path, path: str, content: str, uid: int, gid: int, mode: int) -> None:
+def _write(root: Path, path: str, content: str | bytes, uid: int, gid: int, mode: int) -> None:
     target = root / path.lstrip("/")
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(content, encoding="utf-8")
+    if isinstance(content, bytes):
+        target.write_bytes(content)
+    else:
+        target.write_text(content, encoding="utf-8")
     os.chown(target, uid, gid)
     os.chmod(target, mode)
 
@@ -271,8 +426,12 @@ def build_agent_tree(host: Host, fs: Path, users: list[User], proxy_url: str | N
     ws = host.workspace_id
     oms = user_by_name(users, "omsagent")
     nxa = user_by_name(users, "nxautomation")
-    for code in ("main.py", "hybridworker.py", "configuration.py"):
-        _write(fs, f"{WORKER_CODE_DIR}/{code}", PLACEHOLDER, 0, 0, 0o644)
+    # The 3.x module ships the Python 2 tree too; Microsoft's troubleshooter looks for
+    # worker/configuration.py whichever layout runs.
+    for directory in (WORKER_CODE_DIR, WORKER_CODE_DIR_3X) if is_3x(host) else (WORKER_CODE_DIR,):
+        for code in ("main.py", "hybridworker.py"):
+            _write(fs, f"{directory}/{code}", PLACEHOLDER, 0, 0, 0o644)
+        _write(fs, f"{directory}/configuration.py", CONFIGURATION_STANDIN, 0, 0, 0o644)
     _write(fs, f"{MODULE_DIR}/VERSION", WORKER_VERSION + "\n", 0, 0, 0o644)
     for tool in (
         "/opt/microsoft/omsagent/bin/omsagent",
@@ -294,6 +453,12 @@ def build_agent_tree(host: Host, fs: Path, users: list[User], proxy_url: str | N
     _symlink(fs, "/etc/opt/microsoft/omsagent/conf", f"{ws}/conf")
     if proxy_url is not None:
         _write(fs, PROXY_CONF, proxy_url, oms.uid, oms.gid, 0o600)
+    cert = agent_cert(host, "current")
+    _write(fs, OMS_CRT, cert.cert_pem, oms.uid, oms.gid, 0o644)
+    _write(fs, OMS_KEY, cert.key_pem, oms.uid, oms.gid, 0o600)
+    # A rotated certificate: the worker registered with the one before.
+    registered = agent_cert(host, "before rotation") if p["cert_rotated"] else cert
+    _write(fs, CURRENT_MOF, current_mof(host), oms.uid, oms.gid, 0o644)
 
     var_ws = f"/var/opt/microsoft/omsagent/{ws}"
     for sub in ("log", "run", "state", "tmp"):
@@ -303,9 +468,10 @@ def build_agent_tree(host: Host, fs: Path, users: list[User], proxy_url: str | N
     state = f"{var_ws}/state/automationworker"
     _write(fs, f"{state}/oms.conf", oms_conf(host), nxa.uid, nxa.gid, 0o644)
     if p["update_management"]:
-        _write(fs, f"{state}/worker.conf", worker_conf(host, diy=False), nxa.uid, nxa.gid, 0o644)
+        auto_conf = worker_conf(host, diy=False, cert_thumbprint=registered.thumbprint)
+        _write(fs, f"{state}/worker.conf", auto_conf, nxa.uid, nxa.gid, 0o644)
     if p["user_worker"]:
-        _write(fs, f"{state}/diy/worker.conf", worker_conf(host, diy=True), nxa.uid, nxa.gid, 0o644)
+        _write(fs, diy_worker_conf(host), worker_conf(host, diy=True), nxa.uid, nxa.gid, 0o644)
     (fs / var_ws.lstrip("/") / "run" / "automationworker").mkdir(exist_ok=True)
     owners = {
         f"/etc/opt/microsoft/omsagent/{ws}": oms,
@@ -315,7 +481,7 @@ def build_agent_tree(host: Host, fs: Path, users: list[User], proxy_url: str | N
         state: nxa,
         f"{var_ws}/run/automationworker": nxa,
     }
-    if p["user_worker"]:
+    if p["user_worker"] and not is_3x(host):
         owners[f"{state}/diy"] = nxa
     for other in p["other_workspaces"]:  # multi-homed: the other workspaces' own folders
         _write(fs, f"/etc/opt/microsoft/omsagent/{other}/conf/omsadmin.conf",
@@ -328,10 +494,13 @@ def build_agent_tree(host: Host, fs: Path, users: list[User], proxy_url: str | N
         os.chown(fs / path.lstrip("/"), owner.uid, owner.gid)
     log_mode = p["omsconfig_log_mode"]
     _write(fs, OMSCONFIG_LOG, omsconfig_log(host), oms.uid, oms.gid, log_mode)
-    home = fs / "home" / "nxautomation" / "run"
-    home.mkdir(parents=True, exist_ok=True)
-    os.chown(home.parent, nxa.uid, nxa.gid)
+    home = fs / "home" / "nxautomation"
+    for sub in ("run", "state") if is_3x(host) else ("run",):
+        (home / sub).mkdir(parents=True, exist_ok=True)
+        os.chown(home / sub, nxa.uid, nxa.gid)
     os.chown(home, nxa.uid, nxa.gid)
+    if is_3x(host) and p["user_worker"]:
+        os.chown(fs / diy_worker_conf(host).lstrip("/"), nxa.uid, nxa.gid)
     hrwother = user_by_name(users, "hrwother")
     other = fs / "home" / "hrwother"
     other.mkdir(parents=True, exist_ok=True)

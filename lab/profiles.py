@@ -31,6 +31,8 @@ SERVICE_START_TYPES = ("Automatic", "Manual", "Disabled")
 # any scenario it lists, image checks included, and nothing else.
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 CATALOGUE = Path(__file__).resolve().parents[1] / "hrw_preflight" / "verdicts" / "catalogue.yaml"
+AGENT_LAYOUTS = ("article", "3x")
+MOF_ENCODINGS = ("utf-16-le", "utf-8")
 
 # Keys every profile of a platform has once defaults are merged in. Identity keys (name,
 # platform) come from the file itself and are never defaulted.
@@ -55,6 +57,12 @@ PLATFORM_KEYS: dict[str, tuple[str, ...]] = {
         "omsconfig_log_mode",
         "ssh_login_user",
         "ssh_session",
+        "agent_layout",
+        "mof_encoding",
+        "manager_version",
+        "manager_count",
+        "cert_rotated",
+        "omsconf_inconsistent",
     ),
     "windows": ("cpu_load_percent", "healthservice", "events", "winrm_hang_after_connect"),
 }
@@ -280,6 +288,22 @@ VALIDATORS: dict[str, Validator] = {
     ),
     "cpu_load_percent": _simple(
         "cpu_load_percent", lambda v: _is_number(v) and 0 <= v <= 100, "a number 0 .. 100"
+    ),
+    "agent_layout": _simple(
+        "agent_layout", lambda v: v in AGENT_LAYOUTS, " | ".join(AGENT_LAYOUTS)
+    ),
+    "mof_encoding": _simple(
+        "mof_encoding", lambda v: v in MOF_ENCODINGS, " | ".join(MOF_ENCODINGS)
+    ),
+    "manager_version": _simple(
+        "manager_version",
+        lambda v: v is None or (isinstance(v, str) and bool(re.fullmatch(r"\d+(\.\d+)+", v))),
+        "null (the module's version) or a quoted version such as '1.4'",
+    ),
+    "manager_count": _simple("manager_count", lambda v: v in (1, 2), "1 or 2"),
+    "cert_rotated": _simple("cert_rotated", lambda v: isinstance(v, bool), "true or false"),
+    "omsconf_inconsistent": _simple(
+        "omsconf_inconsistent", lambda v: isinstance(v, bool), "true or false"
     ),
     "healthservice": _validate_healthservice,
     "events": _validate_events,

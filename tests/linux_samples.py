@@ -9,7 +9,16 @@ encoding is written here independently of the parser's code.
 from __future__ import annotations
 
 import base64
+import codecs
+import hashlib
+import json
 from dataclasses import dataclass, field
+from functools import cache
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from tests.pki_samples import make_cert
 
 WS = "3f6c2b1a-9d4e-4c7b-8a21-5e0f6d7c8b9a"
 VERSION = "1.7.4.0"
@@ -19,6 +28,8 @@ CODE = (
     "MSFT_nxOMSAutomationWorkerResource/automationworker/worker"
 )
 STATE = "/var/opt/microsoft/omsagent/state/automationworker"
+CURRENT_MOF = "/etc/opt/omi/conf/omsconfig/configuration/Current.mof"
+OMS_CRT = "/etc/opt/microsoft/omsagent/certs/oms.crt"
 DIY = f"/var/opt/microsoft/omsagent/{WS}/state/automationworker/diy/worker.conf"
 AGENTSVC = f"{WS}.agentsvc.azure-automation.net"
 OMS = f"{WS}.oms.opinsights.azure.com"
@@ -30,6 +41,17 @@ def section(name: str, body: str, rc: str = "0", boundary: str = BOUNDARY) -> st
     """Return one framed section as linux_facts.sh prints it (body and status, base64)."""
     payload = base64.encodebytes(f"{body}\n{rc}".encode("utf-8", "surrogateescape"))
     return f"{boundary} BEGIN {name}\n{payload.decode('ascii')}{boundary} END {name}\n"
+
+
+def file_bytes(path: str, data: bytes | None, rc: str = "0", boundary: str = BOUNDARY) -> str:
+    """Return the section linux_facts.sh prints for a file read as bytes (``data`` None: the
+    file does not exist; ``rc`` another status, e.g. denied, with no body)."""
+    if data is None or rc != "0":
+        return section(
+            f"file:{path}", "", "missing" if data is None and rc == "0" else rc, boundary
+        )
+    payload = base64.encodebytes(data + f"\n{rc}".encode())
+    return f"{boundary} BEGIN file:{path}\n{payload.decode('ascii')}{boundary} END file:{path}\n"
 
 
 @dataclass
@@ -82,8 +104,58 @@ def oms_conf(auto: bool = True, user: bool = True) -> str:
     return "\n".join(lines)
 
 
-def worker_conf() -> str:
-    """Return a worker.conf with the JRDS and registration endpoints."""
+def oms_crt(name: str = "current") -> str:
+    """Return a PEM certificate standing for the agent's oms.crt (``name`` picks one of
+    several, e.g. the one before a rotation); the same name gives the same certificate."""
+    return _cert(name)
+
+
+@cache
+def _cert(name: str) -> str:
+    return make_cert(f"oms-agent-{name}", None, ca=False).pem
+
+
+def thumbprint(pem: str) -> str:
+    """Return a certificate's SHA-1 thumbprint as the agent's tools print it."""
+    der = x509.load_pem_x509_certificate(pem.encode()).public_bytes(Encoding.DER)
+    return hashlib.sha1(der, usedforsecurity=False).hexdigest().upper()
+
+
+def current_mof(
+    ws: str = WS, updates: bool = True, automation: bool = True, encoding: str = "utf-16-le"
+) -> bytes:
+    """Return a Current.mof with the nxOMSAutomationWorker instance, encoded as the agent
+    writes it (``utf-16-le`` with a byte-order mark, or ``utf-8``)."""
+    settings = [
+        {
+            "WorkspaceId": ws,
+            "AzureDnsAgentSvcZone": "azure-automation.net",
+            "Solutions": {
+                "Updates": {"Enabled": updates},
+                "AzureAutomation": {"Enabled": automation},
+            },
+        }
+    ]
+    value = json.dumps(settings, separators=(",", ":")).replace('"', '\\"')
+    text = (
+        "/*\n@TargetNode='localhost'\n*/\n\n"
+        "instance of MSFT_nxFileResource as $MSFT_nxFileResource1ref\n{\n"
+        ' ResourceID = "[nxFile]Marker";\n DestinationPath = "/tmp/marker";\n'
+        ' ModuleName = "nx";\n ModuleVersion = "1.0";\n};\n\n'
+        "instance of MSFT_nxOMSAutomationWorkerResource as "
+        "$MSFT_nxOMSAutomationWorkerResource1ref\n{\n"
+        ' ResourceID = "[nxOMSAutomationWorker]OMSAutomationWorker";\n'
+        f' ResourceSettings = "{value}";\n'
+        ' ModuleName = "nxOMSAutomationWorker";\n ModuleVersion = "1.6.8.0";\n};\n'
+    )
+    if encoding == "utf-16-le":
+        return codecs.BOM_UTF16_LE + text.encode("utf-16-le")
+    return text.encode(encoding)
+
+
+def worker_conf(cert_thumbprint: str | None = None) -> str:
+    """Return a worker.conf with the JRDS and registration endpoints (and the thumbprint of
+    the certificate it was registered with, when given)."""
     return "\n".join(
         [
             "[worker-required]",
@@ -95,6 +167,7 @@ def worker_conf() -> str:
             "[oms-metadata]",
             f"workspace_id = {WS}",
             f"registration_endpoint = https://{AGENTSVC}/accounts/{WS}",
+            *([f"jrds_cert_thumbprint = {cert_thumbprint}"] if cert_thumbprint else []),
             "",
         ]
     )
@@ -159,6 +232,14 @@ class LinuxHost:
     # manager runs for (multi-homing).
     other_workspaces: tuple[str, ...] = ()
     other_workspace_managers: tuple[str, ...] = ()
+    # DSC configuration: None follows ``auto``/``user``; bytes are the file as it is.
+    mof: bytes | None = None
+    mof_state: str = ""  # "missing" or "denied" overrides ``mof``
+    cert: str = "current"  # oms.crt: one of oms_crt()'s names, or "missing" / "denied"
+    registered_cert: str = "current"  # the certificate whose thumbprint worker.conf holds
+    extra_ps: list[str] = field(default_factory=list)  # more ps lines (pid uid user args)
+    oms_conf_missing: bool = False
+    version_missing: bool = False
 
     def window(self, skew_s: float = 0.0) -> tuple[float, float]:
         """Return a controller time window around the host's clock, ``skew_s`` behind it."""
@@ -186,13 +267,22 @@ class LinuxHost:
             _file("/etc/opt/microsoft/omsagent/conf/omsadmin.conf", omsadmin()),
             _file(PROXY_CONF, self.proxy, self.files_rc.get(PROXY_CONF, "0")),
             _file("/etc/opt/microsoft/omsagent/conf/proxy.conf", None),
-            _file(f"{STATE}/oms.conf", oms_conf(self.auto, self.user)),
-            _file(f"{STATE}/worker.conf", worker_conf() if self.auto else None),
+            _file(
+                f"{STATE}/oms.conf",
+                None if self.oms_conf_missing else oms_conf(self.auto, self.user),
+            ),
+            _file(
+                f"{STATE}/worker.conf",
+                worker_conf(thumbprint(oms_crt(self.registered_cert))) if self.auto else None,
+            ),
         ]
         if self.user:
             parts.append(_file(DIY, worker_conf()))
         parts.append(
-            _file("/opt/microsoft/omsconfig/modules/nxOMSAutomationWorker/VERSION", VERSION)
+            _file(
+                "/opt/microsoft/omsconfig/modules/nxOMSAutomationWorker/VERSION",
+                None if self.version_missing else VERSION,
+            )
         )
         parts.append(
             _file(
@@ -216,6 +306,7 @@ class LinuxHost:
             )
         lines = process_lines(self.owner, self.auto, self.user, self.agent)
         uid, name = self.owner
+        lines += self.extra_ps
         lines += [
             f" 9{i:03d} {uid} {name} python {CODE}/main.py {STATE}/oms.conf "
             f"rworkspace:{ws} {VERSION}"
@@ -236,7 +327,18 @@ class LinuxHost:
         )
         parts.append(section("tools", tools))
         parts.append(section("clock", f"{self.clock_epoch}\n"))
+        mof = self.mof if self.mof is not None else current_mof(WS, self.auto, self.user)
+        mof_rc = "0" if self.mof_state in ("", "missing") else self.mof_state
+        parts.append(self._bytes(CURRENT_MOF, None if self.mof_state == "missing" else mof, mof_rc))
+        cert = None if self.cert == "missing" else oms_crt(self.cert).encode()
+        parts.append(self._bytes(OMS_CRT, cert, "denied" if self.cert == "denied" else "0"))
         return "".join(parts)
+
+    def _bytes(self, path: str, data: bytes | None, rc: str) -> str:
+        """Return a file read as bytes, unless ``file_bodies``/``files_rc`` say otherwise."""
+        if path in self.file_bodies or path in self.files_rc:
+            return self._file(path, data.decode("utf-8", "surrogateescape") if data else None)
+        return file_bytes(path, data, rc, self.boundary)
 
 
 def openssl_ok(host: str, chain: list[str]) -> list[str]:

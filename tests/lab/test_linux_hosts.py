@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import codecs
 import configparser
 import re
 import subprocess
@@ -23,6 +25,10 @@ OMSADMIN_ORDER = [
     "OMSCLOUD_ID",
     "UUID",
 ]
+# The user worker's state: the article's layout, and the 3.x module's.
+DIY_DIRS = ("/automationworker/diy", "/home/nxautomation/state")
+MODULE = "/opt/microsoft/omsconfig/modules/nxOMSAutomationWorker"
+CODE = f"{MODULE}/DSCResources/MSFT_nxOMSAutomationWorkerResource/automationworker"
 PROXY_URL = re.compile(r"^http://hrwproxy:[A-Za-z0-9_-]+@10\.213\.0\.3:3128$")
 
 
@@ -67,11 +73,12 @@ def _roles(ps_output: str) -> dict[str, list[int]]:
     roles: dict[str, list[int]] = {}
     for line in ps_output.splitlines():
         uid_text, _, args = line.strip().partition(" ")
-        if args.startswith("python ") and "/worker/main.py " in args:
+        python = args.startswith(("python ", "python3 "))
+        if python and "/worker/main.py " in args:
             role = "manager"
-        elif args.startswith("python ") and f"{STATE}/worker.conf managed" in args:
+        elif python and f"{STATE}/worker.conf managed" in args:
             role = "auto"
-        elif args.startswith("python ") and "/automationworker/diy/worker.conf managed" in args:
+        elif python and any(f"{d}/worker.conf managed" in args for d in DIY_DIRS):
             role = "diy"
         elif args.startswith("/opt/microsoft/omsagent/ruby/bin/ruby "):
             role = "omsagent"
@@ -91,10 +98,10 @@ def test_processes_follow_profile(lab_paths: LabPaths, linux_host: Host) -> None
         expected |= {"diy"} if p["user_worker"] and p["user_worker_running"] else set()
     assert set(roles) == expected
     worker_uid = _uid(lab_paths, linux_host, p["worker_user"])
+    managers = p["manager_count"] + len(p["other_workspaces"])
     for role, uids in roles.items():
         owner = _uid(lab_paths, linux_host, "omsagent") if role == "omsagent" else worker_uid
-        # A multi-homed host also runs a manager for each other workspace.
-        count = 1 + len(p["other_workspaces"]) if role == "manager" else 1
+        count = managers if role == "manager" else 1
         assert uids == [owner] * count, f"{role} runs as {uids}, expected {[owner] * count}"
     if p["worker_user"] != "nxautomation" and roles:
         assert _uid(lab_paths, linux_host, "nxautomation") not in [
@@ -131,7 +138,11 @@ def test_omsadmin_conf_key_order(lab_paths: LabPaths, linux_host: Host) -> None:
 
 def test_worker_configs_follow_profile(lab_paths: LabPaths, linux_host: Host) -> None:
     p, ws = linux_host.profile, linux_host.workspace_id
-    diy = f"/var/opt/microsoft/omsagent/{ws}/state/automationworker/diy/worker.conf"
+    diy = (
+        "/home/nxautomation/state/worker.conf"
+        if p["agent_layout"] == "3x"
+        else f"/var/opt/microsoft/omsagent/{ws}/state/automationworker/diy/worker.conf"
+    )
     oms = configparser.ConfigParser()
     oms.read_string(_sh(lab_paths, linux_host, f"cat {STATE}/oms.conf"))
     section = oms["oms-worker-conf"]
@@ -172,3 +183,45 @@ def test_omsconfig_log_class_error_only_when_set(lab_paths: LabPaths, linux_host
     log = _sh(lab_paths, linux_host, "cat /var/opt/microsoft/omsconfig/omsconfig.log")
     has_error = "The specified class does not exist.." in log
     assert has_error == linux_host.profile["omsconfig_class_missing"]
+
+
+def test_what_a_real_worker_carries(lab_paths: LabPaths, linux_host: Host) -> None:
+    """Current.mof (in its encoding), oms.crt whose thumbprint worker.conf holds (unless the
+    profile rotated it), omsagent.log, the module's VERSION and configuration.py, and the
+    manager's code in the profile's layout."""
+    p = linux_host.profile
+    code = f"{CODE}/3.x/worker" if p["agent_layout"] == "3x" else f"{CODE}/worker"
+    files = [
+        "/var/opt/microsoft/omsagent/log/omsagent.log",
+        f"{MODULE}/VERSION",
+        f"{CODE}/worker/configuration.py",
+        f"{code}/main.py",
+        f"{code}/hybridworker.py",
+    ]
+    assert _sh(lab_paths, linux_host, f"ls {' '.join(files)} | wc -l").strip() == str(len(files))
+    mof = base64.b64decode(
+        _sh(
+            lab_paths,
+            linux_host,
+            "base64 -w0 /etc/opt/omi/conf/omsconfig/configuration/Current.mof",
+        )
+    )
+    if p["mof_encoding"] == "utf-16-le":
+        assert mof.startswith(codecs.BOM_UTF16_LE)
+        text = mof[2:].decode("utf-16-le")
+    else:
+        text = mof.decode("utf-8")
+    assert "instance of MSFT_nxOMSAutomationWorkerResource" in text
+    assert f'\\"WorkspaceId\\":\\"{linux_host.workspace_id}\\"' in text
+    # The thumbprint as Microsoft's DSC reads it: openssl's SHA-1 fingerprint without colons.
+    fingerprint = _sh(
+        lab_paths,
+        linux_host,
+        "openssl x509 -noout -fingerprint -sha1 -in /etc/opt/microsoft/omsagent/certs/oms.crt",
+    )
+    thumbprint = fingerprint.split("=", 1)[1].replace(":", "").strip()
+    if p["update_management"]:
+        worker = configparser.ConfigParser()
+        worker.read_string(_sh(lab_paths, linux_host, f"cat {STATE}/worker.conf"))
+        registered = worker["oms-metadata"]["jrds_cert_thumbprint"]
+        assert (registered == thumbprint) is not p["cert_rotated"]

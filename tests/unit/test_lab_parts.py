@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import base64
 import configparser
+import hashlib
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
-from lab.agent_tree import oms_conf, omsadmin_conf, process_plan, worker_conf
+from lab.agent_tree import (
+    agent_cert,
+    current_mof,
+    oms_conf,
+    omsadmin_conf,
+    process_plan,
+    resource_settings,
+    worker_conf,
+)
 from lab.context import LabContext
 from lab.control import is_lab_command
 from lab.fleet import Host, expand_fleet
@@ -94,6 +105,9 @@ def test_worker_conf_points_at_lab_endpoints() -> None:
         ("linux-agent-stopped", set(), 0),
         ("linux-diy-worker-missing", {"omsagent", "nxautomation"}, 3),
         ("linux-processes-wrong-owner", {"omsagent", "hrwother"}, 4),
+        ("linux-healthy-3x", {"omsagent", "nxautomation"}, 4),
+        ("linux-two-managers", {"omsagent", "nxautomation"}, 5),
+        ("linux-stray-workspace", {"omsagent", "nxautomation"}, 5),
     ],
 )
 def test_process_plan_follows_profile(name: str, users: set[str], count: int) -> None:
@@ -101,7 +115,7 @@ def test_process_plan_follows_profile(name: str, users: set[str], count: int) ->
     assert len(plan) == count
     assert {p.user for p in plan} == users
     for proc in plan:
-        assert proc.argv[0] in ("python", "/opt/microsoft/omsagent/ruby/bin/ruby")
+        assert proc.argv[0] in ("python", "python3", "/opt/microsoft/omsagent/ruby/bin/ruby")
 
 
 def test_process_plan_uses_the_articles_command_lines() -> None:
@@ -120,6 +134,58 @@ def test_process_plan_uses_the_articles_command_lines() -> None:
         f"{base}hybridworker.py /var/opt/microsoft/omsagent/{ws}/state/automationworker/diy/"
         f"worker.conf managed rworkspace:{ws} rversion:1.6.8.0"
     )
+
+
+def test_3x_layout_uses_the_3x_modules_command_lines_and_user_state() -> None:
+    host = _host("linux-healthy-3x")
+    ws = host.workspace_id
+    lines = [" ".join(p.argv) for p in process_plan(host)]
+    base = (
+        "python3 /opt/microsoft/omsconfig/modules/nxOMSAutomationWorker/DSCResources/"
+        "MSFT_nxOMSAutomationWorkerResource/automationworker/3.x/worker/"
+    )
+    assert lines[1] == (
+        f"{base}main.py /var/opt/microsoft/omsagent/state/automationworker/oms.conf "
+        f"rworkspace:{ws} 1.6.8.0"
+    )
+    assert lines[3] == (
+        f"{base}hybridworker.py /home/nxautomation/state/worker.conf managed "
+        f"rworkspace:{ws} rversion:1.6.8.0"
+    )
+    conf = configparser.ConfigParser()
+    conf.read_string(oms_conf(host))
+    assert conf["oms-worker-conf"]["manually_registered_worker_conf_path"] == (
+        "/home/nxautomation/state/worker.conf"
+    )
+    diy = configparser.ConfigParser()
+    diy.read_string(worker_conf(host, diy=True))
+    assert diy["worker-required"]["working_directory_path"] == "/home/nxautomation/run"
+    assert diy["worker-optional"]["state_directory_path"] == "/home/nxautomation/state"
+
+
+def test_fault_profiles_shape_the_managers_and_the_configuration() -> None:
+    old = [p.argv for p in process_plan(_host("linux-manager-old-version"))]
+    assert old[1][-1] == "1.4" and old[2][-1] == "rversion:1.4"
+    stray = _host("linux-stray-workspace")
+    other = stray.profile["other_workspaces"][0]
+    argv = process_plan(stray)[-1].argv
+    assert argv[0] == "python3" and "/3.x/worker/main.py" in argv[1]
+    assert argv[-2:] == (f"rworkspace:{other}", "1.6.8.0")
+    settings = resource_settings(_host("linux-omsconf-inconsistent"))[0]
+    assert settings["Solutions"] == {
+        "Updates": {"Enabled": True},
+        "AzureAutomation": {"Enabled": False},
+    }
+    assert "manually_registered_worker_conf_path" in oms_conf(_host("linux-omsconf-inconsistent"))
+    assert current_mof(_host("linux-healthy")).startswith(b"\xff\xfe")
+    assert current_mof(_host("linux-healthy-no-um")).startswith(b"/*")  # the UTF-8 profile
+
+
+def test_agent_certificate_thumbprint_is_openssls_sha1() -> None:
+    cert = agent_cert(_host("linux-healthy"), "current")
+    der = x509.load_pem_x509_certificate(cert.cert_pem).public_bytes(Encoding.DER)
+    assert cert.thumbprint == hashlib.sha1(der, usedforsecurity=False).hexdigest().upper()
+    assert agent_cert(_host("linux-healthy"), "old").thumbprint != cert.thumbprint
 
 
 def _context(tmp_path: Path) -> LabContext:

@@ -19,6 +19,9 @@ PROXY_CONFS = (
     "/etc/opt/microsoft/omsagent/conf/proxy.conf",
 )
 OMS_CONF = "/var/opt/microsoft/omsagent/state/automationworker/oms.conf"
+AUTO_WORKER_CONF = "/var/opt/microsoft/omsagent/state/automationworker/worker.conf"
+AUTO_KEY = "auto_registered_worker_conf_path"
+MANUAL_KEY = "manually_registered_worker_conf_path"
 VERSION = "/opt/microsoft/omsconfig/modules/nxOMSAutomationWorker/VERSION"
 # Log Analytics top-level domain -> Automation domain of the same cloud.
 AUTOMATION_DOMAINS = {
@@ -94,6 +97,25 @@ def url_host(url: str | None) -> str | None:
     return urlsplit(url if "://" in url else f"https://{url}").hostname
 
 
+def oms_conf_keys(oms: configparser.ConfigParser | None) -> dict[str, bool]:
+    """Return which worker keys oms.conf holds, as Microsoft's DSC test reads them (a key that
+    is present counts, even when empty), and whether the file exists at all."""
+    section = "oms-worker-conf"
+    if oms is None or not oms.has_section(section):
+        return {
+            "exists": oms is not None,
+            "worker_conf_section": False,
+            "auto_registered": False,
+            "manually_registered": False,
+        }
+    return {
+        "exists": True,
+        "worker_conf_section": True,
+        "auto_registered": oms.has_option(section, AUTO_KEY),
+        "manually_registered": oms.has_option(section, MANUAL_KEY),
+    }
+
+
 def discover_worker(files: dict[str, str]) -> dict[str, Any]:
     """Return the ``worker`` section data from the text of the agent files that exist.
 
@@ -131,6 +153,9 @@ def discover_worker(files: dict[str, str]) -> dict[str, Any]:
             )
 
     proxy_path = next((p for p in PROXY_CONFS if p in files), None)
+    auto_conf = parse_ini(files[AUTO_WORKER_CONF]) if AUTO_WORKER_CONF in files else None
+    # Microsoft's DSC test acts only for the primary workspace: the one of the old-style path.
+    primary = parse_key_values(files[OMSADMIN]).get("WORKSPACE_ID") if OMSADMIN in files else None
     proxy = parse_proxy(files[proxy_path], proxy_path) if proxy_path else None
     agentsvc = registration or (f"{workspace}.agentsvc.{automation}" if workspace else None)
     return {
@@ -139,6 +164,16 @@ def discover_worker(files: dict[str, str]) -> dict[str, Any]:
         "update_management": bool(auto_path),
         "user_worker": bool(user_path),
         "worker_conf_paths": {"auto-registered": auto_path, "user": user_path},
+        "primary_workspace_id": primary or None,
+        "oms_conf": oms_conf_keys(oms),
+        "auto_worker_conf": {
+            "exists": auto_conf is not None,
+            "jrds_cert_thumbprint": auto_conf.get(
+                "oms-metadata", "jrds_cert_thumbprint", fallback=None
+            )
+            if auto_conf
+            else None,
+        },
         "proxy": {**proxy.masked(), "path": proxy_path} if proxy else None,
         "endpoints": {
             "agentsvc": agentsvc,

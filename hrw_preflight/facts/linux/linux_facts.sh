@@ -68,6 +68,11 @@ done
 [ -e /home/nxautomation/state/worker.conf ] || [ -L /home/nxautomation/state/worker.conf ] &&
   hrw_file /home/nxautomation /state/worker.conf
 hrw_file /opt/microsoft/omsconfig /modules/nxOMSAutomationWorker/VERSION
+# HRW-L04 (Microsoft's DSC health test): the DSC configuration, which the agent may write in
+# UTF-16-LE (the base64 body carries any bytes; it is decoded on the controller), and the
+# agent's public certificate, never its key.
+hrw_file /etc/opt/omi/conf/omsconfig/configuration /Current.mof
+hrw_file "$etc/certs" /oms.crt
 hrw_file /proc /meminfo
 hrw_file /proc /loadavg
 

@@ -12,6 +12,7 @@ import base64
 import binascii
 import configparser
 import dataclasses
+import json
 import re
 import time
 from collections.abc import Callable
@@ -29,7 +30,7 @@ from hrw_preflight.facts.framing import (
     utf8_policy,
 )
 from hrw_preflight.facts.kind import derive_kind
-from hrw_preflight.facts.linux import agent_config
+from hrw_preflight.facts.linux import agent_config, dsc_config
 from hrw_preflight.facts.model import HostUnreachable, Section
 from hrw_preflight.facts.params import ProbeParams
 from hrw_preflight.hosts.proxy_conf import ProxyFormatError, proxy_password
@@ -180,6 +181,68 @@ def agent_markers(files: dict[str, Block]) -> tuple[list[str] | None, str | None
     if bad:
         return None, f"could not read {', '.join(bad)}"
     return [], None
+
+
+def _file_bytes(
+    files: dict[str, Block], section: str, path: str
+) -> tuple[bytes | None, Section | None]:
+    """Return (the bytes of file ``path``, or None when it does not exist; None), or (None, an
+    error section for ``section``) when it could not be read."""
+    block = files.get(path)
+    if block is None:
+        return None, Section.failed(section, f"{path} missing from probe output")
+    if block.rc == "missing":
+        return None, None
+    if block.rc != "0":
+        reason = _FILE_STATUS.get(block.rc, f"read failed, status {block.rc}")
+        return None, Section.failed(section, f"could not read {path} ({reason})")
+    # The body was decoded as UTF-8 keeping every other byte as a surrogate: this gives the
+    # file's bytes back exactly, whatever its encoding.
+    return block.body.encode("utf-8", "surrogateescape"), None
+
+
+def _dsc_config(files: dict[str, Block]) -> Section:
+    """Return the ``dsc_config`` section: the nxOMSAutomationWorker settings of Current.mof."""
+    path = dsc_config.CURRENT_MOF
+    data, error = _file_bytes(files, "dsc_config", path)
+    if error is not None:
+        return error
+    try:
+        parsed = dsc_config.read_current_mof(data)
+    except dsc_config.DscConfigError as exc:
+        return Section.failed("dsc_config", f"{path}: {exc}", f"{len(data or b'')} bytes")
+    if parsed["exists"] and parsed["settings"] is None and len(data or b"") >= MAX_FILE_BYTES:
+        return Section.failed(
+            "dsc_config",
+            f"{path}: no nxOMSAutomationWorker instance in the first {MAX_FILE_BYTES} bytes, "
+            "which is all the probe reads",
+            f"{len(data or b'')} bytes",
+        )
+    raw = (
+        f"== {path} ({parsed['encoding']}, {len(data or b'')} bytes)\nResourceSettings: "
+        + json.dumps(parsed["settings"], sort_keys=True)
+        if parsed["exists"]
+        else f"== {path} does not exist"
+    )
+    return Section("dsc_config", parsed, raw=raw)
+
+
+def _oms_cert(files: dict[str, Block]) -> Section:
+    """Return the ``oms_cert`` section: the SHA-1 thumbprint of the agent's certificate."""
+    path = dsc_config.OMS_CRT
+    data, error = _file_bytes(files, "oms_cert", path)
+    if error is not None:
+        return error
+    try:
+        parsed = dsc_config.cert_thumbprint(data)
+    except dsc_config.DscConfigError as exc:
+        return Section.failed("oms_cert", str(exc), f"{len(data or b'')} bytes")
+    raw = (
+        f"== {path}\nsubject {parsed['subject']}\nSHA-1 thumbprint {parsed['sha1']}"
+        if parsed["exists"]
+        else f"== {path} does not exist"
+    )
+    return Section("oms_cert", parsed, raw=raw)
 
 
 def _processes(blocks: dict[str, Block]) -> Section:
@@ -333,7 +396,20 @@ def clock_section(host_text: str, window: tuple[float, float] | None, raw: str) 
     )
 
 
-FACT_SECTIONS = ("worker", "processes", "omsconfig_log", "hardware", "pressure", "tools", "clock")
+FACT_SECTIONS = (
+    "worker",
+    "processes",
+    "omsconfig_log",
+    "hardware",
+    "pressure",
+    "tools",
+    "clock",
+    "dsc_config",
+    "oms_cert",
+)
+# The files HRW-L04 reads, judged in their own sections, not the worker's.
+DSC_FILES = (dsc_config.CURRENT_MOF, dsc_config.OMS_CRT)
+MAX_FILE_BYTES = 262144  # linux_facts.sh reads at most this much of a file (head -c)
 
 
 def _split(output: str, boundary: str) -> tuple[dict[str, Block], dict[str, Block]]:
@@ -401,8 +477,9 @@ def parse_facts(
     if "omsconfig_log" not in blocks:
         return {n: Section.failed(n, "probe output was cut short or garbled") for n in names}
     clock = blocks.get("clock")
+    agent_files = {p: b for p, b in files.items() if p not in DSC_FILES}
     sections = [
-        _worker(files, blocks.get("workspaces")),
+        _worker(agent_files, blocks.get("workspaces")),
         _processes(blocks),
         _omsconfig_log(blocks, params),
         *_hardware_and_pressure(files, blocks),
@@ -410,6 +487,8 @@ def parse_facts(
         clock_section(clock.body, window, clock.raw)
         if clock and clock.rc == "0"
         else Section.failed("clock", "the host's clock could not be read"),
+        _dsc_config(files),
+        _oms_cert(files),
     ]
     out = {s.name: utf8_policy(s) for s in sections}
     markers, unknown = agent_markers(files)
