@@ -77,13 +77,13 @@ class Host:
             "agentsvc": f"{ws}.agentsvc.azure-automation.net",
             "jrds": JRDS_HOST,
             "oms": f"{ws}.oms.opinsights.azure.com",
+            "ods": f"{ws}.ods.opinsights.azure.com",
         }
 
     @property
     def endpoint_names(self) -> list[str]:
         """Return every Azure name the host resolves (endpoints plus ODS and DSC hosts)."""
-        ws = self.workspace_id
-        names = [*self.endpoints.values(), f"{ws}.ods.opinsights.azure.com", AGENTSERVICE_HOST]
+        names = [*self.endpoints.values(), AGENTSERVICE_HOST]
         return list(dict.fromkeys(names))
 
     def resolved_profile(self) -> dict[str, Any]:

@@ -67,6 +67,9 @@ PLATFORM_KEYS: dict[str, tuple[str, ...]] = {
     "windows": ("cpu_load_percent", "healthservice", "events", "winrm_hang_after_connect"),
 }
 EVENT_KEYS = ("log", "id", "provider", "level", "minutes_ago", "message")
+# format_error: the event's message cannot be formatted on the host (its provider's message
+# file lacks it); the value is the text EventLogRecord.FormatDescription() fails with.
+OPTIONAL_EVENT_KEYS = ("format_error",)
 
 
 class ProfileError(ValueError):
@@ -174,10 +177,19 @@ def _validate_events(where: str, value: Any) -> None:
     for i, event in enumerate(value):
         label = f"events[{i}]"
         _check(isinstance(event, dict), where, label, event, f"a mapping with {EVENT_KEYS}")
-        unknown = sorted(set(event) - set(EVENT_KEYS))
+        unknown = sorted(set(event) - set(EVENT_KEYS) - set(OPTIONAL_EVENT_KEYS))
         if unknown:
             raise ProfileError(
-                f"{where}: unknown key {label}.{unknown[0]}; use {', '.join(EVENT_KEYS)}"
+                f"{where}: unknown key {label}.{unknown[0]}; use "
+                f"{', '.join(EVENT_KEYS + OPTIONAL_EVENT_KEYS)}"
+            )
+        if "format_error" in event:
+            _check(
+                isinstance(event["format_error"], str) and bool(event["format_error"].strip()),
+                where,
+                f"{label}.format_error",
+                event["format_error"],
+                "the text FormatDescription() fails with, a non-empty string",
             )
         missing = [k for k in EVENT_KEYS if k not in event]
         if missing:

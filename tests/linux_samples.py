@@ -33,6 +33,7 @@ OMS_CRT = "/etc/opt/microsoft/omsagent/certs/oms.crt"
 DIY = f"/var/opt/microsoft/omsagent/{WS}/state/automationworker/diy/worker.conf"
 AGENTSVC = f"{WS}.agentsvc.azure-automation.net"
 OMS = f"{WS}.oms.opinsights.azure.com"
+ODS = f"{WS}.ods.opinsights.azure.com"
 JRDS = "eus-jobruntimedata-prod-su1.azure-automation.net"
 BOUNDARY = "HRW" + "5a" * 16  # what the controller passes the probe for one run
 

@@ -30,14 +30,14 @@ EVIDENCE_FILE = "evidence.json"
 Facts = Mapping[str, HostFacts | Callable[[Target], HostFacts]]
 
 
-def windows_sections(status: int = 4) -> dict[str, Section]:
+def windows_sections(state: str = "Running") -> dict[str, Section]:
     """Return Windows facts in the suite's shapes (what the Windows parser produces, the
     derived kind section included)."""
     sections = {
         "service": Section(
             "service",
-            {"exists": True, "name": "HealthService", "status": status, "start_type": 2},
-            raw=f"Status {status} pw={SECRET}",
+            {"exists": True, "name": "HealthService", "state": state, "start_mode": "Auto"},
+            raw=f"State {state} pw={SECRET}",
         ),
         "events": Section(
             "events",

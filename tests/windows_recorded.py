@@ -35,6 +35,10 @@ if TYPE_CHECKING:
     from tests.windows_tls_servers import ServerChain
 
 DATA = Path(__file__).parent / "data" / "windows"
+ORIGIN = (
+    "synthetic: written by the hrw-lab WinRM emulator's engine (lab/winrm_emulator), "
+    "not by a real Windows PowerShell; remade with python -m tests.windows_recorded"
+)
 RECORDED_AT = datetime(2026, 11, 27, 9, 0, 0, tzinfo=UTC)
 # The controller's clock around each recorded command: sent 1.2 s before the host's clock
 # read RECORDED_AT (plus the profile's offset), answered 0.8 s after. So the controller's
@@ -111,13 +115,38 @@ RECORDINGS: dict[str, Recording] = {
                 {
                     "log": "Operations Manager",
                     "id": 4502,
-                    "provider": "HealthService",
+                    "provider": "Health Service Modules",
                     "level": 2,
                     "minutes_ago": 20,
                     "message": 'A module of type "Microsoft.EnterpriseManagement.HealthService.'
                     'AzureAutomation.HybridAgent" reported an exception: the certificate '
                     "was not issued by a certificate authority used for Microsoft services.",
                 }
+            ]
+        },
+    ),
+    "windows-event-unformattable": Recording(
+        "an event 4502 whose message the host cannot format (provider message file lacks it)",
+        {
+            "events": [
+                *HEALTHY["events"],
+                {
+                    "log": "Operations Manager",
+                    "id": 4502,
+                    "provider": "Health Service Modules",
+                    "level": 2,
+                    "minutes_ago": 25,
+                    "message": "(not formattable on this host)",
+                    "format_error": "The specified resource type cannot be found in the image file",
+                },
+                {
+                    "log": "Operations Manager",
+                    "id": 2138,
+                    "provider": "HealthService",
+                    "level": 3,
+                    "minutes_ago": 26,
+                    "message": "The proxy server asked for credentials.",
+                },
             ]
         },
     ),
@@ -163,6 +192,10 @@ RECORDINGS: dict[str, Recording] = {
     "windows-proxy-no-password": Recording(
         "agent proxy demands credentials the probe cannot read (407)",
         network="intercepted-agent-only",
+    ),
+    "windows-proxy-unreadable": Recording(
+        "the agent's COM object has no proxyUrl property (PropertyNotFoundStrict)",
+        {"agent_com_lacks": ["proxyUrl"]},
     ),
     "windows-underspec": Recording(
         "one logical processor, 2 GB", {"cpus": 1, "memory_mb": 2048, "memory_available_mb": 1536}
@@ -294,6 +327,7 @@ def endpoint_names(workspace: str) -> dict[str, str]:
         "agentsvc": f"{workspace}.agentsvc.azure-automation.net",
         "jrds": JRDS,
         "oms": f"{workspace}.oms.opinsights.azure.com",
+        "ods": f"{workspace}.ods.opinsights.azure.com",
     }
 
 
@@ -415,6 +449,7 @@ def record_all() -> None:
             elif stderr_file.exists():
                 stderr_file.unlink()
             manifest[name] = {
+                "origin": ORIGIN,
                 "rc": rc,
                 "description": RECORDINGS[name].description,
                 "controller_window": list(CONTROLLER_WINDOW),

@@ -367,7 +367,8 @@ def _overrides(hostvars: Mapping[str, Any], host: str) -> dict[str, Any]:
         or not all(isinstance(v, str) and v for v in endpoints.values())
     ):
         raise ConfigError(
-            f"host '{host}': hrw_endpoints must map a role (agentsvc, jrds, oms) to a host name"
+            f"host '{host}': hrw_endpoints must map a role (agentsvc, jrds, oms, ods) to a "
+            "host name"
         )
     for key in (
         "hrw_workspace_id",

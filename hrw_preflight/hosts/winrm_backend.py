@@ -297,7 +297,9 @@ class WinRMBackend(base.BaseBackend):  # type: ignore[misc]
         line: str,
         stdin: bytes | None,
     ) -> tuple[bytes, bytes, int]:
-        command_id = protocol.run_command(shell_id, line)
+        # Streamed stdin goes through a pipe, not a console (as Ansible's WinRM plugin does):
+        # a console would feed it as typed lines, each cut by the console's line buffer.
+        command_id = protocol.run_command(shell_id, line, console_mode_stdin=stdin is None)
         if stdin is not None:
             pieces = [stdin[i : i + _STDIN_CHUNK] for i in range(0, len(stdin), _STDIN_CHUNK)]
             for index, piece in enumerate(pieces or [b""]):

@@ -90,7 +90,16 @@ def _endpoint(
         if not worker.get("workspace_id"):
             raise Unreadable("the workspace id could not be discovered on the host")
         raise Unreadable(f"the {role} endpoint could not be discovered on the host")
-    return host, _network_result(facts, host)
+    result = _network_result(facts, host)
+    if worker.get("proxy_error") and not result.get("via_proxy"):
+        # Probed directly only because the agent's proxy could not be read: whatever came
+        # of it says nothing about the route the agent takes.
+        raise Unreadable(
+            f"the agent's proxy setting could not be read ({worker['proxy_error']}), so "
+            f"{host} was probed directly, which may not be the agent's route; give the "
+            'proxy in hrw_proxy (or "" for none)'
+        )
+    return host, result
 
 
 def _network_result(facts: HostFacts, host: str) -> dict[str, Any]:

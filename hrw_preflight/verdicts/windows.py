@@ -12,39 +12,57 @@ OPS_MANAGER = "Operations Manager"
 SMA = "Microsoft-SMA/Operational"
 HYBRID_AGENT = "Microsoft.EnterpriseManagement.HealthService.AzureAutomation.HybridAgent"
 EXIT_4294967295 = "Win32 Process Exited with code [4294967295]"
-STATUS = {
-    1: "Stopped",
-    2: "StartPending",
-    3: "StopPending",
-    4: "Running",
-    5: "ContinuePending",
-    6: "PausePending",
-    7: "Paused",
-}
-START_TYPE = {0: "Boot", 1: "System", 2: "Automatic", 3: "Manual", 4: "Disabled"}
 LOGS = {"om": OPS_MANAGER, "sma": SMA}
 
 
 @check("HRW-W01")
 def healthservice(facts: HostFacts, item: str, settings: Settings) -> Verdict:
-    """HRW-W01: return whether HealthService exists, is Running and starts Automatic."""
+    """HRW-W01: return whether HealthService exists, is Running and starts Auto.
+
+    Judged on Win32_Service's State and StartMode, which every .NET the worker may run on
+    can read (ServiceController.StartType needs .NET 4.6.1).
+    """
     service = need(facts, "service")
-    expected = "service HealthService present, Status Running (4), StartType Automatic (2)"
+    expected = "service HealthService present, State Running, StartMode Auto"
     if not service["exists"]:
         return failed("service HealthService is not installed", expected, "service")
-    status, start = int(service["status"]), int(service["start_type"])
-    seen = (
-        f"HealthService Status {STATUS.get(status, '?')} ({status}), StartType "
-        f"{START_TYPE.get(start, '?')} ({start})"
-    )
-    return (passed if status == 4 and start == 2 else failed)(seen, expected, "service")
+    state, mode = str(service["state"]), str(service["start_mode"])
+    seen = f"HealthService State {state}, StartMode {mode}"
+    return (passed if state == "Running" and mode == "Auto" else failed)(seen, expected, "service")
 
 
 def _log(facts: HostFacts, name: str) -> list[dict[str, Any]]:
-    logs = need(facts, "events")["logs"]
+    """Return the events read from log ``name``; Unreadable when it is missing or unreadable."""
+    events = need(facts, "events")
+    missing = events.get("missing_logs") or {}
+    if name in missing:
+        raise Unreadable(
+            f"{missing[name]}: the agent or the hybrid worker that writes it is not "
+            "installed, so this cannot be checked"
+        )
+    unreadable = events.get("unreadable_logs") or {}
+    if name in unreadable:
+        raise Unreadable(str(unreadable[name]))
+    logs = events["logs"]
     if name not in logs:
         raise Unreadable(f"the {name!r} event log was not read")
     return list(logs[name])
+
+
+def _undecided(events: list[dict[str, Any]], what: str) -> None:
+    """Raise Unreadable when an event's message could not be formatted.
+
+    Why: a check that looks for a text in messages cannot call a log clean while some of
+    its messages are unknown.
+    """
+    unknown = [e for e in events if e.get("message_error")]
+    if unknown:
+        newest = max(unknown, key=lambda e: str(e["time"]))
+        raise Unreadable(
+            f"{len(unknown)} event(s) (newest id {newest['id']} at {newest['time']}) have a "
+            f"message the host could not format ({newest['message_error']}), so whether any "
+            f"is {what} cannot be told"
+        )
 
 
 def _summary(events: list[dict[str, Any]]) -> str:
@@ -63,11 +81,10 @@ def _verdict(events: list[dict[str, Any]], what: str, settings: Settings) -> Ver
 @check("HRW-W02")
 def event_4502(facts: HostFacts, item: str, settings: Settings) -> Verdict:
     """HRW-W02: return whether Operations Manager holds event 4502 naming the hybrid agent."""
-    found = [
-        e
-        for e in _log(facts, OPS_MANAGER)
-        if int(e["id"]) == 4502 and HYBRID_AGENT in str(e["message"])
-    ]
+    all_4502 = [e for e in _log(facts, OPS_MANAGER) if int(e["id"]) == 4502]
+    found = [e for e in all_4502 if HYBRID_AGENT in str(e["message"])]
+    if not found:
+        _undecided(all_4502, f"an event 4502 naming {HYBRID_AGENT}")
     return _verdict(found, f"event 4502 naming {HYBRID_AGENT} in '{OPS_MANAGER}'", settings)
 
 
@@ -75,7 +92,10 @@ def event_4502(facts: HostFacts, item: str, settings: Settings) -> Verdict:
 def sma_exit_code(facts: HostFacts, item: str, settings: Settings) -> Verdict:
     """HRW-W03: return whether Microsoft-SMA logged 'Win32 Process Exited with code
     [4294967295]'."""
-    found = [e for e in _log(facts, SMA) if EXIT_4294967295 in str(e["message"])]
+    events = _log(facts, SMA)
+    found = [e for e in events if EXIT_4294967295 in str(e["message"])]
+    if not found:
+        _undecided(events, f"'{EXIT_4294967295}'")
     return _verdict(found, f"'{EXIT_4294967295}' in '{SMA}'", settings)
 
 

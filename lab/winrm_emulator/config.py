@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ENDPOINT_ROLES = ("agentsvc", "jrds", "oms")
+ENDPOINT_ROLES = ("agentsvc", "jrds", "oms", "ods")
 
 
 class ConfigError(ValueError):

@@ -17,9 +17,10 @@ from datetime import UTC, datetime
 
 from lab.winrm_emulator.clixml_writer import error_stream
 from lab.winrm_emulator.config import HostConfig
-from lab.winrm_emulator.engine_api import CommandOutput
-from lab.winrm_emulator.probe_blocks import BOOTSTRAP_SHA256, digest, known_block, split_regions
+from lab.winrm_emulator.engine_api import CommandOutput, GivenInput, ProcessInput
+from lab.winrm_emulator.probe_blocks import BOOTSTRAP, digest, known_block, split_regions
 from lab.winrm_emulator.ps_sections import ANSWERS, RunState
+from lab.winrm_emulator.wsman import CODEPAGES
 
 _POWERSHELL = re.compile(r"^(?:.*\\)?powershell(?:\.exe)?$", re.IGNORECASE)
 _SWITCHES = ("noprofile", "noninteractive", "nologo", "noexit", "sta", "mta")
@@ -51,9 +52,13 @@ _KNOWN_COMMANDS = {
         "ConvertTo-HrwProxy",
         "ConvertTo-HrwSocketStatus",
         "Read-HrwHttpStatusLine",
+        "Read-HrwEvents",
         "Test-HrwEndpoint",
     )
 }
+# The version of this engine's handling of the probe bootstrap (run_probe); raise it when
+# that handling changes, and probe_blocks.BOOTSTRAP must name the same version.
+BOOTSTRAP_ANSWER = 1
 _ECHO = re.compile(r"^(?:echo|write-output|write-host)\s+(.+)$", re.IGNORECASE)
 
 
@@ -169,6 +174,7 @@ def run_probe(stdin: bytes, host: HostConfig, now: datetime | None = None) -> Co
         if name == "preamble":
             started = True
             continue
+        state.code[name] = body
         printed += ANSWERS[name](state)
     if stray:
         failed = _unknown_code("\n".join(stray))
@@ -183,7 +189,7 @@ def _decode_encoded(value: str) -> str | None:
         return None
 
 
-def _powershell(words: list[str], stdin: bytes, host: HostConfig) -> CommandOutput:
+def _powershell(words: list[str], stdin: ProcessInput, host: HostConfig) -> CommandOutput:
     """Answer ``powershell <options>``: the probe bootstrap or a short command."""
     index = 1
     while index < len(words):
@@ -201,8 +207,9 @@ def _powershell(words: list[str], stdin: bytes, host: HostConfig) -> CommandOutp
                     "encoded.\r\n"
                 )
                 return CommandOutput(b"", message.encode("utf-8"), 1)
-            if digest(code) == BOOTSTRAP_SHA256:
-                return run_probe(stdin, host)
+            if digest(code) == BOOTSTRAP.sha256:
+                # Only the probe's bootstrap reads stdin, so only it waits for the stream's end.
+                return run_probe(stdin.read_stdin(), host)
             return _powershell_text(code, host)
         elif option in _COMMAND:
             return _powershell_text(" ".join(words[index + 1 :]), host)
@@ -211,17 +218,34 @@ def _powershell(words: list[str], stdin: bytes, host: HostConfig) -> CommandOutp
     return _output()
 
 
+def _in_codepage(output: CommandOutput, codepage: int) -> CommandOutput:
+    """Return ``output`` (UTF-8) as a console in ``codepage`` writes it ('?' where it cannot)."""
+    codec = CODEPAGES.get(codepage, "utf-8")
+    if codec == "utf-8":
+        return output
+
+    def convert(data: bytes) -> bytes:
+        return data.decode("utf-8").encode(codec, errors="replace")
+
+    return CommandOutput(convert(output.stdout), convert(output.stderr), output.exit_code)
+
+
 def run_command(
-    command: str, arguments: list[str], stdin: bytes, host: HostConfig
+    command: str, arguments: list[str], stdin: ProcessInput | bytes, host: HostConfig
 ) -> CommandOutput:
     """Return what the emulated Windows host prints for one WinRM command.
 
     ``command`` may hold the whole command line (pywinrm's run_cmd without arguments) or
-    just the program, with ``arguments`` holding the rest.
+    just the program, with ``arguments`` holding the rest. ``stdin`` is the running process's
+    input (or, for tests, all of it as UTF-8 bytes). Output is written in the shell's code
+    page, except the probe's: its script switches the console's output encoding to UTF-8.
     """
+    given = GivenInput(stdin) if isinstance(stdin, bytes) else stdin
     words = " ".join([command, *arguments]).split()
     if not words:
         return _output()
     if _POWERSHELL.match(words[0]):
-        return _powershell(words, stdin, host)
-    return _cmd(words, host)
+        output = _powershell(words, given, host)
+        probe = output.stdout.startswith(b"@@HRW") or b"\n@@HRW" in output.stdout
+        return output if probe else _in_codepage(output, given.codepage)
+    return _in_codepage(_cmd(words, host), given.codepage)

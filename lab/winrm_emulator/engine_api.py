@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from lab.winrm_emulator.config import HostConfig
 
@@ -22,8 +23,35 @@ class CommandOutput:
     exit_code: int
 
 
-Engine = Callable[[str, list[str], bytes, HostConfig], CommandOutput]
-"""``engine(command, arguments, stdin, host) -> CommandOutput``.
+class ProcessInput(Protocol):
+    """A running command's standard input and console code page, as the process sees them."""
 
-May block for seconds (network probes); the server runs it off the request thread.
+    @property
+    def codepage(self) -> int:
+        """Return the shell's code page (WINRS_CODEPAGE): console input and output encoding."""
+        ...
+
+    def read_stdin(self) -> bytes:
+        """Return all of stdin, blocking until the client ends it (WinRS Send with End)."""
+        ...
+
+
+@dataclass(frozen=True)
+class GivenInput:
+    """Stdin known in full up front, in UTF-8 (code page 65001): for tests and recordings."""
+
+    data: bytes
+    codepage: int = 65001
+
+    def read_stdin(self) -> bytes:
+        """Return the stdin given."""
+        return self.data
+
+
+Engine = Callable[[str, list[str], ProcessInput, HostConfig], CommandOutput]
+"""``engine(command, arguments, process_input, host) -> CommandOutput``.
+
+Called when the Command request arrives, as WinRS starts the process then; the engine reads
+stdin only if the command does, so it may block until stdin ends, and for seconds more
+(network probes). The server runs it off the request thread.
 """

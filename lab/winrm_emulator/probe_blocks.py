@@ -1,10 +1,17 @@
-"""The probe code the emulator knows how to answer, by fingerprint.
+"""The probe code the emulator knows how to answer, by fingerprint, and why it may.
 
 The emulator does not run PowerShell. It recognises the suite's bootstrap and each
 ``#region hrw:<name>`` block of the probe script by SHA-256 and answers only those; a
 changed block is unknown code and fails loudly instead of getting made-up answers.
-After an intended change to the probe, print the new table with
-``python -m lab.winrm_emulator.probe_blocks`` (``--write`` stores it here).
+
+Each fingerprint is a :class:`KnownBlock` that also names the version of the emulator's
+answer it was checked against (``answer``, which must equal the version declared next to
+the answer code in :mod:`lab.winrm_emulator.ps_sections` or :mod:`lab.winrm_emulator.engine`)
+and says ``why`` that answer fits this text. Nothing writes this table: after changing a
+probe block, change its answer, raise the answer's version beside it, and edit the entry
+here by hand (``python -m lab.winrm_emulator.probe_blocks`` prints the digests that no
+longer match). So a changed block fails the tests until its answer changed in the same
+commit and the change was explained.
 """
 
 from __future__ import annotations
@@ -12,22 +19,107 @@ from __future__ import annotations
 import hashlib
 import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 PROBE_DIR = Path(__file__).resolve().parents[2] / "hrw_preflight" / "facts" / "windows"
 
-BOOTSTRAP_SHA256 = "925d0d4cbd00a92d4cf45eb4ff55800c525af2a5251742ebb22cded11e9b8dd6"
 
-BLOCK_SHA256: dict[str, str] = {
-    "preamble": "2420761936dd82917b600013f72251ba71ce0c6c7cc58f536fe34bdead09d037",
-    "service": "40d9c7f3578dcbb91a5ea188728f4a71987404b13619d7ce412bf89be81410cf",
-    "hardware": "7e21a03b33674ba84f80e87445f3f76a242e72a6d1357c2080e2b1d708b71bd3",
-    "pressure": "7ff162cf28108e34068f8321e38d73567607a742427e12f2318356a7b278626b",
-    "prereqs": "c84a8da1b1fdb30c00cba01d0f8fb23a7e67f718ff83d42ad2bf4e4483e235b3",
-    "clock": "e6a4f0ee62aaac824796d05f50d800098db0693b9594edc680c98c829ce5ffbc",
-    "worker": "9c124d5f886b57e6a10f2cf2e25c5df9c13c590db5afbe1c5cf4e4f5c96f0049",
-    "network": "1e404ca70cee834f8343ef2ae022d8851793a3fab74a2bb236d9d264344af0cd",
-    "events": "fc4b961ff0167026778b8acf0525596a0aa3208f43108f30e98a298ffe2b526f",
+@dataclass(frozen=True)
+class KnownBlock:
+    """One fingerprinted piece of probe code: its digest, answer version and why it fits."""
+
+    sha256: str
+    answer: int
+    why: str
+
+
+BOOTSTRAP = KnownBlock(
+    "925d0d4cbd00a92d4cf45eb4ff55800c525af2a5251742ebb22cded11e9b8dd6",
+    answer=1,
+    why="reads the parameter line and the script from stdin and runs it (engine.run_probe)",
+)
+
+BLOCKS: dict[str, KnownBlock] = {
+    "preamble": KnownBlock(
+        "2420761936dd82917b600013f72251ba71ce0c6c7cc58f536fe34bdead09d037",
+        answer=2,
+        why=(
+            'v2: per-run boundary markers ("$HrwB BEGIN/PART/END/ERROR", RunState.mark); '
+            "helpers only; what Test-HrwEndpoint does is re-done for real by tls_probe"
+        ),
+    ),
+    "service": KnownBlock(
+        "03325395caab58e302d76b8a3b174116835a1c4d68374bcd8ce6894dc43500cf",
+        answer=3,
+        why=(
+            'v3: per-run boundary markers ("$HrwB BEGIN/PART/END/ERROR", RunState.mark); '
+            "Win32_Service filtered to HealthService instead of Get-Service (StartType needs "
+            ".NET 4.6.1): the answer prints State/StartMode strings, nothing when absent"
+        ),
+    ),
+    "hardware": KnownBlock(
+        "7e21a03b33674ba84f80e87445f3f76a242e72a6d1357c2080e2b1d708b71bd3",
+        answer=2,
+        why=(
+            'v2: per-run boundary markers ("$HrwB BEGIN/PART/END/ERROR", RunState.mark); '
+            "Win32_Processor per socket and Win32_ComputerSystem, from cpus/sockets/memory_mb"
+        ),
+    ),
+    "pressure": KnownBlock(
+        "7ff162cf28108e34068f8321e38d73567607a742427e12f2318356a7b278626b",
+        answer=2,
+        why=(
+            'v2: per-run boundary markers ("$HrwB BEGIN/PART/END/ERROR", RunState.mark); '
+            "Win32_Processor.LoadPercentage per socket and Win32_OperatingSystem memory"
+        ),
+    ),
+    "prereqs": KnownBlock(
+        "c84a8da1b1fdb30c00cba01d0f8fb23a7e67f718ff83d42ad2bf4e4483e235b3",
+        answer=2,
+        why=(
+            'v2: per-run boundary markers ("$HrwB BEGIN/PART/END/ERROR", RunState.mark); '
+            "PSVersion, NDP v4 Full Release and the SCHANNEL TLS 1.2 Client values"
+        ),
+    ),
+    "clock": KnownBlock(
+        "e6a4f0ee62aaac824796d05f50d800098db0693b9594edc680c98c829ce5ffbc",
+        answer=2,
+        why=(
+            'v2: per-run boundary markers ("$HrwB BEGIN/PART/END/ERROR", RunState.mark); '
+            "UtcNow as Unix milliseconds, from the run's time plus clock_offset_s"
+        ),
+    ),
+    "worker": KnownBlock(
+        "b1a5b26c6fe2debbe825f94bd73f6d982b775af8ba7ac2bbd7f4f5c7736a3a3f",
+        answer=4,
+        why=(
+            'v4: per-run boundary markers ("$HrwB BEGIN/PART/END/ERROR", RunState.mark); '
+            "v3: the effective endpoints add ods (<ws>.ods.opinsights.azure.com), which the "
+            "answer derives the same way; v2: "
+            "proxy read from the properties proxyUrl/proxyUsername in a strict-mode scope; "
+            "the answer checks every COM member the agent part names (com_objects) and "
+            "reports an unreadable proxy as ProxyError, keeping the workspaces"
+        ),
+    ),
+    "network": KnownBlock(
+        "1e404ca70cee834f8343ef2ae022d8851793a3fab74a2bb236d9d264344af0cd",
+        answer=2,
+        why=(
+            'v2: per-run boundary markers ("$HrwB BEGIN/PART/END/ERROR", RunState.mark); '
+            "every endpoint probed for real from the host's namespace (tls_probe.probe_all)"
+        ),
+    ),
+    "events": KnownBlock(
+        "a35ff712f724b5377595258a5a9963f02b31d8c71718a65e1820074487ac6f82",
+        answer=3,
+        why=(
+            'v3: per-run boundary markers ("$HrwB BEGIN/PART/END/ERROR", RunState.mark); '
+            "Read-HrwEvents formats each message itself (MessageError per event) and drops "
+            "NoMatchingEventsFound: the answer prints nothing for no events, the error only "
+            "for a missing or denied log, and keeps unformattable events in the SMA scan"
+        ),
+    ),
 }
 
 _REGION = re.compile(r"^#region hrw:(?P<name>[a-z]+)\s*$")
@@ -72,38 +164,63 @@ def split_regions(script: str) -> tuple[list[tuple[str, str]], list[str]]:
 
 def known_block(name: str, body: str) -> bool:
     """Return True when ``body`` is exactly the block ``name`` the emulator can answer."""
-    expected = BLOCK_SHA256.get(name)
-    return bool(expected) and digest(body) == expected
+    expected = BLOCKS.get(name)
+    return expected is not None and digest(body) == expected.sha256
 
 
-def current_table() -> str:
-    """Return the fingerprint constants of the probe now in the package, as Python source."""
+def current_digests() -> dict[str, str]:
+    """Return the digests of the bootstrap (key ``bootstrap``) and blocks now in the package."""
     # Read as files, not imported: the lab never runs the product's probe code.
     probe = PROBE_DIR / "probe.py"
     found = re.search(r'^BOOTSTRAP = "(.*)"$', probe.read_text(encoding="utf-8"), re.M)
     if found is None:
         raise SystemExit(f"no BOOTSTRAP line in {probe}")
-    bootstrap = found.group(1).replace('\\"', '"')
-    lines = [f'BOOTSTRAP_SHA256 = "{digest(bootstrap)}"', "", "BLOCK_SHA256: dict[str, str] = {"]
+    digests = {"bootstrap": digest(found.group(1).replace('\\"', '"'))}
     script = (PROBE_DIR / "windows_facts.ps1").read_text(encoding="ascii")
     regions, _ = split_regions(script)
-    lines += [f'    "{name}": "{digest(body)}",' for name, body in regions]
-    return "\n".join([*lines, "}"])
+    digests.update({name: digest(body) for name, body in regions})
+    return digests
 
 
-def main(argv: list[str]) -> None:
-    """Print the current fingerprints; with ``--write``, store them in this module."""
-    table = current_table()
-    if "--write" not in argv:
-        print(table)
-        return
-    path = Path(__file__)
-    source = path.read_text(encoding="utf-8")
-    start = source.index("BOOTSTRAP_SHA256 = ")
-    end = source.index("}", source.index("BLOCK_SHA256: dict")) + 1
-    path.write_text(source[:start] + table + source[end:], encoding="utf-8")
-    print(f"updated {path}")
+def stale_entries() -> list[str]:
+    """Return one line per bootstrap or block whose digest differs from its entry here.
+
+    Exists for the maintainer who changed the probe: it says which entries to edit by hand,
+    with the new digest, and reminds that the answer and its version change with it.
+    """
+    known = {"bootstrap": BOOTSTRAP, **BLOCKS}
+    lines = []
+    for name, sha in current_digests().items():
+        entry = known.get(name)
+        if entry is None or entry.sha256 != sha:
+            lines.append(
+                f"{name}: now {sha}; change its answer, raise the answer's version beside it, "
+                "then edit this entry (sha256, answer, why) by hand"
+            )
+    lines += [
+        f"{name}: no longer in the probe; remove its entry"
+        for name in known.keys() - current_digests().keys()
+    ]
+    return lines
+
+
+def main(argv: list[str]) -> int:
+    """Print the entries that no longer match the probe; return 1 if any, else 0.
+
+    There is deliberately no option that writes the table: a fingerprint is approved by
+    editing it next to a changed answer, never by a command.
+    """
+    if argv:
+        print(
+            "probe_blocks takes no options: edit BOOTSTRAP/BLOCKS by hand next to the "
+            "changed answer (there is no --write)",
+            file=sys.stderr,
+        )
+        return 2
+    stale = stale_entries()
+    print("\n".join(stale) if stale else "every fingerprint matches the probe")
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))

@@ -8,25 +8,63 @@ records (5.1's error ids and messages) where a cmdlet fails.
 
 from __future__ import annotations
 
+import re
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from lab.winrm_emulator import com_objects
 from lab.winrm_emulator.config import HostConfig
 from lab.winrm_emulator.ps_json import PsDate, convert_to_json
 from lab.winrm_emulator.tls_probe import Endpoint, ProxyTarget, probe_all
 
 SMA_LOG = "Microsoft-SMA/Operational"
 SMA_EXIT_TEXT = "Win32 Process Exited with code [4294967295]"
-STATUS = {"Stopped": 1, "StartPending": 2, "StopPending": 3, "Running": 4, "Paused": 7}
-START_TYPE = {"Boot": 0, "System": 1, "Automatic": 2, "Manual": 3, "Disabled": 4}
+# A profile names service states as ServiceControllerStatus does; Win32_Service spells them so.
+WIN32_STATE = {
+    "Stopped": "Stopped",
+    "StartPending": "Start Pending",
+    "StopPending": "Stop Pending",
+    "Running": "Running",
+    "Paused": "Paused",
+}
+WIN32_START_MODE = {
+    "Boot": "Boot",
+    "System": "System",
+    "Automatic": "Auto",
+    "Manual": "Manual",
+    "Disabled": "Disabled",
+}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 LEVEL = {"Critical": 1, "Error": 2, "Warning": 3, "Information": 4, "Verbose": 5}
 DEFAULT_AGENT_VERSION = "7.3.1418.0"
 DEFAULT_POWERSHELL_VERSION = "5.1.17763.2452"
 DEFAULT_DOTNET_RELEASE = 528040  # .NET Framework 4.8 on Windows Server 2019
+
+
+Answer = Callable[["RunState"], list[str]]
+ANSWERS: dict[str, Answer] = {}
+ANSWER_VERSIONS: dict[str, int] = {}
+"""The version of each block's answer. Raise it beside the answer whenever the answer
+changes to follow a changed probe block; probe_blocks.BLOCKS must name the same version."""
+
+# The preamble only defines helpers; what Test-HrwEndpoint does is re-done for real by
+# tls_probe.probe_endpoint, so this is that emulation's version.
+ANSWER_VERSIONS["preamble"] = 2
+
+
+def answers(block: str, version: int) -> Callable[[Answer], Answer]:
+    """Register the decorated function as the answer to ``block`` at ``version``."""
+
+    def register(function: Answer) -> Answer:
+        ANSWERS[block] = function
+        ANSWER_VERSIONS[block] = version
+        return function
+
+    return register
 
 
 @dataclass(frozen=True)
@@ -43,7 +81,9 @@ class RunState:
     """What one emulated script run knows: the host, its parameters and shared variables.
 
     ``targets``, ``proxy`` and ``agent`` mirror the script's $HrwTargets, $HrwProxy and
-    $HrwAgent, set by the worker block and read by the network block.
+    $HrwAgent, set by the worker block and read by the network block. ``code`` holds the
+    text of each block being answered, for answers that check what the code asks for
+    (COM member names).
     """
 
     host: HostConfig
@@ -54,6 +94,7 @@ class RunState:
     targets: list[Endpoint] = field(default_factory=list)
     proxy: ProxyTarget | None = None
     proxy_shown: dict[str, Any] | None = None
+    code: dict[str, str] = field(default_factory=dict)
 
     @property
     def profile(self) -> dict[str, Any]:
@@ -97,22 +138,21 @@ def _block(name: str, state: RunState, body: list[str]) -> list[str]:
     return [state.mark("BEGIN", name), *_garble(name, state, body), state.mark("END", name)]
 
 
+@answers("service", version=3)
 def service(state: RunState) -> list[str]:
-    """Answer the service block: Get-Service HealthService, or 5.1's not-found error."""
+    """Answer the service block: Win32_Service filtered to HealthService.
+
+    CIM hands State and StartMode over as strings (not enums as Get-Service does), and a
+    filter that matches nothing yields no object and no error. Win32_Service reads the same
+    on every .NET, so a profile's old ``dotnet_release`` changes nothing here.
+    """
     svc = state.profile.get("healthservice") or {}
     if not svc.get("exists", True):
-        body = _error(
-            state,
-            PsError(
-                "NoServiceFoundForGivenName,Microsoft.PowerShell.Commands.GetServiceCommand",
-                "ObjectNotFound",
-                "Cannot find any service with service name 'HealthService'.",
-            ),
-        )
+        body: list[str] = []
     else:
-        status = STATUS[str(svc.get("status", "Running"))]
-        start = START_TYPE[str(svc.get("start_type", "Automatic"))]
-        body = _json({"Name": "HealthService", "Status": status, "StartType": start})
+        status = WIN32_STATE[str(svc.get("status", "Running"))]
+        start = WIN32_START_MODE[str(svc.get("start_type", "Automatic"))]
+        body = _json({"Name": "HealthService", "State": status, "StartMode": start})
     return _block("service", state, body)
 
 
@@ -124,6 +164,7 @@ def _sockets(state: RunState) -> list[int]:
     return [share + (1 if i < extra else 0) for i in range(sockets)]
 
 
+@answers("hardware", version=2)
 def hardware(state: RunState) -> list[str]:
     """Answer the hardware block: processors per socket and physical memory in bytes."""
     processors = [
@@ -140,6 +181,7 @@ def hardware(state: RunState) -> list[str]:
     return _block("hardware", state, body)
 
 
+@answers("pressure", version=2)
 def pressure(state: RunState) -> list[str]:
     """Answer the pressure block: LoadPercentage per socket and free/total memory in KB."""
     load = int(state.profile.get("cpu_load_percent", 10))
@@ -165,6 +207,7 @@ def _registry_dword(value: Any) -> int | None:
     return number - (1 << 32) if number & 0x80000000 else number
 
 
+@answers("prereqs", version=2)
 def prereqs(state: RunState) -> list[str]:
     """Answer the prereqs block: PSVersion, the .NET 4 Release value, TLS 1.2 client values.
 
@@ -185,6 +228,7 @@ def prereqs(state: RunState) -> list[str]:
     return _block("prereqs", state, body)
 
 
+@answers("clock", version=2)
 def clock(state: RunState) -> list[str]:
     """Answer the clock block: the host's UTC time in Unix milliseconds.
 
@@ -237,30 +281,68 @@ def _proxy(text: str, user: str) -> tuple[ProxyTarget, dict[str, Any]] | None:
     return target, {"Url": masked, "Host": host, "Port": port, "HasCredentials": bool(name)}
 
 
+def _part_code(block: str, part: str) -> str:
+    """Return the code of one ``"$HrwB PART <part>"`` of a block's text (up to the next part)."""
+    marker = f'"$HrwB PART {part}"'
+    if marker not in block:
+        return ""
+    after = block.split(marker, 1)[1]
+    return after.split('"$HrwB PART ', 1)[0]
+
+
+_READ_AS_STRING = re.compile(r"(?P<field>\w+)\s*=\s*\[string\]\$(?P<var>\w+)\.(?P<member>\w+)\s*$")
+
+
+def _agent_part(state: RunState) -> list[str]:
+    """Answer the agent part: the MMA's COM object, checked member by member.
+
+    The COM use in the part's code is checked against the modelled class first
+    (:mod:`lab.winrm_emulator.com_objects`), so a wrong member name fails as on a real
+    host. Property values come from the profile: ``proxyUrl`` is the agent's proxy without
+    credentials, ``proxyUsername`` its user name; a property read leniently that the class
+    lacks is ``$null`` (an empty string once cast).
+    """
+    host = state.host
+    code = _part_code(state.code.get("worker", ""), "agent")
+    registered = {}
+    if _agent_installed(state):
+        # An agent build whose COM object lacks members: the profile's agent_com_lacks.
+        lacks = {str(name).lower() for name in state.profile.get("agent_com_lacks", [])}
+        model = com_objects.MGMT_SVC_CFG
+        registered[model.prog_id.lower()] = replace(
+            model, methods=model.methods - lacks, properties=model.properties - lacks
+        )
+    failure = com_objects.check(code, registered)
+    if failure is not None and not failure.in_strict_scope:
+        return _error(state, PsError(failure.error_id, failure.category, failure.message))
+    configured = urlsplit(host.proxy) if host.proxy else None
+    values = {"proxyurl": "", "proxyusername": ""}
+    if configured is not None:
+        values["proxyurl"] = f"{configured.scheme}://{configured.hostname}:{configured.port}"
+        values["proxyusername"] = unquote(configured.username or "")
+    read: dict[str, str] = {}
+    for line in code.split("\n"):
+        found = _READ_AS_STRING.search(line.strip())
+        if found and found.group("var").lower() == "config":
+            read[found.group("field").lower()] = values.get(found.group("member").lower(), "")
+    proxy_error = None
+    if failure is not None:
+        read = {}
+        proxy_error = {"ErrorId": failure.error_id, "Message": failure.message}
+    state.agent = {
+        "Workspaces": [host.workspace_id, *host.profile.get("other_workspaces", [])],
+        "ProxyUrl": read.get("url", ""),
+        "ProxyUsername": read.get("username", ""),
+        "ProxyError": proxy_error,
+    }
+    return _json(state.agent)
+
+
+@answers("worker", version=4)
 def worker(state: RunState) -> list[str]:
     """Answer the worker block: MMA configuration, registered workers, version, effective."""
     host, params = state.host, state.params
-    body = [state.mark("PART", "agent")]
-    if _agent_installed(state):
-        configured = urlsplit(host.proxy) if host.proxy else None
-        proxy_url = ""
-        if configured is not None:
-            proxy_url = f"{configured.scheme}://{configured.hostname}:{configured.port}"
-        state.agent = {
-            "Workspaces": [host.workspace_id, *host.profile.get("other_workspaces", [])],
-            "ProxyUrl": proxy_url,
-            "ProxyUsername": unquote(configured.username or "") if configured else "",
-        }
-        body += _json(state.agent)
-    else:
-        body += _error(
-            state,
-            PsError(
-                "CannotLoadComObjectType,Microsoft.PowerShell.Commands.NewObjectCommand",
-                "InvalidType",
-                "Cannot load COM type AgentConfigManager.MgmtSvcCfg.",
-            ),
-        )
+    body = [state.mark("PART", "agent"), *_agent_part(state)]
     body.append(state.mark("PART", "workers"))
     state.workers = _registered_workers(state) if _agent_installed(state) else []
     body += _json(state.workers)
@@ -272,10 +354,11 @@ def worker(state: RunState) -> list[str]:
     workspace = params.get("workspace_id") or None
     if not workspace and state.agent and state.agent["Workspaces"]:
         workspace = state.agent["Workspaces"][0]
-    endpoints: dict[str, str | None] = {"agentsvc": None, "jrds": None, "oms": None}
+    endpoints: dict[str, str | None] = {"agentsvc": None, "jrds": None, "oms": None, "ods": None}
     if workspace:
         endpoints["agentsvc"] = f"{workspace}.agentsvc.azure-automation.net"
         endpoints["oms"] = f"{workspace}.oms.opinsights.azure.com"
+        endpoints["ods"] = f"{workspace}.ods.opinsights.azure.com"
     if state.workers:
         endpoints["jrds"] = urlsplit(state.workers[0]["JobRuntimeDataServiceUri"]).hostname
     overrides = params.get("endpoints") or {}
@@ -300,12 +383,14 @@ def worker(state: RunState) -> list[str]:
         "Agentsvc": endpoints["agentsvc"],
         "Jrds": endpoints["jrds"],
         "Oms": endpoints["oms"],
+        "Ods": endpoints["ods"],
         "Proxy": state.proxy_shown,
     }
     body += _json(effective)
     return _block("worker", state, body)
 
 
+@answers("network", version=2)
 def network(state: RunState) -> list[str]:
     """Answer the network block by probing the endpoints for real, concurrently."""
     port = int(state.profile.get("endpoint_port", 443))
@@ -336,16 +421,9 @@ def _log_error(state: RunState, log: str) -> PsError | None:
     return None
 
 
-_NO_EVENTS = PsError(
-    "NoMatchingEventsFound,Microsoft.PowerShell.Commands.GetWinEventCommand",
-    "ObjectNotFound",
-    "No events were found that match the specified selection criteria.",
-)
-
-
 def _events_in(state: RunState, log: str, start: datetime) -> list[dict[str, Any]]:
-    """Return the log's events since ``start``, newest first, as Select-Object shapes them."""
-    found = []
+    """Return the log's events since ``start``, newest first, as Read-HrwEvents shapes them."""
+    found: list[dict[str, Any]] = []
     for event in state.profile.get("events", []) or []:
         if event.get("log") != log:
             continue
@@ -353,25 +431,31 @@ def _events_in(state: RunState, log: str, start: datetime) -> list[dict[str, Any
         if created < start:
             continue
         level = event.get("level", 4)
+        failure = event.get("format_error")
         found.append(
             {
                 "Id": int(event["id"]),
                 "ProviderName": str(event.get("provider", "")),
                 "Level": LEVEL.get(level, level) if isinstance(level, str) else int(level),
                 "TimeCreated": PsDate(created),
-                "Message": event.get("message"),
+                # FormatDescription() either returns the text or throws; the script keeps both.
+                "Message": None if failure else event.get("message"),
+                "MessageError": str(failure) if failure else None,
             }
         )
     found.sort(key=lambda e: e["TimeCreated"].moment, reverse=True)
     return found
 
 
-def _query(state: RunState, log: str, pick: list[dict[str, Any]] | None) -> list[str]:
+def _query(state: RunState, log: str, pick: list[dict[str, Any]]) -> list[str]:
+    """Return what Read-HrwEvents prints for one log: its failure, or the events (or nothing).
+
+    Get-WinEvent's NoMatchingEventsFound goes to the error variable and is dropped, so a log
+    without matching events prints nothing; a missing or denied log prints its error.
+    """
     failure = _log_error(state, log)
     if failure is not None:
         return _error(state, failure)
-    if not pick:
-        return _error(state, _NO_EVENTS)
     return _json(pick)
 
 
@@ -380,8 +464,13 @@ def _round_trip(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
 
 
+@answers("events", version=3)
 def events(state: RunState) -> list[str]:
-    """Answer the events block: the window, each configured log query, the SMA scan."""
+    """Answer the events block: the window, each configured log query, the SMA scan.
+
+    Messages are formatted per event (a profile's ``format_error`` stays with its event);
+    the scan keeps the events whose message could not be formatted.
+    """
     hours = float(state.params.get("lookback_hours", 24))
     start = state.now - timedelta(hours=hours)
     body = [
@@ -395,22 +484,6 @@ def events(state: RunState) -> list[str]:
         body += _query(state, log, [e for e in in_window if e["Id"] in ids][:200])
     body.append(state.mark("PART", f"scan {SMA_LOG}"))
     scanned = _events_in(state, SMA_LOG, start)[:500]
-    if not _log_error(state, SMA_LOG) and not scanned:
-        body += _error(state, _NO_EVENTS)  # Get-WinEvent itself found nothing in the window
-    else:
-        matches = [e for e in scanned if SMA_EXIT_TEXT in str(e["Message"] or "")]
-        failure = _log_error(state, SMA_LOG)
-        body += _error(state, failure) if failure else _json(matches)
+    kept = [e for e in scanned if e["MessageError"] or SMA_EXIT_TEXT in str(e["Message"] or "")]
+    body += _query(state, SMA_LOG, kept)
     return _block("events", state, body)
-
-
-ANSWERS = {
-    "service": service,
-    "hardware": hardware,
-    "pressure": pressure,
-    "prereqs": prereqs,
-    "clock": clock,
-    "worker": worker,
-    "network": network,
-    "events": events,
-}

@@ -24,7 +24,7 @@ from typing import Any, cast
 
 from lab.winrm_emulator import wsman
 from lab.winrm_emulator.config import HostConfig
-from lab.winrm_emulator.engine_api import CommandOutput, Engine
+from lab.winrm_emulator.engine_api import CommandOutput, Engine, ProcessInput
 from lab.winrm_emulator.ntlm_session import (
     CREDENTIALS,
     ENCRYPTED_CONTENT_TYPE,
@@ -44,6 +44,11 @@ HANDSHAKE_TIMEOUT_S = 15.0
 IDLE_TIMEOUT_S = 900.0
 RECEIVE_WAIT_CAP_S = 120.0
 ENVELOPE_OVERHEAD = 4096
+# Commands cmd.exe runs itself (no .exe of that name exists), so they fail to start when the
+# client asks WinRS to skip cmd.exe (WINRS_SKIP_CMD_SHELL=TRUE).
+CMD_BUILTINS = frozenset(
+    ("echo", "dir", "set", "ver", "type", "cd", "copy", "del", "mkdir", "rmdir", "vol", "path")
+)
 
 
 class ServerStats:
@@ -148,7 +153,7 @@ class WinRMServer:
         self._threads.clear()
         log.info("%s: WinRM stopped", self.host.name)
 
-    def run_command(self, command: str, arguments: list[str], stdin: bytes) -> CommandOutput:
+    def run_command(self, command: str, arguments: list[str], stdin: ProcessInput) -> CommandOutput:
         """Return what the engine answers for one command on this host."""
         return self.engine(command, arguments, stdin, self.host)
 
@@ -408,7 +413,7 @@ class _WSManHandler(BaseHTTPRequestHandler):
         if action == wsman.ACTION_CREATE:
             if request.resource_uri != wsman.CMD_RESOURCE_URI:
                 raise wsman.action_not_supported(action)
-            shell = shells.create(user)
+            shell = shells.create(user, wsman.shell_codepage(request))
             address = f"{self.server.scheme}://{self.app.host.address}:{self.server.server_address[1]}/wsman"
             log.info("%s: shell %s created for %s", self.app.host.name, shell.shell_id, user)
             return wsman.create_response(request, shell.shell_id, address, user)
@@ -439,7 +444,16 @@ class _WSManHandler(BaseHTTPRequestHandler):
     def _command(self, request: wsman.WSManRequest) -> bytes:
         shell = self._shell(request)
         command, arguments = wsman.command_line(request)
-        entry = self.app.shells.add_command(shell, command, arguments, self.app.run_command)
+        if wsman.flag(request, "WINRS_SKIP_CMD_SHELL", default=False):
+            # No cmd.exe: the first word must be a program CreateProcess can find.
+            program = command.split()[0].lower() if command.split() else ""
+            if program in CMD_BUILTINS:
+                raise wsman.file_not_found()
+        console = wsman.flag(request, "WINRS_CONSOLEMODE_STDIN", default=True)
+        self.app.stats.add(f"stdin:{'console' if console else 'pipe'}")
+        entry = self.app.shells.add_command(
+            shell, command, arguments, self.app.run_command, console_mode_stdin=console
+        )
         # The command line may carry encoded scripts; its length is enough for the log.
         log.info(
             "%s: command %s (%d chars) in shell %s",

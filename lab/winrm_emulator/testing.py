@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from lab.winrm_emulator.config import HostConfig
-from lab.winrm_emulator.engine_api import CommandOutput
+from lab.winrm_emulator.engine_api import CommandOutput, ProcessInput
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,12 @@ def loopback_host(
         username=username,
         password=password,
         workspace_id="00000000-0000-0000-0000-000000000000",
-        endpoints={"agentsvc": "agentsvc.invalid", "jrds": "jrds.invalid", "oms": "oms.invalid"},
+        endpoints={
+            "agentsvc": "agentsvc.invalid",
+            "jrds": "jrds.invalid",
+            "oms": "oms.invalid",
+            "ods": "ods.invalid",
+        },
         resolve={},
         proxy=None,
         profile=profile or {},
@@ -94,14 +99,18 @@ def loopback_host(
 
 
 def echo_engine(
-    command: str, arguments: list[str], stdin: bytes, host: HostConfig
+    command: str, arguments: list[str], stdin: ProcessInput, host: HostConfig
 ) -> CommandOutput:
     """Return the command line then the stdin on stdout, the arguments on stderr, exit code 7.
 
     Why: a transport test can then check every part of a command crossed the wire intact.
+    Stdin is read only if the client sends some before asking for output (a real process
+    that reads stdin would wait for it).
     """
+    read = getattr(stdin, "read_stdin_if_sent", stdin.read_stdin)
+    data: bytes = read()
     return CommandOutput(
-        stdout=f"{command}\n".encode() + stdin,
+        stdout=f"{command}\n".encode() + data,
         stderr=" ".join(arguments).encode(),
         exit_code=7,
     )

@@ -39,6 +39,7 @@ FAULT_ACTION = "http://schemas.dmtf.org/wbem/wsman/1/wsman/fault"
 # WSManFault codes Windows reports (HRESULTs of the WinRM service, as unsigned decimals).
 CODE_INVALID_ACTION = 2150858753
 CODE_TIMED_OUT = 2150858793
+CODE_FILE_NOT_FOUND = 2147942402  # HRESULT_FROM_WIN32(ERROR_FILE_NOT_FOUND)
 CODE_SHELL_NOT_FOUND = 2150858843
 CODE_BAD_MESSAGE = 2150858817
 
@@ -333,4 +334,33 @@ def operation_timed_out() -> WSManFault:
         "The WS-Management service cannot complete the operation within the time specified in "
         "OperationTimeout. ",
         sender=False,
+    )
+
+
+# Code pages a WinRS shell may be opened with here, and the Python codec for each.
+CODEPAGES = {437: "cp437", 850: "cp850", 1252: "cp1252", 65001: "utf-8"}
+
+
+def shell_codepage(request: WSManRequest) -> int:
+    """Return the WINRS_CODEPAGE of a Create request (437, the OEM code page, if absent)."""
+    text = request.options.get("WINRS_CODEPAGE", "437")
+    if not text.isdigit() or int(text) not in CODEPAGES:
+        raise bad_message(f"WINRS_CODEPAGE {text!r} is not a code page this host has")
+    return int(text)
+
+
+def flag(request: WSManRequest, name: str, default: bool) -> bool:
+    """Return a TRUE/FALSE option of the request, ``default`` when it is absent."""
+    value = request.options.get(name)
+    if value is None:
+        return default
+    if value.upper() not in ("TRUE", "FALSE"):
+        raise bad_message(f"option {name} must be TRUE or FALSE, not {value!r}")
+    return value.upper() == "TRUE"
+
+
+def file_not_found() -> WSManFault:
+    """Return the fault for a command whose program CreateProcess cannot find."""
+    return WSManFault(
+        "w:InternalError", CODE_FILE_NOT_FOUND, "The system cannot find the file specified. "
     )

@@ -114,7 +114,7 @@ def test_evidence_json_records_the_run_and_matches_the_schema(
     else:
         assert record["tool"]["git_commit"] is None
     assert set(record["tool"]["probe_scripts"]) >= {"linux_facts.sh", "windows_facts.ps1"}
-    assert record["catalogue"]["version"] == 1 and len(record["catalogue"]["sha256"]) == 64
+    assert record["catalogue"]["version"] == 2 and len(record["catalogue"]["sha256"]) == 64
     assert record["command_line"][0] == "pytest" and "--hosts=local://" in record["command_line"]
     assert record["inventory"] == {
         "hosts": "local://",
@@ -149,7 +149,7 @@ def test_no_secret_reaches_evidence_junit_html_or_environment(
     result = run_suite(
         pytester,
         monkeypatch,
-        {"win1": HostFacts("win1", "windows", windows_sections(status=1))},
+        {"win1": HostFacts("win1", "windows", windows_sections(state="Stopped"))},
         [
             f"--ansible-inventory={inventory}",
             "--hosts=ansible://all",
@@ -166,7 +166,7 @@ def test_no_secret_reaches_evidence_junit_html_or_environment(
     result.assert_outcomes(failed=1)
     folder = latest(pytester)
     record = load_evidence(folder)
-    assert "Status 1 pw=***" in record["checks"][0]["evidence"]
+    assert "State Stopped pw=***" in record["checks"][0]["evidence"]
     for name in (EVIDENCE, "junit.xml", "report.html", SUMS):
         assert SECRET not in (folder / name).read_text(), name
     assert SECRET not in result.stdout.str()

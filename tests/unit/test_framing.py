@@ -253,7 +253,7 @@ def test_windows_event_text_with_markers_stays_inside_its_json() -> None:
     events = sections["events"].data
     assert events is not None
     assert [e["message"] for e in events["logs"]["Operations Manager"]] == [forged]
-    assert sections["service"].data is not None and sections["service"].data["status"] == 1
+    assert sections["service"].data is not None and sections["service"].data["state"] == "Stopped"
 
 
 def test_windows_bytes_that_are_not_utf8_fail_only_their_section() -> None:

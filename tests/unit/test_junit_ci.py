@@ -44,7 +44,7 @@ def fleet_run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, *args:
     facts = {
         "lin1": local_facts(LinuxHost(agent=False, auto=False)),
         "dead": HostFacts("dead", "linux", connect_error="ssh failed: No route to host"),
-        "win1": HostFacts("win1", "windows", windows_sections(status=1)),
+        "win1": HostFacts("win1", "windows", windows_sections(state="Stopped")),
     }
     run_suite(
         pytester,

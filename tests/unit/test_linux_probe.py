@@ -9,6 +9,7 @@ from tests.linux_samples import (
     AGENTSVC,
     BOUNDARY,
     JRDS,
+    ODS,
     OMS,
     WS,
     LinuxHost,
@@ -26,7 +27,12 @@ def test_healthy_host_discovers_workspace_endpoints_and_workers() -> None:
     worker = parse(LinuxHost()).get("worker")
     assert worker is not None and worker.data is not None
     assert worker.data["workspace_id"] == WS
-    assert worker.data["endpoints"] == {"agentsvc": AGENTSVC, "jrds": JRDS, "oms": OMS}
+    assert worker.data["endpoints"] == {
+        "agentsvc": AGENTSVC,
+        "jrds": JRDS,
+        "oms": OMS,
+        "ods": ODS,
+    }
     assert worker.data["update_management"] and worker.data["user_worker"]
     assert worker.data["version"] == "1.7.4.0"
 
@@ -108,7 +114,7 @@ def test_overrides_replace_discovered_endpoints_and_proxy() -> None:
     worker = parse(LinuxHost(proxy="http://10.1.2.3:3128"))["worker"].data
     params = ProbeParams(endpoints={"jrds": "jrds.example.test"}, proxy="")
     roles, proxy, creds = linux.network_plan(linux.effective_worker(worker, params), params)
-    assert roles == {AGENTSVC: "agentsvc", "jrds.example.test": "jrds", OMS: "oms"}
+    assert roles == {AGENTSVC: "agentsvc", "jrds.example.test": "jrds", OMS: "oms", ODS: "ods"}
     assert proxy is None and creds == ""
     _, proxy, _ = linux.network_plan(worker, ProbeParams())
     assert proxy == "10.1.2.3:3128"
@@ -121,6 +127,7 @@ def test_workspace_override_gives_endpoints_to_an_image_without_agent() -> None:
     assert effective["endpoints"] == {
         "agentsvc": "11111111-2222-3333-4444-555555555555.agentsvc.azure-automation.net",
         "oms": "11111111-2222-3333-4444-555555555555.oms.opinsights.azure.com",
+        "ods": "11111111-2222-3333-4444-555555555555.ods.opinsights.azure.com",
     }
     assert linux.effective_worker(None, ProbeParams()) is None
 

@@ -343,15 +343,19 @@ def test_refuses_shards_of_another_catalogue_or_tool(
 ) -> None:
     one, two, three = shards
     sha = load_evidence(one)["catalogue"]["sha256"]
-    _reseal(three, lambda r: r["catalogue"].update(version=2, sha256="0" * 64))
+    version = load_evidence(one)["catalogue"]["version"]  # the catalogue's own, not pinned
+    other = version + 1
+    _reseal(three, lambda r: r["catalogue"].update(version=other, sha256="0" * 64))
     assert _refused(capsys, pytester.path / "fleet", one, two, three) == [
-        f"{three} (shard 3/3): catalogue v2 sha256:000000000000 differs from {one} (shard 1/3)'s"
-        f" v1 sha256:{sha[:12]}: run every shard from the same catalogue"
+        f"{three} (shard 3/3): catalogue v{other} sha256:000000000000 differs from {one} "
+        f"(shard 1/3)'s v{version} sha256:{sha[:12]}: run every shard from the same catalogue"
     ]
     lines = _refused(capsys, pytester.path / "fleet", three, one, two)
-    assert lines[0].startswith(f"{three} (shard 3/3): catalogue v2 sha256:000000000000 is not")
+    assert lines[0].startswith(
+        f"{three} (shard 3/3): catalogue v{other} sha256:000000000000 is not"
+    )
     assert [ln.split(":")[0] for ln in lines[1:]] == [f"{one} (shard 1/3)", f"{two} (shard 2/3)"]
-    _reseal(three, lambda r: r["catalogue"].update(version=1, sha256=sha))
+    _reseal(three, lambda r: r["catalogue"].update(version=version, sha256=sha))
     _reseal(three, lambda r: r["tool"].update(version="9.9"))
     assert _refused(capsys, pytester.path / "fleet", one, two, three) == [
         f"{three} (shard 3/3): tool (version) differs from {one} (shard 1/3)'s: run every "

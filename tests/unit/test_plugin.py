@@ -116,7 +116,7 @@ def test_junit_properties_html_evidence_and_no_secrets(
         f"      ansible_password: '{SECRET}'\n"
     )
     result = suite(
-        {"win1": HostFacts("win1", "windows", windows_sections(status=1))},
+        {"win1": HostFacts("win1", "windows", windows_sections(state="Stopped"))},
         [f"--ansible-inventory={inventory}", "--hosts=ansible://all", "-k", WINDOWS_CHECKS],
     )
     result.assert_outcomes(passed=10, failed=1)
@@ -144,7 +144,7 @@ def test_junit_properties_html_evidence_and_no_secrets(
     html = (pytester.path / "reports" / "latest" / "report.html").read_text()
     assert f'<td class="kind">{kind}</td>' in html
     attached = [base64.b64decode(b).decode() for b in re.findall(r"base64,([A-Za-z0-9+/=]+)", html)]
-    assert "probe output (win1)" in html and any("Status 1" in a for a in attached)
+    assert "probe output (win1)" in html and any("State Stopped" in a for a in attached)
     assert SECRET not in html and not any(SECRET in a for a in attached)
     assert SECRET not in (pytester.path / "reports" / "latest" / "junit.xml").read_text()
 

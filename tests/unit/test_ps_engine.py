@@ -22,19 +22,17 @@ from hrw_preflight.facts.windows.probe import (
     build_invocation,
     collect,
     encode_command,
+    params_document,
     parse_output,
     script_text,
 )
+from lab.winrm_emulator import probe_blocks, ps_sections
 from lab.winrm_emulator.clixml_writer import error_stream
 from lab.winrm_emulator.config import HostConfig
-from lab.winrm_emulator.engine import run_command, run_probe
-from lab.winrm_emulator.probe_blocks import (
-    BLOCK_SHA256,
-    BOOTSTRAP_SHA256,
-    digest,
-    split_regions,
-)
+from lab.winrm_emulator.engine import BOOTSTRAP_ANSWER, run_command, run_probe
+from lab.winrm_emulator.probe_blocks import BLOCKS, digest, split_regions
 from lab.winrm_emulator.ps_json import PsDate, convert_to_json
+from lab.winrm_emulator.ps_sections import ANSWER_VERSIONS, RunState
 from tests.windows_recorded import (
     RECORDED_BOUNDARY,
     endpoint_names,
@@ -168,7 +166,7 @@ def test_healthy_round_trip_with_a_real_tls_endpoint(azure_port: int) -> None:
         issuer = x509.load_pem_x509_certificate(result["chain_pem"][1].encode())
         assert leaf.issuer == issuer.subject
         assert "Unit Azure TLS Issuing CA" in issuer.subject.rfc4514_string()
-        assert result["role"] in ("agentsvc", "jrds", "oms") and host_name in ENDPOINTS.values()
+        assert result["role"] in ENDPOINTS and host_name in ENDPOINTS.values()
 
 
 def test_faulty_profile_round_trip(azure_port: int) -> None:
@@ -210,8 +208,8 @@ def test_faulty_profile_round_trip(azure_port: int) -> None:
     assert sections["service"].data == {
         "exists": True,
         "name": "HealthService",
-        "status": 1,
-        "start_type": 4,
+        "state": "Stopped",
+        "start_mode": "Disabled",
     }
     assert sections["hardware"].data == {"logical_processors": 1, "memory_bytes": 2 << 30}
     assert sections["pressure"].data == {
@@ -312,13 +310,14 @@ def test_missing_service_and_unreadable_logs_round_trip() -> None:
     service = sections["service"].data
     assert service is not None and service["exists"] is False
     assert sections["worker"].error is not None
-    events = sections["events"].error
-    assert events is not None and "Microsoft-SMA/Operational" in events
+    events = sections["events"].data
+    assert events is not None and "Microsoft-SMA/Operational" in events["missing_logs"]
     network = sections["network"].data  # the override still gives endpoints to probe
     assert network is not None
     assert set(network) == {
         "override-ws.agentsvc.azure-automation.net",
         "override-ws.oms.opinsights.azure.com",
+        "override-ws.ods.opinsights.azure.com",
     }
     assert {r["detail"] for r in network.values()} == {"No such host is known"}
 
@@ -333,6 +332,7 @@ def test_parameter_overrides_win(azure_port: int) -> None:
         "agentsvc": "aaaa.agentsvc.azure-automation.net",
         "jrds": "jrds.example.test",
         "oms": "aaaa.oms.opinsights.azure.com",
+        "ods": "aaaa.ods.opinsights.azure.com",
     }
     network = sections["network"].data
     assert network is not None
@@ -385,6 +385,81 @@ def test_params_can_force_no_proxy(azure_port: int) -> None:
     worker, network = sections["worker"].data, sections["network"].data
     assert worker is not None and worker["proxy"] is None
     assert network is not None and {r["tls"] for r in network.values()} == {"ok"}
+
+
+# --- the agent's COM object: member names are checked, not assumed --------------------------
+
+
+def _worker_code() -> str:
+    regions, _ = split_regions(script_text())
+    return dict(regions)["worker"]
+
+
+def _answer_worker(code: str, host: HostConfig) -> tuple[RunState, Section]:
+    """Answer a (possibly edited) worker block directly and parse what it printed."""
+    params = params_document(FAST, RECORDED_BOUNDARY)
+    state = RunState(host=host, params=params, now=datetime.now(UTC))
+    state.code["worker"] = code
+    lines = ps_sections.worker(state)
+    text = "\r\n".join(lines).encode("utf-8")
+    return state, parse_output(text, b"", 0, boundary=RECORDED_BOUNDARY)["worker"]
+
+
+def test_agent_proxy_is_read_from_the_com_properties() -> None:
+    state, worker = _answer_worker(_worker_code(), make_host(None, {}, "http://bob:pw@proxy:3128"))
+    assert state.agent is not None and state.agent["ProxyUrl"] == "http://proxy:3128"
+    assert state.agent["ProxyUsername"] == "bob" and state.agent["ProxyError"] is None
+    assert worker.data is not None and worker.data["proxy"]["url"] == "http://bob:***@proxy:3128"
+    assert worker.data["proxy_error"] is None
+
+
+def test_a_com_method_the_agent_lacks_fails_as_methodnotfound() -> None:
+    """The probe's former GetProxyUrl() call: on a real host the whole agent part throws."""
+    old = _worker_code().replace(
+        "Url      = [string]$config.proxyUrl", "Url      = [string]$config.GetProxyUrl()"
+    )
+    old = old.replace("Set-StrictMode -Version 2.0", "")
+    assert old != _worker_code()
+    _, worker = _answer_worker(old, make_host(None, {}, "http://proxy:3128"))
+    assert worker.error is not None
+    assert "does not contain a method named 'GetProxyUrl'" in worker.error
+    assert "MethodNotFound" in worker.raw
+
+
+def test_a_misspelt_property_in_the_strict_scope_keeps_the_workspaces() -> None:
+    misspelt = _worker_code().replace("$config.proxyUsername", "$config.proxyUser")
+    assert misspelt != _worker_code()
+    state, worker = _answer_worker(misspelt, make_host(None, {}, "http://proxy:3128"))
+    assert state.agent is not None and state.agent["Workspaces"] == [WS]
+    assert worker.data is not None and worker.data["workspace_id"] == WS
+    assert worker.data["endpoints"]["agentsvc"] == ENDPOINTS["agentsvc"]
+    assert worker.data["proxy"] is None
+    assert "The property 'proxyUser' cannot be found" in worker.data["proxy_error"]
+    assert "PropertyNotFoundStrict" in worker.data["proxy_error"]
+
+
+def test_a_misspelt_property_outside_strict_mode_reads_as_null_like_powershell() -> None:
+    lenient = _worker_code().replace("Set-StrictMode -Version 2.0", "")
+    lenient = lenient.replace("$config.proxyUrl", "$config.proxyAddress")
+    state, _ = _answer_worker(lenient, make_host(None, {}, "http://proxy:3128"))
+    assert state.agent is not None and state.agent["ProxyUrl"] == ""
+    assert state.agent["ProxyError"] is None
+
+
+def test_member_names_bind_case_insensitively_as_in_powershell() -> None:
+    cased = _worker_code().replace("$config.GetCloudWorkspaces()", "$config.getcloudworkspaces()")
+    state, worker = _answer_worker(cased, make_host(None, {}, None))
+    assert worker.error is None and state.agent is not None and state.agent["Workspaces"] == [WS]
+
+
+def test_a_missing_com_class_is_nocomclassidentified() -> None:
+    sections = probe(make_host({"healthservice": {"exists": False}}))
+    raw = sections["worker"].raw
+    assert "NoCOMClassIdentified,Microsoft.PowerShell.Commands.NewObjectCommand" in raw
+    assert "REGDB_E_CLASSNOTREG" in raw and "CannotLoadComObjectType" not in raw
+    misnamed = _worker_code().replace("'AgentConfigManager.MgmtSvcCfg'", "'AgentConfig.Mgmt'")
+    _, worker = _answer_worker(misnamed, make_host())
+    assert worker.error is not None and "80040154 Class not registered" in worker.error
 
 
 def test_recordings_match_what_the_engine_answers_now(tmp_path: Path) -> None:
@@ -462,7 +537,7 @@ def test_a_changed_probe_block_fails_loudly_after_the_blocks_before_it() -> None
     assert output.stdout.startswith(marks("@@HRW-BEGIN service\r\n").encode())
     assert marks("@@HRW-BEGIN hardware").encode() not in output.stdout
     assert "The term 'Get-Bogus' is not recognized" in decode_stderr(output.stderr)
-    reworded = stdin.replace(b"-MaxEvents 200", b"-MaxEvents 300")
+    reworded = stdin.replace(b"Read-HrwEvents $filter 200", b"Read-HrwEvents $filter 300")
     text = decode_stderr(run_command(command, [], reworded, make_host()).stderr)
     assert "probe block 'events' differs" in text
 
@@ -484,14 +559,44 @@ def test_unreadable_parameter_line_fails_like_frombase64string() -> None:
 
 def test_engine_knows_the_probe_in_this_tree() -> None:
     """Fails when the probe changed without the emulator learning the new version."""
-    assert digest(BOOTSTRAP) == BOOTSTRAP_SHA256, "run python -m lab.winrm_emulator.probe_blocks"
+    stale = "\n".join(probe_blocks.stale_entries())
+    assert digest(BOOTSTRAP) == probe_blocks.BOOTSTRAP.sha256, stale
     regions, stray = split_regions(script_text())
     assert not stray
-    assert {name: digest(body) for name, body in regions} == BLOCK_SHA256
+    assert {name: digest(body) for name, body in regions} == {
+        name: entry.sha256 for name, entry in BLOCKS.items()
+    }, stale
     encoded = base64.b64decode(
         build_invocation(FAST, RECORDED_BOUNDARY)[0].rsplit(" ", 1)[1]
     ).decode("utf-16-le")
     assert encoded == BOOTSTRAP
+
+
+def test_each_fingerprint_names_the_version_of_the_answer_beside_its_code() -> None:
+    """A fingerprint is approved only together with its answer: both versions must agree.
+
+    Changing a block means a new digest, which means editing its entry by hand, whose
+    ``answer`` must then equal the version raised beside the changed answer code.
+    """
+    assert {name: entry.answer for name, entry in BLOCKS.items()} == ANSWER_VERSIONS
+    assert probe_blocks.BOOTSTRAP.answer == BOOTSTRAP_ANSWER
+    for name, entry in {"bootstrap": probe_blocks.BOOTSTRAP, **BLOCKS}.items():
+        assert len(entry.why.split()) >= 4, f"{name}: say why the answer fits this block"
+
+
+def test_fingerprints_cannot_be_approved_by_a_command(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--write is gone: the tool only reports, and reports a changed block as stale."""
+    source = Path(probe_blocks.__file__).read_text(encoding="utf-8")
+    assert probe_blocks.main(["--write"]) == 2
+    assert "no --write" in capsys.readouterr().err
+    assert Path(probe_blocks.__file__).read_text(encoding="utf-8") == source
+    assert probe_blocks.main([]) == 0
+    changed = {**probe_blocks.current_digests(), "service": "0" * 64}
+    monkeypatch.setattr(probe_blocks, "current_digests", lambda: changed)
+    assert probe_blocks.main([]) == 1
+    assert "service: now 0000" in capsys.readouterr().out
 
 
 def test_probe_over_the_emulators_winrm_https_in_one_command(

@@ -17,6 +17,7 @@ from tests.linux_samples import (
     AGENTSVC,
     BOUNDARY,
     JRDS,
+    ODS,
     OMS,
     LinuxHost,
     Out,
@@ -34,6 +35,7 @@ def chains() -> dict[str, list[str]]:
         "*.agentsvc.azure-automation.net",
         "*.azure-automation.net",
         "*.oms.opinsights.azure.com",
+        "*.ods.opinsights.azure.com",
     ]
     leaf = make_cert("azure", inter, ca=False, sans=sans)
     forged = make_cert("Microsoft Azure RSA TLS Issuing CA 03", None, ca=True)
@@ -58,7 +60,7 @@ def linux_facts(
     sections = linux.parse_facts(
         Out(host.facts_output()), ProbeParams(), host.window(skew_s), boundary=BOUNDARY
     )
-    roles = {AGENTSVC: "agentsvc", JRDS: "jrds", OMS: "oms"}
+    roles = {AGENTSVC: "agentsvc", JRDS: "jrds", OMS: "oms", ODS: "ods"}
     if network is not None:
         sections["network"] = linux.parse_network(Out("\n".join(network)), roles, None)
     return HostFacts("h1", "linux", sections)
@@ -66,7 +68,7 @@ def linux_facts(
 
 def net(chain: list[str], blocked: tuple[str, ...] = ()) -> list[str]:
     lines: list[str] = []
-    for host in (AGENTSVC, JRDS, OMS):
+    for host in (AGENTSVC, JRDS, OMS, ODS):
         lines += openssl_timeout(host) if host in blocked else openssl_ok(host, chain)
     return lines
 
@@ -179,7 +181,7 @@ def test_configuration_driven_skips_carry_a_reason(settings: Settings) -> None:
 
 
 def test_network_faults(chains: dict[str, list[str]], settings: Settings) -> None:
-    blocked = linux_facts(LinuxHost(), net(chains["good"], blocked=(AGENTSVC, JRDS, OMS)))
+    blocked = linux_facts(LinuxHost(), net(chains["good"], blocked=(AGENTSVC, JRDS, OMS, ODS)))
     assert outcome("HRW-G01", "oms", blocked, settings) == "failed"
     assert outcome("HRW-G04", "oms", blocked, settings) == "failed"
     intercepted = linux_facts(LinuxHost(), net(chains["intercepted"]))

@@ -14,8 +14,9 @@ from hrw_preflight.verdicts.certs import load_trusted_cas
 from tests.windows_recorded import load_recorded
 
 CHECKS = [(s.id, i) for s in load_catalogue().scenarios if s.applies_to("windows") for i in s.items]
-G01 = {f"HRW-G01:{r}" for r in ("agentsvc", "jrds", "oms")}
-G04 = {f"HRW-G04:{r}" for r in ("agentsvc", "jrds", "oms")}
+ROLES = ("agentsvc", "jrds", "oms", "ods")
+G01 = {f"HRW-G01:{r}" for r in ROLES}
+G04 = {f"HRW-G04:{r}" for r in ROLES}
 EVENTS = {"HRW-W02:event-4502", "HRW-W03:exit-4294967295", "HRW-W04:sma-15011"} | {
     f"HRW-W04:om-{n}" for n in (2127, 2129, 2133, 2138, 4000, 4001, 4002)
 }
@@ -56,8 +57,11 @@ EXPECTED: dict[str, set[str]] = {
     "windows-tls-intercepted": G04,
     "windows-443-blocked": G01 | G04,
     "windows-proxy-no-password": G01 | G04,
+    "windows-proxy-unreadable": set(),
     "windows-missing-log": set(),
     "windows-access-denied": set(),
+    # The unformattable 4502 cannot be cleared; the 2138 next to it is still found by id.
+    "windows-event-unformattable": {"HRW-W04:om-2138"},
     "windows-garbled-json": set(),
     "windows-cut-off": set(),
     "windows-connectivity-errors": G01 | G04,  # refused, timeout, unresolved
@@ -68,12 +72,19 @@ EXPECTED: dict[str, set[str]] = {
 }
 # Whether an extension-based worker is installed is not read on Windows yet, so on a host
 # without the agent-based one, K01 cannot be told.
-EXTRA_ERRORS = {"windows-service-missing": {"HRW-K01:installed"}}
+SMA_CHECKS = {"HRW-W03:exit-4294967295", "HRW-W04:sma-15011"}
+EXTRA_ERRORS = {
+    "windows-service-missing": {"HRW-K01:installed"},
+    # Errors inside a readable section: a fact it holds says the check cannot be judged.
+    "windows-proxy-unreadable": G01 | G04,  # probed directly: not the agent's route
+    # One missing or unreadable log errors the checks on that log only.
+    "windows-missing-log": SMA_CHECKS,
+    "windows-access-denied": EVENTS - SMA_CHECKS,
+    "windows-event-unformattable": {"HRW-W02:event-4502"},
+}
 # Spot checks that the derivation above errors what it should.
 ERRORING_AT_LEAST = {
     "windows-service-missing": G01 | G04,
-    "windows-missing-log": EVENTS,
-    "windows-access-denied": EVENTS,
     "windows-garbled-json": {"HRW-G02:cpu", "HRW-G02:memory"},
     "windows-cut-off": G01 | G04 | EVENTS,
 }
@@ -122,7 +133,8 @@ def test_recorded_profile_gives_exactly_its_outcomes(name: str, settings: Settin
 
 def test_failure_texts_say_what_was_seen(settings: Settings) -> None:
     stopped = HostFacts("w", "windows", load_recorded("windows-healthservice-stopped"))
-    assert "Stopped (1)" in judge("HRW-W01", "HealthService", stopped, settings).seen
+    seen = judge("HRW-W01", "HealthService", stopped, settings).seen
+    assert seen == "HealthService State Stopped, StartMode Auto"
     event = HostFacts("w", "windows", load_recorded("windows-event-4502"))
     seen = judge("HRW-W02", "event-4502", event, settings).seen
     assert "1 event(s)" in seen and "4502" in seen
@@ -141,3 +153,24 @@ def test_unknown_command_answer_errors_every_check_after_it(settings: Settings) 
     skipped = {f"{sid}:{item}" for (sid, item), o in outcomes.items() if o == "skipped"}
     assert skipped == NOT_READ_YET
     assert {o for k, o in outcomes.items() if f"{k[0]}:{k[1]}" not in skipped} == {"error"}
+
+
+def test_an_unreadable_agent_proxy_is_an_error_that_says_why(settings: Settings) -> None:
+    facts = HostFacts("w", "windows", load_recorded("windows-proxy-unreadable"))
+    worker = facts.sections["worker"].data
+    assert worker is not None and worker["workspace_id"] and worker["proxy"] is None
+    verdict = judge("HRW-G01", "agentsvc", facts, settings)
+    assert verdict.outcome == "error"
+    assert "proxy setting could not be read" in verdict.seen
+    assert "PropertyNotFoundStrict" in verdict.seen
+
+
+def test_missing_log_and_unformattable_event_say_why(settings: Settings) -> None:
+    missing = HostFacts("w", "windows", load_recorded("windows-missing-log"))
+    verdict = judge("HRW-W03", "exit-4294967295", missing, settings)
+    assert "'Microsoft-SMA/Operational' does not exist on the host" in verdict.seen
+    assert "not installed" in verdict.seen
+    odd = HostFacts("w", "windows", load_recorded("windows-event-unformattable"))
+    verdict = judge("HRW-W02", "event-4502", odd, settings)
+    assert "could not format (The specified resource type cannot be found" in verdict.seen
+    assert judge("HRW-W03", "exit-4294967295", odd, settings).outcome == "passed"

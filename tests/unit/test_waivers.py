@@ -100,7 +100,7 @@ def _run_stopped_service(
     return run_suite(
         pytester,
         monkeypatch,
-        {"win1": HostFacts("win1", "windows", windows_sections(status=1))},
+        {"win1": HostFacts("win1", "windows", windows_sections(state="Stopped"))},
         [
             f"--ansible-inventory={inventory}",
             "--hosts=ansible://all",
@@ -132,7 +132,7 @@ def test_valid_waiver_reports_waived_never_passed(
     assert check["outcome"] == "waived" and check["waiver"]["justification"] == (
         "agent replaced next sprint"
     )
-    assert "Status 1" in check["evidence"] and "seen:" in check["reason"]
+    assert "State Stopped" in check["evidence"] and "seen:" in check["reason"]
     assert record["waivers"]["entries"][0]["applied"] == 1
     cases = {c.name: c for s in JUnitXml.fromfile(str(folder / "junit.xml")) for c in s}
     case = cases["test_healthservice[win1:HRW-W01:HealthService]"]

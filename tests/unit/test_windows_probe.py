@@ -35,10 +35,8 @@ from tests.windows_recorded import (
 
 # Which sections each recording must leave unreadable; all others must hold data.
 UNREADABLE = {
-    "windows-access-denied": {"events"},
     "windows-cut-off": {"network", "events"},
     "windows-garbled-json": {"hardware"},
-    "windows-missing-log": {"events"},
     "windows-service-missing": {"worker", "network"},
     "windows-unknown-command": set(SECTIONS)
     - {"service"},  # the engine stops at the first unknown block
@@ -190,8 +188,8 @@ def test_healthy_recording() -> None:
     assert sections["service"].data == {
         "exists": True,
         "name": "HealthService",
-        "status": 4,
-        "start_type": 2,
+        "state": "Running",
+        "start_mode": "Auto",
     }
     assert sections["hardware"].data == {"logical_processors": 2, "memory_bytes": 8 << 30}
     assert sections["pressure"].data == {
@@ -206,6 +204,7 @@ def test_healthy_recording() -> None:
         "agentsvc": f"{ws}.agentsvc.azure-automation.net",
         "jrds": "eus-jobruntimedata-prod-su1.azure-automation.net",
         "oms": f"{ws}.oms.opinsights.azure.com",
+        "ods": f"{ws}.ods.opinsights.azure.com",
     }
     assert worker["update_management"] and worker["user_worker"]
     assert worker["version"] == "7.3.1418.0" and worker["proxy"] is None
@@ -222,6 +221,8 @@ def test_healthy_recording() -> None:
     assert events == {
         "lookback_hours": 24.0,
         "logs": {"Operations Manager": [], "Microsoft-SMA/Operational": []},
+        "missing_logs": {},
+        "unreadable_logs": {},
     }
 
 
@@ -241,6 +242,29 @@ def test_recording_controller_window_is_the_manifests() -> None:
     timing = recorded_timing("windows-healthy")
     assert timing.ended - timing.started == pytest.approx(2.0)
     assert timing.midpoint == pytest.approx(RECORDED_AT.timestamp() - 0.2)
+
+
+def test_every_recording_is_labelled_synthetic_where_it_lives() -> None:
+    """No real PowerShell made these files; the manifest and a README next to them say so."""
+    from tests.windows_recorded import DATA
+
+    manifest = json.loads((DATA / "manifest.json").read_text(encoding="utf-8"))
+    assert set(manifest) == set(recorded_names())
+    assert all(entry["origin"].startswith("synthetic:") for entry in manifest.values())
+    assert "synthetic" in (DATA / "README.md").read_text(encoding="utf-8").splitlines()[0]
+
+
+def test_old_dotnet_host_still_reads_its_service_start_mode() -> None:
+    """.NET 4.5.2 has no ServiceController.StartType; Win32_Service reads there too."""
+    sections = load_recorded("windows-dotnet-452")
+    assert sections["service"].data == {
+        "exists": True,
+        "name": "HealthService",
+        "state": "Running",
+        "start_mode": "Auto",
+    }
+    assert '"StartMode":  "Auto"' in sections["service"].raw
+    assert "Get-Service -Name" not in script_text() and "'StartType'" not in script_text()
 
 
 def test_old_dotnet_recording() -> None:
@@ -314,14 +338,15 @@ def test_clock_without_the_controllers_timing_is_an_error() -> None:
 
 def test_stopped_and_missing_service() -> None:
     stopped = load_recorded("windows-healthservice-stopped")["service"].data
-    assert stopped is not None and (stopped["status"], stopped["start_type"]) == (1, 2)
+    assert stopped is not None and (stopped["state"], stopped["start_mode"]) == ("Stopped", "Auto")
     missing = load_recorded("windows-service-missing")
     assert missing["service"].data == {
         "exists": False,
         "name": "HealthService",
-        "status": None,
-        "start_type": None,
+        "state": None,
+        "start_mode": None,
     }
+    assert missing["service"].raw == ""  # Win32_Service with no match prints nothing
     assert "AgentConfigManager.MgmtSvcCfg" in str(missing["worker"].error)
     assert "no endpoint to probe" in str(missing["network"].error)
 
@@ -332,7 +357,8 @@ def test_a_single_event_is_read_although_51_writes_it_as_an_object() -> None:
     events = load_recorded("windows-event-4502")["events"].data
     assert events is not None
     (event,) = events["logs"]["Operations Manager"]
-    assert (event["id"], event["level"], event["provider"]) == (4502, 2, "HealthService")
+    assert (event["id"], event["level"], event["provider"]) == (4502, 2, "Health Service Modules")
+    assert event["message_error"] is None
     assert event["time"] == "2026-11-27T08:40:00+00:00"
     assert "HybridAgent" in event["message"]
 
@@ -348,15 +374,38 @@ def test_sma_log_merges_id_query_and_message_scan_within_the_window() -> None:
     assert "Win32 Process Exited with code [4294967295]" in sma[0]["message"]
 
 
-def test_event_logs_that_cannot_be_read_fail_the_section() -> None:
+def test_a_missing_or_unreadable_log_is_its_own_outcome_not_the_sections() -> None:
+    """The other log stays readable; the missing one is told apart from a denied one."""
     missing = load_recorded("windows-missing-log")["events"]
-    assert missing.error is not None and "Microsoft-SMA/Operational" in missing.error
-    assert "There is not an event log" in missing.error and "NoMatchingLogsFound" in missing.raw
-    denied = load_recorded("windows-access-denied")["events"]
-    assert denied.error == (
-        "event log 'Operations Manager' cannot be read: "
+    assert missing.data is not None and "NoMatchingLogsFound" in missing.raw
+    assert missing.data["missing_logs"] == {
+        "Microsoft-SMA/Operational": "the event log 'Microsoft-SMA/Operational' does not exist "
+        "on the host"
+    }
+    assert missing.data["unreadable_logs"] == {}
+    assert list(missing.data["logs"]) == ["Operations Manager"]
+    denied = load_recorded("windows-access-denied")["events"].data
+    assert denied is not None and denied["missing_logs"] == {}
+    assert denied["unreadable_logs"] == {
+        "Operations Manager": "event log 'Operations Manager' cannot be read: "
         "Attempted to perform an unauthorized operation."
-    )
+    }
+    assert "Microsoft-SMA/Operational" in denied["logs"]
+
+
+def test_no_matching_events_prints_nothing_and_reads_as_an_empty_log() -> None:
+    healthy = load_recorded("windows-healthy")["events"]
+    assert f"PART log Operations Manager\n{RECORDED_BOUNDARY} PART" in healthy.raw
+    assert healthy.data is not None and healthy.data["logs"]["Operations Manager"] == []
+
+
+def test_an_event_whose_message_cannot_be_formatted_keeps_the_log() -> None:
+    data = load_recorded("windows-event-unformattable")["events"].data
+    assert data is not None
+    ops = data["logs"]["Operations Manager"]
+    assert [(e["id"], e["message_error"] is not None) for e in ops] == [(4502, True), (2138, False)]
+    assert ops[0]["message"] == "" and "resource type cannot be found" in ops[0]["message_error"]
+    assert ops[1]["message"] == "The proxy server asked for credentials."
 
 
 def test_connectivity_errors_keep_each_endpoints_own_status() -> None:
@@ -364,7 +413,12 @@ def test_connectivity_errors_keep_each_endpoints_own_status() -> None:
     worker, network = sections["worker"].data, sections["network"].data
     assert worker is not None and network is not None
     statuses = {role: network[host]["tcp"] for role, host in worker["endpoints"].items()}
-    assert statuses == {"agentsvc": "refused", "oms": "timeout", "jrds": "unresolved"}
+    assert statuses == {
+        "agentsvc": "refused",
+        "oms": "timeout",
+        "jrds": "unresolved",
+        "ods": "unresolved",
+    }
     assert all(r["tls"] == "not-attempted" and not r["chain_pem"] for r in network.values())
     blocked = load_recorded("windows-443-blocked")["network"].data
     assert blocked is not None and {r["tcp"] for r in blocked.values()} == {"timeout"}
@@ -443,7 +497,9 @@ def test_byte_order_mark_and_lf_line_ends_are_accepted() -> None:
 @pytest.mark.parametrize(
     ("section", "body", "reason"),
     [
-        ("service", '{"Name": "HealthService", "Status": "Sideways", "StartType": 2}', "Status"),
+        ("service", '{"Name": "HealthService", "State": "Sideways", "StartMode": "Auto"}', "State"),
+        ("service", '{"Name": "HealthService", "State": "Running", "StartMode": 2}', "StartMode"),
+        ("service", '{"Name": "HealthService", "State": "Running"}', "StartMode"),
         ("service", "@@HRW-ERROR\r\nnot json", "garbled JSON in the service section"),
         ("service", '["a", "b"]', "expected JSON objects"),
         (
@@ -543,9 +599,8 @@ def test_other_shapes_51_and_7_can_produce_are_read() -> None:
         ' "Category": "ObjectNotFound", "Message": "No events were found"}'
     )
     stdout = _with_block("windows-healthy", "events", events)
-    stdout = stdout.replace(b'"Status":  4', b'"Status":  "Running"')
     sections = parse_output(stdout, b"", 0, boundary=RECORDED_BOUNDARY)
-    assert sections["service"].data is not None and sections["service"].data["status"] == 4
+    assert sections["service"].data is not None and sections["service"].data["state"] == "Running"
     data = sections["events"].data
     assert data is not None and data["lookback_hours"] == 1.5
     ops = data["logs"]["Operations Manager"]

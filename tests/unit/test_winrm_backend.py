@@ -14,7 +14,7 @@ import testinfra.host
 from hrw_preflight.hosts.errors import ConfigError
 from hrw_preflight.hosts.winrm_backend import WinRMBackend, WinRMError, WinRMSettings
 from lab.winrm_emulator.config import HostConfig
-from lab.winrm_emulator.engine_api import CommandOutput
+from lab.winrm_emulator.engine_api import CommandOutput, ProcessInput
 from lab.winrm_emulator.server import WinRMServer, create_server
 from lab.winrm_emulator.testing import TlsFiles, echo_engine, loopback_host
 
@@ -94,7 +94,7 @@ def test_two_threads_never_share_the_shell_at_once(tls: TlsFiles) -> None:
     overlap = 0
 
     def counting_engine(
-        command: str, arguments: list[str], stdin: bytes, host: HostConfig
+        command: str, arguments: list[str], stdin: ProcessInput, host: HostConfig
     ) -> CommandOutput:
         nonlocal running, overlap
         with lock:

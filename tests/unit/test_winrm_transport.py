@@ -23,7 +23,7 @@ import winrm.exceptions
 from winrm.protocol import Protocol
 
 from lab.winrm_emulator.config import ConfigError, HostConfig, load
-from lab.winrm_emulator.engine_api import CommandOutput
+from lab.winrm_emulator.engine_api import CommandOutput, ProcessInput
 from lab.winrm_emulator.server import WinRMServer, create_server
 from lab.winrm_emulator.testing import TlsFiles, echo_engine, loopback_host
 
@@ -57,7 +57,7 @@ def protocol(
 
 def run_once(p: Protocol, command: str, args: list[str], stdin: bytes) -> tuple[bytes, bytes, int]:
     shell = p.open_shell()
-    command_id = p.run_command(shell, command, args)
+    command_id = p.run_command(shell, command, args, console_mode_stdin=False)
     p.send_command_input(shell, command_id, stdin, end=True)
     result: tuple[bytes, bytes, int] = p.get_command_output(shell, command_id)
     p.cleanup_command(shell, command_id)
@@ -249,7 +249,7 @@ def test_receive_long_polls_until_a_slow_command_finishes(tls: TlsFiles) -> None
     release = threading.Event()
 
     def slow_engine(
-        command: str, arguments: list[str], stdin: bytes, host: HostConfig
+        command: str, arguments: list[str], stdin: ProcessInput, host: HostConfig
     ) -> CommandOutput:
         release.wait(10)
         return CommandOutput(b"late", b"", 0)
@@ -327,7 +327,7 @@ def write_config(path: Path, tls: TlsFiles, **overrides: object) -> Path:
         "username": USER,
         "password": PASSWORD,
         "workspace_id": "ws",
-        "endpoints": {"agentsvc": "a", "jrds": "j", "oms": "o"},
+        "endpoints": {"agentsvc": "a", "jrds": "j", "oms": "o", "ods": "d"},
         "resolve": {"a": "10.213.0.2"},
         "proxy": None,
         "profile": {"platform": "windows"},
@@ -432,3 +432,119 @@ def test_module_reports_a_bad_config_in_one_line(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "cannot read host config" in proc.stderr
+
+
+# --- WinRS options: stdin mode, cmd.exe, code page; the process starts at Command ---------
+
+
+def _https(srv: WinRMServer, tls: TlsFiles) -> Protocol:
+    return protocol(
+        f"https://127.0.0.1:{srv.https_port}/wsman", "ntlm", ca_trust_path=str(tls.cert)
+    )
+
+
+def test_the_process_starts_at_the_command_request_before_any_stdin(tls: TlsFiles) -> None:
+    started = threading.Event()
+
+    def engine(
+        command: str, arguments: list[str], stdin: ProcessInput, host: HostConfig
+    ) -> CommandOutput:
+        started.set()
+        return CommandOutput(stdin.read_stdin(), b"", 0)
+
+    with create_server(loopback_host(tls, USER, PASSWORD), engine) as srv:
+        p = _https(srv, tls)
+        shell = p.open_shell()
+        command_id = p.run_command(shell, "findstr", ["x"], console_mode_stdin=False)
+        assert started.wait(5), "the process did not start before stdin was sent"
+        p.send_command_input(shell, command_id, b"piped", end=True)
+        assert p.get_command_output(shell, command_id) == (b"piped", b"", 0)
+        p.close_shell(shell)
+
+
+def test_console_mode_stdin_reads_lines_through_the_consoles_254_character_buffer(
+    tls: TlsFiles,
+) -> None:
+    line = b"A" * 300 + b"\r\n" + b"tail"
+    with create_server(loopback_host(tls, USER, PASSWORD), echo_engine) as srv:
+        p = _https(srv, tls)
+        shell = p.open_shell()
+        outputs = []
+        for console in (True, False):
+            command_id = p.run_command(shell, "more", [], console_mode_stdin=console)
+            p.send_command_input(shell, command_id, line, end=True)
+            outputs.append(p.get_command_output(shell, command_id)[0])
+        p.close_shell(shell)
+    assert outputs[0] == b"more\n" + b"A" * 254 + b"\r\ntail"
+    assert outputs[1] == b"more\n" + line
+    assert (srv.stats.get("stdin:console"), srv.stats.get("stdin:pipe")) == (1, 1)
+
+
+def test_the_probe_needs_pipe_stdin_and_the_backend_sends_it(tls: TlsFiles) -> None:
+    """The probe's parameter line is longer than a console line: console mode would cut it."""
+    from hrw_preflight.facts.params import ProbeParams
+    from hrw_preflight.facts.windows.clixml import decode_stderr
+    from hrw_preflight.facts.windows.probe import build_invocation
+    from hrw_preflight.hosts.winrm_backend import WinRMBackend, WinRMSettings
+    from lab.winrm_emulator.engine import run_command
+
+    command, stdin = build_invocation(ProbeParams(connect_timeout_s=0.2), "HRW" + "5a" * 16)
+    assert len(stdin.split(b"\r\n", 1)[0]) > 254
+    host = loopback_host(tls, USER, PASSWORD)
+    with create_server(host, run_command) as srv:
+        p = _https(srv, tls)
+        shell = p.open_shell(codepage=65001)
+        command_id = p.run_command(shell, command)  # pywinrm's default: console stdin
+        p.send_command_input(shell, command_id, stdin, end=True)
+        out, err, rc = p.get_command_output(shell, command_id)
+        p.close_shell(shell)
+        assert rc == 1 and out == b"" and "FromBase64String" in decode_stderr(err)
+        settings = WinRMSettings(
+            host="127.0.0.1",
+            port=srv.https_port,
+            user=USER,
+            password=PASSWORD,
+            ca_trust_path=str(tls.cert),
+        )
+        backend = WinRMBackend(settings)
+        try:
+            result = backend.run(command, stdin=stdin)
+        finally:
+            backend.close()
+        assert result.stdout_bytes.startswith(b"HRW" + b"5a" * 16 + b" BEGIN service")
+        assert srv.stats.get("stdin:pipe") == 1
+
+
+def test_skip_cmd_shell_leaves_no_cmd_exe_for_its_builtins(tls: TlsFiles) -> None:
+    from lab.winrm_emulator.engine import run_command
+
+    with create_server(loopback_host(tls, USER, PASSWORD), run_command) as srv:
+        p = _https(srv, tls)
+        shell = p.open_shell()
+        with pytest.raises(winrm.exceptions.WSManFaultError) as fault:
+            p.run_command(shell, "echo hi", skip_cmd_shell=True)
+        assert fault.value.wsman_fault_code == 2147942402
+        assert "cannot find the file specified" in fault.value.reason
+        command_id = p.run_command(shell, "hostname", skip_cmd_shell=True)
+        assert p.get_command_output(shell, command_id)[0] == b"windows-test\r\n"
+        command_id = p.run_command(shell, "echo hi")
+        assert p.get_command_output(shell, command_id)[0] == b"hi\r\n"
+        p.close_shell(shell)
+
+
+@pytest.mark.parametrize(
+    ("codepage", "expected"), [(437, b"caf\x82\r\n"), (65001, b"caf\xc3\xa9\r\n")]
+)
+def test_output_is_written_in_the_shells_code_page(
+    tls: TlsFiles, codepage: int, expected: bytes
+) -> None:
+    from lab.winrm_emulator.engine import run_command
+
+    with create_server(loopback_host(tls, USER, PASSWORD), run_command) as srv:
+        p = _https(srv, tls)
+        shell = p.open_shell(codepage=codepage)
+        command_id = p.run_command(shell, "echo café")
+        assert p.get_command_output(shell, command_id)[0] == expected
+        p.close_shell(shell)
+        with pytest.raises(winrm.exceptions.WSManFaultError):
+            p.open_shell(codepage=12345)

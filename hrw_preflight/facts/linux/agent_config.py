@@ -179,5 +179,8 @@ def discover_worker(files: dict[str, str]) -> dict[str, Any]:
             "agentsvc": agentsvc,
             "jrds": jrds,
             "oms": f"{workspace}.oms.{tld}" if workspace else None,
+            # The agent's own data endpoint when omsadmin.conf names it (OMS_ENDPOINT).
+            "ods": url_host(admin.get("OMS_ENDPOINT"))
+            or (f"{workspace}.ods.{tld}" if workspace else None),
         },
     }

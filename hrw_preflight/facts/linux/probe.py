@@ -589,6 +589,7 @@ def effective_worker(worker: dict[str, Any] | None, params: ProbeParams) -> dict
         effective["workspace_id"] = params.workspace_id
         endpoints["agentsvc"] = f"{params.workspace_id}.agentsvc.azure-automation.net"
         endpoints["oms"] = f"{params.workspace_id}.oms.opinsights.azure.com"
+        endpoints["ods"] = f"{params.workspace_id}.ods.opinsights.azure.com"
     endpoints.update(params.endpoints)
     effective["endpoints"] = endpoints
     return effective

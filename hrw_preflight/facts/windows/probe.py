@@ -55,12 +55,22 @@ BOOTSTRAP = "$i=[Console]::In;$p=$i.ReadLine();$s=$i.ReadToEnd();& ([scriptblock
 COMMAND_PREFIX = "powershell -NoProfile -NonInteractive -EncodedCommand "
 
 _NO_EVENTS = "NoMatchingEventsFound"
-_NO_SERVICE = "NoServiceFoundForGivenName"
-_STATUS_NAMES = {"Stopped": 1, "StartPending": 2, "StopPending": 3, "Running": 4, "Paused": 7}
-_START_NAMES = {"Boot": 0, "System": 1, "Automatic": 2, "Manual": 3, "Disabled": 4}
+_NO_LOG = "NoMatchingLogsFound"
+# Win32_Service's documented State and StartMode strings.
+_SERVICE_STATES = {
+    "Stopped",
+    "Start Pending",
+    "Stop Pending",
+    "Running",
+    "Continue Pending",
+    "Pause Pending",
+    "Paused",
+    "Unknown",
+}
+_START_MODES = {"Boot", "System", "Auto", "Manual", "Disabled"}
 _TCP_STATES = {"ok", "timeout", "refused", "unreachable", "unresolved", "proxy-refused", "error"}
 _TLS_STATES = {"ok", "failed", "not-attempted"}
-_ROLES = {"agentsvc", "jrds", "oms"}
+_ROLES = {"agentsvc", "jrds", "oms", "ods"}
 _PROXY_AUTH_HINT = (
     "; the agent's proxy password cannot be read from the MMA configuration,"
     " give the proxy with its credentials in hrw_proxy"
@@ -281,21 +291,27 @@ def _int(section: str, value: Any, field: str) -> int:
 
 
 def _service(parts: dict[str, Part]) -> dict[str, Any]:
-    part = parts.get("")
-    if part is not None and part.error is not None and _NO_SERVICE in part.error.error_id:
-        return {"exists": False, "name": "HealthService", "status": None, "start_type": None}
+    """Return HealthService as Win32_Service shows it: ``State`` and ``StartMode`` strings.
+
+    No object means no such service; more than one cannot happen for a name filter and is
+    unreadable rather than guessed at.
+    """
     found = _objects("service", _value("service", parts, ""))
+    if not found:
+        return {"exists": False, "name": "HealthService", "state": None, "start_mode": None}
     if len(found) != 1:
         raise Unreadable(f"service section: expected one service, got {len(found)}")
     service = found[0]
-    status, start = service.get("Status"), service.get("StartType")
-    status = _STATUS_NAMES.get(status, status) if isinstance(status, str) else status
-    start = _START_NAMES.get(start, start) if isinstance(start, str) else start
+    state, mode = service.get("State"), service.get("StartMode")
+    if state not in _SERVICE_STATES:
+        raise Unreadable(f"service section: State is not a Win32_Service state ({state!r})")
+    if mode not in _START_MODES:
+        raise Unreadable(f"service section: StartMode is not a Win32_Service mode ({mode!r})")
     return {
         "exists": True,
         "name": str(service.get("Name") or "HealthService"),
-        "status": _int("service", status, "Status"),
-        "start_type": _int("service", start, "StartType"),
+        "state": state,
+        "start_mode": mode,
     }
 
 
@@ -348,8 +364,18 @@ def _cloud_workspaces(agent: Any) -> list[str]:
 
 
 def _worker(parts: dict[str, Part]) -> dict[str, Any]:
-    # An unreadable agent configuration fails the section.
-    workspaces = _cloud_workspaces(_value("worker", parts, "agent"))
+    failure = parts["agent"].error if "agent" in parts else None
+    if failure is not None and failure.error_id.startswith("NoCOMClassIdentified"):
+        raise Unreadable(
+            "worker section: the agent's COM object AgentConfigManager.MgmtSvcCfg is not "
+            f"registered (is the Microsoft Monitoring Agent installed?): {failure.message}"
+        )
+    agent = _value("worker", parts, "agent")  # an unreadable agent configuration fails it
+    proxy_error = None
+    if isinstance(agent, dict) and isinstance(agent.get("ProxyError"), dict):
+        failure = agent["ProxyError"]
+        proxy_error = f"{failure.get('Message') or ''} ({failure.get('ErrorId') or '?'})".strip()
+    workspaces = _cloud_workspaces(agent)
     workers = _objects("worker", _value("worker", parts, "workers"))
     versions = [str(v.get("Name")) for v in _objects("worker", _value("worker", parts, "version"))]
     effective = _value("worker", parts, "effective")
@@ -378,7 +404,13 @@ def _worker(parts: dict[str, Part]) -> dict[str, Any]:
         "update_management": any(_SYSTEM_GROUP.match(g) for g in groups),
         "user_worker": any(g and not _SYSTEM_GROUP.match(g) for g in groups),
         "proxy": shown_proxy,
-        "endpoints": {"agentsvc": host("Agentsvc"), "jrds": host("Jrds"), "oms": host("Oms")},
+        "proxy_error": proxy_error,
+        "endpoints": {
+            "agentsvc": host("Agentsvc"),
+            "jrds": host("Jrds"),
+            "oms": host("Oms"),
+            "ods": host("Ods"),
+        },
         "workspaces": workspaces,
     }
 
@@ -438,15 +470,27 @@ def _event_time(value: Any) -> str:
         raise Unreadable(f"events section: unreadable TimeCreated {text!r}") from None
 
 
-def _events_of(parts: dict[str, Part], name: str) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class _LogRead:
+    """What one part said about a log: its events, or that it is missing or unreadable."""
+
+    events: list[dict[str, Any]]
+    missing: str | None = None
+    unreadable: str | None = None
+
+
+def _events_of(parts: dict[str, Part], name: str) -> _LogRead:
     part = parts.get(name)
-    if part is not None and part.error is not None and _NO_EVENTS in part.error.error_id:
-        return []
+    log = name.split(" ", 1)[-1]
     if part is not None and part.error is not None:
-        log = name.split(" ", 1)[-1]
-        raise Unreadable(f"event log '{log}' cannot be read: {part.error.message}")
+        if _NO_EVENTS in part.error.error_id:
+            return _LogRead([])
+        if _NO_LOG in part.error.error_id:
+            return _LogRead([], missing=f"the event log '{log}' does not exist on the host")
+        return _LogRead([], unreadable=f"event log '{log}' cannot be read: {part.error.message}")
     events = []
     for raw in _objects("events", _value("events", parts, name)):
+        failure = raw.get("MessageError")
         events.append(
             {
                 "id": _int("events", raw.get("Id"), "Id"),
@@ -454,30 +498,51 @@ def _events_of(parts: dict[str, Part], name: str) -> list[dict[str, Any]]:
                 "level": _int("events", raw.get("Level"), "Level"),
                 "time": _event_time(raw.get("TimeCreated")),
                 "message": str(raw.get("Message") or ""),
+                "message_error": str(failure) if failure else None,
             }
         )
-    return events
+    return _LogRead(events)
 
 
 def _events(parts: dict[str, Part]) -> dict[str, Any]:
+    """Return the events per log, and apart from them the logs that are missing or unreadable.
+
+    A log is queried by id and, for Microsoft-SMA, scanned by message; the parts are merged.
+    One log that cannot be read no longer hides the others: each check then judges only the
+    log it needs.
+    """
     window = _value("events", parts, "window")
     if not isinstance(window, dict) or not isinstance(window.get("LookbackHours"), int | float):
         raise Unreadable("events section: the look-back window is missing")
     logs: dict[str, list[dict[str, Any]]] = {}
+    missing: dict[str, str] = {}
+    unreadable: dict[str, str] = {}
     for name in parts:
         kind, _, log = name.partition(" ")
         if kind not in ("log", "scan"):
             continue
+        read = _events_of(parts, name)
+        if read.missing:
+            missing[log] = read.missing
+        if read.unreadable:
+            unreadable.setdefault(log, read.unreadable)
         merged = logs.setdefault(log, [])
-        for event in _events_of(parts, name):
+        for event in read.events:
             if event not in merged:
                 merged.append(event)
     for log in (OPS_LOG, SMA_LOG):
         if log not in logs:
             raise Unreadable(f"events section: the '{log}' log was not queried")
+    for log in {**missing, **unreadable}:
+        logs.pop(log, None)
     for events in logs.values():
         events.sort(key=lambda e: str(e["time"]), reverse=True)
-    return {"lookback_hours": float(window["LookbackHours"]), "logs": logs}
+    return {
+        "lookback_hours": float(window["LookbackHours"]),
+        "logs": logs,
+        "missing_logs": missing,
+        "unreadable_logs": {k: v for k, v in unreadable.items() if k not in missing},
+    }
 
 
 def _optional_int(section: str, value: Any, field: str) -> int | None:

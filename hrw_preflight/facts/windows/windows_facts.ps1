@@ -16,7 +16,9 @@
 #
 # Keep this file ASCII: the bootstrap reads it through the console input encoding.
 # Each '#region hrw:<name>' block is fingerprinted by the lab emulator; after changing a
-# block, update lab/winrm_emulator/probe_blocks.py (python -m lab.winrm_emulator.probe_blocks --write).
+# block, change its answer in lab/winrm_emulator/ps_sections.py, raise that answer's
+# version, and edit its entry in lab/winrm_emulator/probe_blocks.py by hand (the tests fail
+# until all three agree; python -m lab.winrm_emulator.probe_blocks lists stale entries).
 
 #region hrw:preamble
 param([string]$ParamsB64)
@@ -200,9 +202,12 @@ function Test-HrwEndpoint {
 
 #region hrw:service
 "$HrwB BEGIN service"
+# Win32_Service, not Get-Service: ServiceController.StartType exists only from .NET 4.6.1,
+# and WMF 5.1 also runs on .NET 4.5.2, the under-spec hosts this suite exists to catch.
+# No such service prints nothing.
 try {
-    Get-Service -Name 'HealthService' -ErrorAction Stop |
-        Select-Object -Property @('Name', 'Status', 'StartType') |
+    Get-CimInstance -ClassName Win32_Service -Filter "Name='HealthService'" -ErrorAction Stop |
+        Select-Object -Property @('Name', 'State', 'StartMode') |
         ConvertTo-Json
 }
 catch { Write-HrwError $_ }
@@ -298,10 +303,30 @@ catch { Write-HrwError $_ }
 try {
     $config = New-Object -ComObject 'AgentConfigManager.MgmtSvcCfg'
     $workspaces = @($config.GetCloudWorkspaces() | ForEach-Object { [string]$_.workspaceId })
+    $proxyRead = $null
+    $proxyError = $null
+    try {
+        # Strict mode in this child scope only: a property the agent's COM object lacks then
+        # throws (PropertyNotFoundStrict) instead of reading as $null, which looks like "no proxy".
+        $proxyRead = & {
+            Set-StrictMode -Version 2.0
+            [pscustomobject]@{
+                Url      = [string]$config.proxyUrl
+                Username = [string]$config.proxyUsername
+            }
+        }
+    }
+    catch {
+        $proxyError = [pscustomobject]@{
+            ErrorId = [string]$_.FullyQualifiedErrorId
+            Message = [string]$_.Exception.Message
+        }
+    }
     $HrwAgent = [pscustomobject]@{
         Workspaces    = $workspaces
-        ProxyUrl      = [string]$config.GetProxyUrl()
-        ProxyUsername = [string]$config.GetProxyUsername()
+        ProxyUrl      = $(if ($proxyRead) { $proxyRead.Url } else { '' })
+        ProxyUsername = $(if ($proxyRead) { $proxyRead.Username } else { '' })
+        ProxyError    = $proxyError
     }
     $HrwAgent | ConvertTo-Json
 }
@@ -342,15 +367,16 @@ try {
     elseif ($HrwAgent -and @($HrwAgent.Workspaces).Count -gt 0) {
         $workspaceId = [string]@($HrwAgent.Workspaces)[0]
     }
-    $endpoints = [ordered]@{ agentsvc = $null; jrds = $null; oms = $null }
+    $endpoints = [ordered]@{ agentsvc = $null; jrds = $null; oms = $null; ods = $null }
     if ($workspaceId) {
         $endpoints.agentsvc = $workspaceId + '.agentsvc.azure-automation.net'
         $endpoints.oms = $workspaceId + '.oms.opinsights.azure.com'
+        $endpoints.ods = $workspaceId + '.ods.opinsights.azure.com'
     }
     foreach ($worker in $HrwWorkers) {
         if (-not $endpoints.jrds) { $endpoints.jrds = (New-Object System.Uri($worker.JobRuntimeDataServiceUri)).Host }
     }
-    foreach ($role in @('agentsvc', 'jrds', 'oms')) {
+    foreach ($role in @('agentsvc', 'jrds', 'oms', 'ods')) {
         if ($HrwParams.endpoints -and $HrwParams.endpoints.$role) { $endpoints[$role] = [string]$HrwParams.endpoints.$role }
     }
     $proxySource = 'none'
@@ -363,7 +389,7 @@ try {
         $HrwProxy = ConvertTo-HrwProxy $HrwAgent.ProxyUrl $HrwAgent.ProxyUsername
     }
     if (-not $HrwProxy) { $proxySource = 'none' }
-    foreach ($role in @('agentsvc', 'jrds', 'oms')) {
+    foreach ($role in @('agentsvc', 'jrds', 'oms', 'ods')) {
         if ($endpoints[$role]) { $HrwTargets += [pscustomobject]@{ Role = $role; Host = $endpoints[$role] } }
     }
     $shownProxy = $null
@@ -381,6 +407,7 @@ try {
         Agentsvc    = $endpoints.agentsvc
         Jrds        = $endpoints.jrds
         Oms         = $endpoints.oms
+        Ods         = $endpoints.ods
         Proxy       = $shownProxy
     } | ConvertTo-Json
 }
@@ -415,6 +442,34 @@ catch { Write-HrwError $_ }
 
 #region hrw:events
 "$HrwB BEGIN events"
+# Get-WinEvent reports a message it cannot format as a non-terminating error; with
+# -ErrorAction Stop one such event would lose the whole log. So errors are collected, each
+# event's message is formatted here one at a time (a failure stays with that event), and
+# only a log that does not exist or cannot be read fails its part. No event: no output.
+function Read-HrwEvents {
+    param([hashtable]$Filter, [int]$Max)
+    $problems = $null
+    $found = @(Get-WinEvent -FilterHashtable $Filter -MaxEvents $Max -ErrorAction SilentlyContinue -ErrorVariable problems)
+    $fatal = @($problems | Where-Object { [string]$_.FullyQualifiedErrorId -like 'NoMatchingLogsFound*' })
+    if ($found.Count -eq 0 -and $fatal.Count -eq 0) {
+        $fatal = @($problems | Where-Object { [string]$_.FullyQualifiedErrorId -notlike 'NoMatchingEventsFound*' })
+    }
+    $events = @(foreach ($record in $found) {
+            $message = $null
+            $formatError = $null
+            try { $message = $record.FormatDescription() }
+            catch { $formatError = [string]$_.Exception.Message }
+            [pscustomobject]@{
+                Id           = $record.Id
+                ProviderName = $record.ProviderName
+                Level        = $record.Level
+                TimeCreated  = $record.TimeCreated
+                Message      = $message
+                MessageError = $formatError
+            }
+        })
+    [pscustomobject]@{ Failure = @($fatal)[0]; Events = $events }
+}
 $windowStart = (Get-Date).AddHours(-[double]$HrwParams.lookback_hours)
 "$HrwB PART window"
 [pscustomobject]@{
@@ -425,19 +480,22 @@ foreach ($query in @($HrwParams.event_logs)) {
     "$HrwB PART log " + [string]$query.log
     try {
         $filter = @{ LogName = [string]$query.log; Id = [int[]]@($query.ids); StartTime = $windowStart }
-        Get-WinEvent -FilterHashtable $filter -MaxEvents 200 -ErrorAction Stop |
-            Select-Object -Property @('Id', 'ProviderName', 'Level', 'TimeCreated', 'Message') |
-            ConvertTo-Json
+        $read = Read-HrwEvents $filter 200
+        if ($read.Failure) { Write-HrwError $read.Failure }
+        else { $read.Events | ConvertTo-Json }
     }
     catch { Write-HrwError $_ }
 }
 "$HrwB PART scan Microsoft-SMA/Operational"
+# Events whose message could not be formatted are kept: they might say it.
 try {
-    $filter = @{ LogName = 'Microsoft-SMA/Operational'; StartTime = $windowStart }
-    Get-WinEvent -FilterHashtable $filter -MaxEvents 500 -ErrorAction Stop |
-        Where-Object { $_.Message -and $_.Message.Contains('Win32 Process Exited with code [4294967295]') } |
-        Select-Object -Property @('Id', 'ProviderName', 'Level', 'TimeCreated', 'Message') |
-        ConvertTo-Json
+    $read = Read-HrwEvents @{ LogName = 'Microsoft-SMA/Operational'; StartTime = $windowStart } 500
+    if ($read.Failure) { Write-HrwError $read.Failure }
+    else {
+        $read.Events |
+            Where-Object { $_.MessageError -or ($_.Message -and $_.Message.Contains('Win32 Process Exited with code [4294967295]')) } |
+            ConvertTo-Json
+    }
 }
 catch { Write-HrwError $_ }
 "$HrwB END events"
