@@ -230,6 +230,15 @@ RECORDINGS: dict[str, Recording] = {
         "SCHANNEL TLS 1.2 Client: Enabled=0, DisabledByDefault=1",
         {"tls12_client_enabled": 0, "tls12_client_disabled_by_default": 1},
     ),
+    "windows-no-strong-crypto": Recording(
+        ".NET 4 strong crypto set only in the 64-bit registry view (WOW6432Node key has no values)",
+        {
+            "dotnet_strong_crypto": {
+                "SOFTWARE\\Microsoft\\.NETFramework\\v4.0.30319": {"SchUseStrongCrypto": 1},
+                "SOFTWARE\\WOW6432Node\\Microsoft\\.NETFramework\\v4.0.30319": {},
+            }
+        },
+    ),
     "windows-powershell-4": Recording(
         "Windows PowerShell 4.0 (no WMF 5.1)", {"powershell_version": "4.0"}
     ),

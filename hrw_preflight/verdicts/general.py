@@ -212,7 +212,13 @@ def resource_pressure(facts: HostFacts, item: str, settings: Settings) -> Verdic
     if item == "cpu":
         load = float(pressure["cpu_load"])
         expected = f"CPU load per logical processor below {settings.max_cpu_load:g}"
-        seen = f"CPU load per logical processor {load:.2f}"
+        if "cpu_window_s" in pressure:  # Windows: processor busy time sampled by the probe
+            seen = (
+                f"all processors busy {load:.2f} of the time over "
+                f"{float(pressure['cpu_window_s']):g} s (_Total processor time)"
+            )
+        else:  # Linux: the kernel's 1-minute load average
+            seen = f"1-minute load average per logical processor {load:.2f}"
         ok = load < settings.max_cpu_load
     else:
         available = int(pressure["memory_available_bytes"])

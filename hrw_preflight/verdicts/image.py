@@ -52,6 +52,26 @@ def windows_prerequisites(facts: HostFacts, item: str, settings: Settings) -> Ve
             if release is not None
             else ".NET Framework 4.x is not installed (no NDP\\v4\\Full key)"
         )
+    elif item == "dotnet-strong-crypto":
+        expected = (
+            ".NET 4 uses TLS 1.2 in both registry views: SchUseStrongCrypto=1 or "
+            "SystemDefaultTlsVersions=1 under .NETFramework\\v4.0.30319 and its WOW6432Node twin"
+        )
+        views = pre["dotnet_strong_crypto"]
+        ok = all(
+            1 in (v["sch_use_strong_crypto"], v["system_default_tls_versions"])
+            for v in views.values()
+        )
+        seen = "; ".join(
+            f"{name}: "
+            + (
+                f"SchUseStrongCrypto={v['sch_use_strong_crypto']}, "
+                f"SystemDefaultTlsVersions={v['system_default_tls_versions']}"
+                if v["exists"]
+                else f"no key {v['key']}"
+            )
+            for name, v in sorted(views.items(), reverse=True)
+        )
     else:
         tls = pre["tls12_client"]
         enabled, off_by_default = tls["enabled"], tls["disabled_by_default"]

@@ -67,17 +67,22 @@ BLOCKS: dict[str, KnownBlock] = {
         ),
     ),
     "pressure": KnownBlock(
-        "7ff162cf28108e34068f8321e38d73567607a742427e12f2318356a7b278626b",
-        answer=2,
+        "a0d505e417a66d7f0a44025edfae3152c5f6314c58f3fe59bc58b2098c101982",
+        answer=3,
         why=(
+            "v3: CPU load from three raw Win32_PerfRawData_PerfOS_Processor _Total samples "
+            "500 ms apart; the answer's idle counter grows by (1 - cpu_load_percent) of each "
+            "interval; "
             'v2: per-run boundary markers ("$HrwB BEGIN/PART/END/ERROR", RunState.mark); '
             "Win32_Processor.LoadPercentage per socket and Win32_OperatingSystem memory"
         ),
     ),
     "prereqs": KnownBlock(
-        "c84a8da1b1fdb30c00cba01d0f8fb23a7e67f718ff83d42ad2bf4e4483e235b3",
-        answer=2,
+        "7023639cda214fc31902e91962cfefa1e1ff2baaca3cc4cac478b0facac4f8a5",
+        answer=3,
         why=(
+            "v3: adds the strongcrypto part (.NETFramework v4.0.30319 in both registry views)"
+            "; the answer prints both keys from dotnet_strong_crypto, strong crypto on by default; "
             'v2: per-run boundary markers ("$HrwB BEGIN/PART/END/ERROR", RunState.mark); '
             "PSVersion, NDP v4 Full Release and the SCHANNEL TLS 1.2 Client values"
         ),

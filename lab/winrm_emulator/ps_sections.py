@@ -43,6 +43,14 @@ LEVEL = {"Critical": 1, "Error": 2, "Warning": 3, "Information": 4, "Verbose": 5
 DEFAULT_AGENT_VERSION = "7.3.1418.0"
 DEFAULT_POWERSHELL_VERSION = "5.1.17763.2452"
 DEFAULT_DOTNET_RELEASE = 528040  # .NET Framework 4.8 on Windows Server 2019
+NETFX_64 = "SOFTWARE\\Microsoft\\.NETFramework\\v4.0.30319"
+NETFX_32 = "SOFTWARE\\WOW6432Node\\Microsoft\\.NETFramework\\v4.0.30319"
+# A hardened worker as the agent's TLS guidance asks: strong crypto on in both views.
+# A profile's dotnet_strong_crypto maps a key to its values, or to None when the key is absent.
+DEFAULT_STRONG_CRYPTO: dict[str, dict[str, int] | None] = {
+    NETFX_64: {"SchUseStrongCrypto": 1, "SystemDefaultTlsVersions": 1},
+    NETFX_32: {"SchUseStrongCrypto": 1, "SystemDefaultTlsVersions": 1},
+}
 
 
 Answer = Callable[["RunState"], list[str]]
@@ -181,18 +189,34 @@ def hardware(state: RunState) -> list[str]:
     return _block("hardware", state, body)
 
 
-@answers("pressure", version=2)
+# Where the raw _Total counters start in an answer: arbitrary, large, as on a host up for days.
+_IDLE_START = 987_654_321_000
+_STAMP_START = 133_000_000_000_000_000
+_SAMPLE_TICKS = 5_000_000  # 500 ms in 100 ns units, the script's sleep between reads
+
+
+@answers("pressure", version=3)
 def pressure(state: RunState) -> list[str]:
-    """Answer the pressure block: LoadPercentage per socket and free/total memory in KB."""
-    load = int(state.profile.get("cpu_load_percent", 10))
-    processors = [
-        {"DeviceID": f"CPU{i}", "LoadPercentage": load} for i in range(len(_sockets(state)))
+    """Answer the pressure block: three raw _Total processor samples and memory in KB.
+
+    ``PercentProcessorTime`` is an inverse timer (idle time, 100 ns units), so at the
+    profile's ``cpu_load_percent`` it grows by the idle share of each 500 ms interval.
+    """
+    load = float(state.profile.get("cpu_load_percent", 10)) / 100
+    idle_step = round(_SAMPLE_TICKS * (1 - load))
+    samples = [
+        {
+            "Name": "_Total",
+            "PercentProcessorTime": _IDLE_START + i * idle_step,
+            "Timestamp_Sys100NS": _STAMP_START + i * _SAMPLE_TICKS,
+        }
+        for i in range(3)
     ]
     total_kb = int(state.profile.get("memory_mb", 8192)) * 1024
     free_kb = int(state.profile.get("memory_available_mb", 6144)) * 1024
     body = [
         state.mark("PART", "processor"),
-        *_json(processors),
+        *_json(samples),
         state.mark("PART", "os"),
         *_json({"FreePhysicalMemory": free_kb, "TotalVisibleMemorySize": total_kb}),
     ]
@@ -207,9 +231,9 @@ def _registry_dword(value: Any) -> int | None:
     return number - (1 << 32) if number & 0x80000000 else number
 
 
-@answers("prereqs", version=2)
+@answers("prereqs", version=3)
 def prereqs(state: RunState) -> list[str]:
-    """Answer the prereqs block: PSVersion, the .NET 4 Release value, TLS 1.2 client values.
+    """Answer the prereqs block: PSVersion, .NET 4 Release, TLS 1.2 client, strong crypto.
 
     A registry key the profile leaves out does not exist, so its part prints nothing
     (Test-Path is false); the TLS 1.2 Client key exists when either of its values is set.
@@ -225,6 +249,22 @@ def prereqs(state: RunState) -> list[str]:
     disabled = _registry_dword(state.profile.get("tls12_client_disabled_by_default"))
     if enabled is not None or disabled is not None:
         body += _json({"Enabled": enabled, "DisabledByDefault": disabled})
+    body.append(state.mark("PART", "strongcrypto"))
+    views = state.profile.get("dotnet_strong_crypto", DEFAULT_STRONG_CRYPTO)
+    crypto = []
+    for key in (NETFX_64, NETFX_32):
+        values = views.get(key)  # None: the key does not exist
+        crypto.append(
+            {
+                "Key": key,
+                "Exists": values is not None,
+                "SchUseStrongCrypto": _registry_dword((values or {}).get("SchUseStrongCrypto")),
+                "SystemDefaultTlsVersions": _registry_dword(
+                    (values or {}).get("SystemDefaultTlsVersions")
+                ),
+            }
+        )
+    body += _json(crypto)
     return _block("prereqs", state, body)
 
 

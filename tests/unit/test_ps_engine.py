@@ -214,6 +214,7 @@ def test_faulty_profile_round_trip(azure_port: int) -> None:
     assert sections["hardware"].data == {"logical_processors": 1, "memory_bytes": 2 << 30}
     assert sections["pressure"].data == {
         "cpu_load": 0.95,
+        "cpu_window_s": 1.0,
         "memory_available_bytes": 100 << 20,
         "memory_total_bytes": 2 << 30,
     }
@@ -229,6 +230,20 @@ def test_prereqs_defaults_round_trip() -> None:
     assert sections["prereqs"].data == {
         "powershell_version": "5.1.17763.2452",
         "dotnet_release": 528040,
+        "dotnet_strong_crypto": {
+            "64-bit": {
+                "key": "HKLM\\SOFTWARE\\Microsoft\\.NETFramework\\v4.0.30319",
+                "exists": True,
+                "sch_use_strong_crypto": 1,
+                "system_default_tls_versions": 1,
+            },
+            "32-bit": {
+                "key": "HKLM\\SOFTWARE\\WOW6432Node\\Microsoft\\.NETFramework\\v4.0.30319",
+                "exists": True,
+                "sch_use_strong_crypto": 1,
+                "system_default_tls_versions": 1,
+            },
+        },
         "tls12_client": {"enabled": None, "disabled_by_default": None},
     }
     clock = sections["clock"].data
@@ -274,7 +289,7 @@ def test_missing_dotnet_key_prints_nothing_for_its_part() -> None:
     command, stdin = build_invocation(FAST, RECORDED_BOUNDARY)
     host = make_host({"dotnet_release": None}, port=closed_port())
     stdout = run_command(command, [], stdin, host).stdout.decode()
-    assert marks("@@HRW-PART dotnet\r\n@@HRW-PART tls12client\r\n@@HRW-END prereqs") in stdout
+    assert marks("@@HRW-PART dotnet\r\n@@HRW-PART tls12client\r\n@@HRW-PART strongcrypto") in stdout
 
 
 def test_clock_offset_round_trip() -> None:

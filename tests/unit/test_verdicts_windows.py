@@ -68,6 +68,7 @@ EXPECTED: dict[str, set[str]] = {
     "windows-dotnet-452": {"HRW-I02:dotnet-4.6.2"},
     "windows-tls12-client-disabled": {"HRW-I02:tls12-client"},
     "windows-powershell-4": {"HRW-I02:powershell-5.1"},
+    "windows-no-strong-crypto": {"HRW-I02:dotnet-strong-crypto"},
     "windows-clock-ahead": {"HRW-I03:clock"},
 }
 # Whether an extension-based worker is installed is not read on Windows yet, so on a host
@@ -174,3 +175,22 @@ def test_missing_log_and_unformattable_event_say_why(settings: Settings) -> None
     verdict = judge("HRW-W02", "event-4502", odd, settings)
     assert "could not format (The specified resource type cannot be found" in verdict.seen
     assert judge("HRW-W03", "exit-4294967295", odd, settings).outcome == "passed"
+
+
+def test_cpu_load_says_what_was_measured_on_windows(settings: Settings) -> None:
+    facts = HostFacts("w", "windows", load_recorded("windows-resource-pressure"))
+    verdict = judge("HRW-G03", "cpu", facts, settings)
+    assert verdict.outcome == "failed"
+    assert verdict.seen == "all processors busy 0.97 of the time over 1 s (_Total processor time)"
+
+
+def test_strong_crypto_is_judged_in_both_registry_views(settings: Settings) -> None:
+    facts = HostFacts("w", "windows", load_recorded("windows-no-strong-crypto"))
+    verdict = judge("HRW-I02", "dotnet-strong-crypto", facts, settings)
+    assert verdict.outcome == "failed"
+    assert verdict.seen == (
+        "64-bit: SchUseStrongCrypto=1, SystemDefaultTlsVersions=None; "
+        "32-bit: SchUseStrongCrypto=None, SystemDefaultTlsVersions=None"
+    )
+    healthy = HostFacts("w", "windows", load_recorded("windows-healthy"))
+    assert judge("HRW-I02", "dotnet-strong-crypto", healthy, settings).outcome == "passed"

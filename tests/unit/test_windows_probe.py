@@ -41,9 +41,24 @@ UNREADABLE = {
     "windows-unknown-command": set(SECTIONS)
     - {"service"},  # the engine stops at the first unknown block
 }
+HEALTHY_CRYPTO = {
+    "64-bit": {
+        "key": "HKLM\\SOFTWARE\\Microsoft\\.NETFramework\\v4.0.30319",
+        "exists": True,
+        "sch_use_strong_crypto": 1,
+        "system_default_tls_versions": 1,
+    },
+    "32-bit": {
+        "key": "HKLM\\SOFTWARE\\WOW6432Node\\Microsoft\\.NETFramework\\v4.0.30319",
+        "exists": True,
+        "sch_use_strong_crypto": 1,
+        "system_default_tls_versions": 1,
+    },
+}
 HEALTHY_PREREQS = {
     "powershell_version": "5.1.17763.2452",
     "dotnet_release": 528040,
+    "dotnet_strong_crypto": HEALTHY_CRYPTO,
     "tls12_client": {"enabled": None, "disabled_by_default": None},
 }
 TIMING = CommandTiming(started=1795770000.0, ended=1795770003.0)
@@ -194,6 +209,7 @@ def test_healthy_recording() -> None:
     assert sections["hardware"].data == {"logical_processors": 2, "memory_bytes": 8 << 30}
     assert sections["pressure"].data == {
         "cpu_load": 0.1,
+        "cpu_window_s": 1.0,
         "memory_available_bytes": 6 << 30,
         "memory_total_bytes": 8 << 30,
     }
@@ -254,6 +270,27 @@ def test_every_recording_is_labelled_synthetic_where_it_lives() -> None:
     assert "synthetic" in (DATA / "README.md").read_text(encoding="utf-8").splitlines()[0]
 
 
+def test_cpu_load_comes_from_the_deltas_of_the_raw_processor_counter() -> None:
+    """Idle time (an inverse timer) over elapsed time, first to last sample, not an average
+    of instants: 0.6 s idle of 2 s over two uneven intervals is 70% busy."""
+    samples = (
+        "@@HRW-PART processor\r\n"
+        '[{"Name": "_Total", "PercentProcessorTime": 1000000, "Timestamp_Sys100NS": 50000000},'
+        ' {"Name": "_Total", "PercentProcessorTime": 1000000, "Timestamp_Sys100NS": 55000000},'
+        ' {"Name": "_Total", "PercentProcessorTime": 7000000, "Timestamp_Sys100NS": 70000000}]\r\n'
+        "@@HRW-PART os\r\n"
+        '{"FreePhysicalMemory": 1024, "TotalVisibleMemorySize": 4096}'
+    )
+    stdout = _with_block("windows-healthy", "pressure", samples)
+    data = parse_output(stdout, b"", 0, boundary=RECORDED_BOUNDARY)["pressure"].data
+    assert data == {
+        "cpu_load": 0.7,
+        "cpu_window_s": 2.0,
+        "memory_available_bytes": 1 << 20,
+        "memory_total_bytes": 4 << 20,
+    }
+
+
 def test_old_dotnet_host_still_reads_its_service_start_mode() -> None:
     """.NET 4.5.2 has no ServiceController.StartType; Win32_Service reads there too."""
     sections = load_recorded("windows-dotnet-452")
@@ -298,7 +335,13 @@ def test_clock_20_minutes_ahead_recording() -> None:
 def _prereqs_body(dotnet: str = "", tls: str = "", shell: str = '{"Version": "5.1"}') -> str:
     """Return a prereqs block body with the given part texts (empty: printed nothing)."""
     lines = ["@@HRW-PART powershell", shell, "@@HRW-PART dotnet", dotnet, "@@HRW-PART tls12client"]
-    return "\r\n".join(line for line in [*lines, tls] if line)
+    crypto = [
+        "@@HRW-PART strongcrypto",
+        '[{"Key": "SOFTWARE\\\\Microsoft\\\\.NETFramework\\\\v4.0.30319", "Exists": false},'
+        ' {"Key": "SOFTWARE\\\\WOW6432Node\\\\Microsoft\\\\.NETFramework\\\\v4.0.30319",'
+        ' "Exists": true, "SchUseStrongCrypto": -1, "SystemDefaultTlsVersions": null}]',
+    ]
+    return "\r\n".join(line for line in [*lines, tls, *crypto] if line)
 
 
 def test_absent_registry_keys_and_values_are_none_not_errors() -> None:
@@ -310,6 +353,20 @@ def test_absent_registry_keys_and_values_are_none_not_errors() -> None:
     assert section.data == {
         "powershell_version": None,
         "dotnet_release": None,
+        "dotnet_strong_crypto": {
+            "64-bit": {
+                "key": "HKLM\\SOFTWARE\\Microsoft\\.NETFramework\\v4.0.30319",
+                "exists": False,
+                "sch_use_strong_crypto": None,
+                "system_default_tls_versions": None,
+            },
+            "32-bit": {
+                "key": "HKLM\\SOFTWARE\\WOW6432Node\\Microsoft\\.NETFramework\\v4.0.30319",
+                "exists": True,
+                "sch_use_strong_crypto": 0xFFFFFFFF,
+                "system_default_tls_versions": None,
+            },
+        },
         "tls12_client": {"enabled": None, "disabled_by_default": 0},
     }
 
@@ -510,10 +567,19 @@ def test_byte_order_mark_and_lf_line_ends_are_accepted() -> None:
         (
             "pressure",
             "@@HRW-PART processor\r\n"
-            '{"DeviceID": "CPU0", "LoadPercentage": null}\r\n'
+            '{"Name": "_Total", "PercentProcessorTime": 5, "Timestamp_Sys100NS": 9}\r\n'
             "@@HRW-PART os\r\n"
             '{"FreePhysicalMemory": 1, "TotalVisibleMemorySize": 2}',
-            "no LoadPercentage",
+            "1 processor sample(s), need 2 or more",
+        ),
+        (
+            "pressure",
+            "@@HRW-PART processor\r\n"
+            '[{"PercentProcessorTime": 5, "Timestamp_Sys100NS": 9},'
+            ' {"PercentProcessorTime": 6, "Timestamp_Sys100NS": 9}]\r\n'
+            "@@HRW-PART os\r\n"
+            '{"FreePhysicalMemory": 1, "TotalVisibleMemorySize": 2}',
+            "processor counter samples do not advance",
         ),
         (
             "hardware",

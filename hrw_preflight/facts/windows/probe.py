@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
+from itertools import pairwise
 from typing import Any, Protocol, TypeVar
 
 from hrw_preflight.facts.framing import (
@@ -330,12 +331,28 @@ def _hardware(parts: dict[str, Part]) -> dict[str, Any]:
     return {"logical_processors": logical, "memory_bytes": memory}
 
 
+def _cpu_load(samples: list[dict[str, Any]]) -> tuple[float, float]:
+    """Return (busy fraction of all processors, seconds measured) from raw _Total samples.
+
+    ``PercentProcessorTime`` of Win32_PerfRawData_PerfOS_Processor counts idle time in
+    100 ns units (an inverse timer) and ``Timestamp_Sys100NS`` the time it was read, so busy
+    = 1 - idle delta / time delta, over the first to the last sample.
+    """
+    if len(samples) < 2:
+        raise Unreadable(f"pressure section: {len(samples)} processor sample(s), need 2 or more")
+    idle = [
+        _int("pressure", s.get("PercentProcessorTime"), "PercentProcessorTime") for s in samples
+    ]
+    stamp = [_int("pressure", s.get("Timestamp_Sys100NS"), "Timestamp_Sys100NS") for s in samples]
+    if any(b <= a for a, b in pairwise(stamp)) or any(b < a for a, b in pairwise(idle)):
+        raise Unreadable("pressure section: processor counter samples do not advance")
+    elapsed = stamp[-1] - stamp[0]
+    busy = 1 - (idle[-1] - idle[0]) / elapsed
+    return min(1.0, max(0.0, busy)), elapsed / 1e7
+
+
 def _pressure(parts: dict[str, Part]) -> dict[str, Any]:
-    sockets = _objects("pressure", _value("pressure", parts, "processor"))
-    loads = [s.get("LoadPercentage") for s in sockets if s.get("LoadPercentage") is not None]
-    if not loads:
-        raise Unreadable("pressure section: Win32_Processor reported no LoadPercentage")
-    load = sum(_int("pressure", v, "LoadPercentage") for v in loads) / len(loads) / 100
+    load, window = _cpu_load(_objects("pressure", _value("pressure", parts, "processor")))
     systems = _objects("pressure", _value("pressure", parts, "os"))
     if len(systems) != 1:
         raise Unreadable("pressure section: Win32_OperatingSystem did not return one object")
@@ -343,6 +360,7 @@ def _pressure(parts: dict[str, Part]) -> dict[str, Any]:
     total_kb = _int("pressure", systems[0].get("TotalVisibleMemorySize"), "TotalVisibleMemorySize")
     return {
         "cpu_load": round(load, 4),
+        "cpu_window_s": round(window, 3),
         "memory_available_bytes": free_kb * 1024,
         "memory_total_bytes": total_kb * 1024,
     }
@@ -578,9 +596,26 @@ def _prereqs(parts: dict[str, Part]) -> dict[str, Any]:
     release = None if ndp is None else _optional_int("prereqs", ndp.get("Release"), "Release")
     tls = _one_object("prereqs", _value("prereqs", parts, "tls12client"), "TLS 1.2 Client key")
     tls = tls or {}
+    crypto = {}
+    for view in _objects("prereqs", _value("prereqs", parts, "strongcrypto")):
+        key = str(view.get("Key") or "")
+        name = "32-bit" if "WOW6432Node" in key else "64-bit"
+        crypto[name] = {
+            "key": "HKLM\\" + key,
+            "exists": bool(view.get("Exists")),
+            "sch_use_strong_crypto": _dword(
+                "prereqs", view.get("SchUseStrongCrypto"), "SchUseStrongCrypto"
+            ),
+            "system_default_tls_versions": _dword(
+                "prereqs", view.get("SystemDefaultTlsVersions"), "SystemDefaultTlsVersions"
+            ),
+        }
+    if set(crypto) != {"64-bit", "32-bit"}:
+        raise Unreadable("prereqs section: the .NET strong crypto keys were not both read")
     return {
         "powershell_version": version,
         "dotnet_release": release,
+        "dotnet_strong_crypto": crypto,
         "tls12_client": {
             "enabled": _dword("prereqs", tls.get("Enabled"), "Enabled"),
             "disabled_by_default": _dword(

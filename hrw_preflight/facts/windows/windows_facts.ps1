@@ -235,11 +235,17 @@ catch { Write-HrwError $_ }
 
 #region hrw:pressure
 "$HrwB BEGIN pressure"
+# CPU load from the raw _Total processor counter read three times, 500 ms apart: the parser
+# computes busy time from the deltas. Not Win32_Processor.LoadPercentage (an instant value
+# that can be null), not Get-Counter (its counter paths are localised).
 "$HrwB PART processor"
 try {
-    Get-CimInstance -ClassName Win32_Processor -ErrorAction Stop |
-        Select-Object -Property @('DeviceID', 'LoadPercentage') |
-        ConvertTo-Json
+    $samples = @(for ($i = 0; $i -lt 3; $i++) {
+            if ($i -gt 0) { Start-Sleep -Milliseconds 500 }
+            Get-CimInstance -ClassName Win32_PerfRawData_PerfOS_Processor -Filter "Name='_Total'" -ErrorAction Stop |
+                Select-Object -Property @('Name', 'PercentProcessorTime', 'Timestamp_Sys100NS')
+        })
+    $samples | ConvertTo-Json
 }
 catch { Write-HrwError $_ }
 "$HrwB PART os"
@@ -279,6 +285,25 @@ try {
             Select-Object -Property @('Enabled', 'DisabledByDefault') |
             ConvertTo-Json
     }
+}
+catch { Write-HrwError $_ }
+"$HrwB PART strongcrypto"
+# .NET 4 strong crypto, in the 64-bit and the 32-bit (WOW6432Node) registry view: the agent's
+# own TLS depends on it. A missing key or value prints as null.
+try {
+    $crypto = @(foreach ($view in @('SOFTWARE\Microsoft\.NETFramework\v4.0.30319', 'SOFTWARE\WOW6432Node\Microsoft\.NETFramework\v4.0.30319')) {
+            $values = $null
+            if (Test-Path -LiteralPath ('HKLM:\' + $view)) {
+                $values = Get-ItemProperty -LiteralPath ('HKLM:\' + $view) -ErrorAction Stop
+            }
+            [pscustomobject]@{
+                Key                      = $view
+                Exists                   = [bool]$values
+                SchUseStrongCrypto       = $(if ($values) { $values.SchUseStrongCrypto } else { $null })
+                SystemDefaultTlsVersions = $(if ($values) { $values.SystemDefaultTlsVersions } else { $null })
+            }
+        })
+    $crypto | ConvertTo-Json
 }
 catch { Write-HrwError $_ }
 "$HrwB END prereqs"
