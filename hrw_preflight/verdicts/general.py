@@ -176,6 +176,8 @@ def azure_ca_chain(facts: HostFacts, item: str, settings: Settings) -> Verdict:
     except ChainUnreadable as exc:
         return errored(f"the chain received from {host} could not be parsed: {exc}", "network")
     subjects = " <- ".join(judgement.subjects)
+    if result.get("chain_source") == "built":
+        subjects += " (as built by the host: it reported only the leaf as sent)"
     if judgement.ok:
         return passed(
             f"chain [{subjects}] anchored at {judgement.anchor}", expected, src, "network"

@@ -42,9 +42,12 @@ BOOTSTRAP = KnownBlock(
 
 BLOCKS: dict[str, KnownBlock] = {
     "preamble": KnownBlock(
-        "2420761936dd82917b600013f72251ba71ce0c6c7cc58f536fe34bdead09d037",
-        answer=2,
+        "0a17fea3d75ca9bfd58ca4d96277b612ba67e76ad6c39e7605a31e6065785eda",
+        answer=3,
         why=(
+            "v3: Test-HrwEndpoint records the sent chain (leaf + ExtraStore, ChainSource) apart "
+            "from the built one (BuiltChain, ChainStatus); tls_probe answers those fields and "
+            "fails the handshake when SCHANNEL's TLS 1.2 client has Enabled=0; "
             'v2: per-run boundary markers ("$HrwB BEGIN/PART/END/ERROR", RunState.mark); '
             "helpers only; what Test-HrwEndpoint does is re-done for real by tls_probe"
         ),

@@ -61,7 +61,7 @@ changes to follow a changed probe block; probe_blocks.BLOCKS must name the same 
 
 # The preamble only defines helpers; what Test-HrwEndpoint does is re-done for real by
 # tls_probe.probe_endpoint, so this is that emulation's version.
-ANSWER_VERSIONS["preamble"] = 2
+ANSWER_VERSIONS["preamble"] = 3
 
 
 def answers(block: str, version: int) -> Callable[[Answer], Answer]:
@@ -438,7 +438,10 @@ def network(state: RunState) -> list[str]:
     if proxy is not None and proxy.host in state.host.resolve:
         proxy = ProxyTarget(state.host.resolve[proxy.host], proxy.port, proxy.user, proxy.secret)
     timeout_ms = int(state.params.get("connect_timeout_ms", 5000))
-    results = probe_all(state.targets, port, proxy, timeout_ms)
+    # SCHANNEL's TLS 1.2 client switched off (Enabled=0) leaves the Tls12-only probe nothing
+    # to offer; DisabledByDefault=1 alone does not, since the probe asks for TLS 1.2 by name.
+    tls12_off = _registry_dword(state.profile.get("tls12_client_enabled")) == 0
+    results = probe_all(state.targets, port, proxy, timeout_ms, tls12_off)
     if state.proxy is not None:
         for result in results:  # the script reports the proxy as configured, not resolved
             result["ViaProxy"] = f"{state.proxy.host}:{state.proxy.port}"

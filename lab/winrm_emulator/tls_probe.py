@@ -5,6 +5,13 @@ bounded by the connect timeout (directly to the endpoint's address, or to the ag
 proxy followed by an HTTP CONNECT), then a TLS 1.2 handshake with SNI that accepts any
 certificate and records the chain the server sent, leaf first. All endpoints are probed
 concurrently, so blocked endpoints cost one timeout in total.
+
+What the emulator does not model: Windows' certificate store. ``Chain`` is what the server
+sent (leaf first), ``BuiltChain`` repeats it (no local chain building), ``ChainStatus`` is
+empty and ``PolicyErrors`` reports only a name mismatch. What it does model: a host whose
+SCHANNEL TLS 1.2 client is disabled (``Enabled=0``) cannot offer TLS 1.2, so the probe's
+Tls12-only handshake fails on the client side before a byte is sent, as SChannel's
+SEC_E_ALGORITHM_MISMATCH does (OpenSSL here would ignore the registry).
 """
 
 from __future__ import annotations
@@ -18,7 +25,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography import x509
+
 _DER = 2  # _ssl.ENCODING_DER
+# The Win32Exception text .NET shows when SChannel has no protocol in common (0x80090331).
+NO_COMMON_ALGORITHM = (
+    "The client and server cannot communicate, because they do not possess a common algorithm"
+)
 
 
 @dataclass(frozen=True)
@@ -85,8 +98,30 @@ def _chain(tls: ssl.SSLSocket) -> list[str]:
     return [base64.b64encode(leaf).decode("ascii")] if leaf else []
 
 
+def _name_mismatch(leaf_der: bytes, name: str) -> bool:
+    """Return True when the leaf's DNS names do not cover ``name`` (one-label wildcards)."""
+    leaf = x509.load_der_x509_certificate(leaf_der)
+    try:
+        names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        patterns = names.get_values_for_type(x509.DNSName)
+    except x509.ExtensionNotFound:
+        patterns = []
+    host = name.lower().rstrip(".")
+    for pattern in (p.lower() for p in patterns):
+        if pattern == host:
+            return False
+        if pattern.startswith("*.") and host.split(".", 1)[-1] == pattern[2:] and "." in host:
+            return False
+    return True
+
+
 def probe_endpoint(
-    endpoint: Endpoint, port: int, proxy: ProxyTarget | None, timeout_ms: int, deadline: float
+    endpoint: Endpoint,
+    port: int,
+    proxy: ProxyTarget | None,
+    timeout_ms: int,
+    deadline: float,
+    tls12_disabled: bool = False,
 ) -> dict[str, Any]:
     """Return the probe's result object for one endpoint (the script's field names).
 
@@ -102,6 +137,9 @@ def probe_endpoint(
         "Detail": "",
         "PolicyErrors": "",
         "Chain": [],
+        "ChainSource": "none",
+        "BuiltChain": [],
+        "ChainStatus": [],
     }
     target = (proxy.host, proxy.port) if proxy else (endpoint.address, port)
     if target[0] is None:
@@ -138,13 +176,22 @@ def probe_endpoint(
                 result["Detail"] = f"proxy answered CONNECT with: {status}"
                 return result
         result["Tcp"] = "ok"
+        if tls12_disabled:
+            result["Tls"] = "failed"
+            result["Detail"] = f"TLS handshake failed: {NO_COMMON_ALGORITHM}"
+            return result
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE  # record the chain; the suite judges it
         context.minimum_version = context.maximum_version = ssl.TLSVersion.TLSv1_2
         try:
             with context.wrap_socket(sock, server_hostname=endpoint.name) as tls:
-                result["Chain"] = _chain(tls)
+                sent = _chain(tls)
+            result["Chain"] = sent
+            result["ChainSource"] = "sent" if len(sent) > 1 else ("leaf-only" if sent else "none")
+            result["BuiltChain"] = list(sent)
+            mismatch = bool(sent) and _name_mismatch(base64.b64decode(sent[0]), endpoint.name)
+            result["PolicyErrors"] = "RemoteCertificateNameMismatch" if mismatch else "None"
             result["Tls"] = "ok"
             result["Detail"] = "TLS handshake completed"
         except (OSError, ssl.SSLError) as exc:
@@ -154,7 +201,11 @@ def probe_endpoint(
 
 
 def probe_all(
-    endpoints: list[Endpoint], port: int, proxy: ProxyTarget | None, timeout_ms: int
+    endpoints: list[Endpoint],
+    port: int,
+    proxy: ProxyTarget | None,
+    timeout_ms: int,
+    tls12_disabled: bool = False,
 ) -> list[dict[str, Any]]:
     """Return the results for all endpoints, in order, probed concurrently."""
     if not endpoints:
@@ -162,7 +213,7 @@ def probe_all(
     deadline = time.monotonic() + timeout_ms / 1000
     with ThreadPoolExecutor(max_workers=len(endpoints)) as pool:
         futures = [
-            pool.submit(probe_endpoint, endpoint, port, proxy, timeout_ms, deadline)
+            pool.submit(probe_endpoint, endpoint, port, proxy, timeout_ms, deadline, tls12_disabled)
             for endpoint in endpoints
         ]
         return [future.result() for future in futures]

@@ -66,7 +66,8 @@ EXPECTED: dict[str, set[str]] = {
     "windows-cut-off": set(),
     "windows-connectivity-errors": G01 | G04,  # refused, timeout, unresolved
     "windows-dotnet-452": {"HRW-I02:dotnet-4.6.2"},
-    "windows-tls12-client-disabled": {"HRW-I02:tls12-client"},
+    # SChannel refuses the TLS 1.2-only handshake: the endpoints cannot be reached over TLS.
+    "windows-tls12-client-disabled": {"HRW-I02:tls12-client"} | G01 | G04,
     "windows-powershell-4": {"HRW-I02:powershell-5.1"},
     "windows-no-strong-crypto": {"HRW-I02:dotnet-strong-crypto"},
     "windows-clock-ahead": {"HRW-I03:clock"},
@@ -194,3 +195,13 @@ def test_strong_crypto_is_judged_in_both_registry_views(settings: Settings) -> N
     )
     healthy = HostFacts("w", "windows", load_recorded("windows-healthy"))
     assert judge("HRW-I02", "dotnet-strong-crypto", healthy, settings).outcome == "passed"
+
+
+def test_tls12_client_disabled_fails_the_handshake_as_schannel_does(settings: Settings) -> None:
+    facts = HostFacts("w", "windows", load_recorded("windows-tls12-client-disabled"))
+    verdict = judge("HRW-G01", "agentsvc", facts, settings)
+    assert verdict.outcome == "failed"
+    assert "do not possess a common algorithm" in verdict.seen
+    network = facts.sections["network"].data
+    assert network is not None
+    assert {(r["tcp"], r["tls"]) for r in network.values()} == {("ok", "failed")}

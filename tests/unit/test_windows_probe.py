@@ -686,3 +686,30 @@ def test_a_wrapped_chain_array_is_unwrapped() -> None:
     stdout = _with_block("windows-healthy", "network", json.dumps(results))
     wrapped = parse_output(stdout, b"", 0, boundary=RECORDED_BOUNDARY)["network"].data
     assert wrapped == load_recorded("windows-healthy")["network"].data
+
+
+def test_the_chain_judged_is_what_the_server_sent_unless_only_the_leaf_came_back() -> None:
+    """Windows builds its own chain (ChainElements); the sent one (leaf + ExtraStore) is
+    judged, and the built one only when the host reported nothing beyond the leaf."""
+    healthy = recorded_output("windows-healthy")[0].decode()
+    start = healthy.index(marks("@@HRW-BEGIN network")) + len(marks("@@HRW-BEGIN network\r\n"))
+    results = json.loads(healthy[start : healthy.index(marks("@@HRW-END network"))])
+    sent = results[0]["Chain"]
+    assert results[0]["ChainSource"] == "sent" and len(sent) == 2
+    results[0].update(
+        Chain=sent[:1],
+        ChainSource="leaf-only",
+        BuiltChain=[*sent, sent[1]],
+        ChainStatus=["UntrustedRoot"],
+        PolicyErrors="RemoteCertificateChainErrors",
+    )
+    stdout = _with_block("windows-healthy", "network", json.dumps(results))
+    network = parse_output(stdout, b"", 0, boundary=RECORDED_BOUNDARY)["network"].data
+    assert network is not None
+    first = network[results[0]["Host"]]
+    assert first["chain_source"] == "built" and len(first["chain_pem"]) == 3
+    assert first["chain_status"] == ["UntrustedRoot"]
+    assert first["policy_errors"] == "RemoteCertificateChainErrors"
+    assert "(certificate policy: RemoteCertificateChainErrors)" in first["detail"]
+    second = network[results[1]["Host"]]
+    assert second["chain_source"] == "sent" and second["chain_pem"] == second["chain_built_pem"]

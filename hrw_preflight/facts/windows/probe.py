@@ -71,6 +71,9 @@ _SERVICE_STATES = {
 _START_MODES = {"Boot", "System", "Auto", "Manual", "Disabled"}
 _TCP_STATES = {"ok", "timeout", "refused", "unreachable", "unresolved", "proxy-refused", "error"}
 _TLS_STATES = {"ok", "failed", "not-attempted"}
+# Where a Windows chain came from: what the server sent (leaf + the chain's ExtraStore), only
+# the leaf, or nothing.
+_CHAIN_SOURCES = {"sent", "leaf-only", "none"}
 _ROLES = {"agentsvc", "jrds", "oms", "ods"}
 _PROXY_AUTH_HINT = (
     "; the agent's proxy password cannot be read from the MMA configuration,"
@@ -460,13 +463,29 @@ def _network(parts: dict[str, Part]) -> dict[str, Any]:
             detail += f" (certificate policy: {item['PolicyErrors']})"
         if tcp == "proxy-refused" and " 407" in detail:
             detail += _PROXY_AUTH_HINT
+        sent = _pem_chain(host, item.get("Chain"))
+        built = _pem_chain(host, item.get("BuiltChain"))
+        source = str(item.get("ChainSource") or ("sent" if sent else "none"))
+        if source not in _CHAIN_SOURCES:
+            raise Unreadable(f"network section: unknown ChainSource {source!r} for {host}")
+        chain, judged = sent, ("sent" if sent else "none")
+        if source == "leaf-only" and len(built) > 1:
+            # Only the leaf came back as sent: judge the chain the host built, labelled so.
+            chain, judged = built, "built"
+        statuses = item.get("ChainStatus") or []
         results[host] = {
             "role": role,
             "via_proxy": item.get("ViaProxy") or None,
             "tcp": tcp,
             "tls": tls,
             "detail": detail,
-            "chain_pem": _pem_chain(host, item.get("Chain")),
+            "chain_pem": chain,
+            "chain_source": judged,
+            "chain_built_pem": built,
+            "chain_status": [
+                str(s) for s in (statuses if isinstance(statuses, list) else [statuses])
+            ],
+            "policy_errors": str(item.get("PolicyErrors") or "") or None,
         }
     if not results:
         raise Unreadable(

@@ -113,6 +113,9 @@ function Test-HrwEndpoint {
         Detail       = ''
         PolicyErrors = ''
         Chain        = @()
+        ChainSource  = 'none'
+        BuiltChain   = @()
+        ChainStatus  = @()
     }
     if ($HrwProxy) { $result.ViaProxy = '{0}:{1}' -f $HrwProxy.Host, $HrwProxy.Port }
     $ssl = $null
@@ -155,19 +158,27 @@ function Test-HrwEndpoint {
             }
         }
         $result.Tcp = 'ok'
-        $certificates = New-Object System.Collections.ArrayList
+        $sent = New-Object System.Collections.ArrayList
+        $built = New-Object System.Collections.ArrayList
+        $statuses = New-Object System.Collections.ArrayList
         $policies = New-Object System.Collections.ArrayList
-        # Record what the host received and accept it: the suite judges the chain.
+        # Record what the host received and accept it: the suite judges the chain. The
+        # certificates the server sent are the leaf plus the chain's ExtraStore (SslStream
+        # puts them there to build the chain); ChainElements is the chain built locally
+        # (root added, maybe another path), kept apart and labelled as built.
         $callback = {
             param($source, $certificate, $builtChain, $policyErrors)
             [void]$policies.Add([string]$policyErrors)
-            if ($builtChain -and $builtChain.ChainElements.Count -gt 0) {
-                foreach ($element in $builtChain.ChainElements) {
-                    [void]$certificates.Add([Convert]::ToBase64String($element.Certificate.RawData))
+            if ($certificate) { [void]$sent.Add([Convert]::ToBase64String($certificate.GetRawCertData())) }
+            if ($builtChain) {
+                foreach ($extra in $builtChain.ChainPolicy.ExtraStore) {
+                    $encoded = [Convert]::ToBase64String($extra.RawData)
+                    if (-not $sent.Contains($encoded)) { [void]$sent.Add($encoded) }
                 }
-            }
-            elseif ($certificate) {
-                [void]$certificates.Add([Convert]::ToBase64String($certificate.GetRawCertData()))
+                foreach ($element in $builtChain.ChainElements) {
+                    [void]$built.Add([Convert]::ToBase64String($element.Certificate.RawData))
+                }
+                foreach ($status in $builtChain.ChainStatus) { [void]$statuses.Add([string]$status.Status) }
             }
             return $true
         }.GetNewClosure()
@@ -186,7 +197,10 @@ function Test-HrwEndpoint {
             $result.Detail = 'TLS handshake failed: ' + $failure.Message
         }
         $result.PolicyErrors = ($policies -join ', ')
-        $result.Chain = @($certificates)
+        $result.Chain = @($sent)
+        $result.ChainSource = $(if ($sent.Count -gt 1) { 'sent' } elseif ($sent.Count -eq 1) { 'leaf-only' } else { 'none' })
+        $result.BuiltChain = @($built)
+        $result.ChainStatus = @($statuses)
         return [pscustomobject]$result
     }
     catch {
