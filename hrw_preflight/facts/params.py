@@ -23,6 +23,9 @@ class ProbeParams:
     # The extension-based worker's account (hrw_automation_account_url, or
     # --hrw-automation-account-url) when the host's extension names none.
     automation_account_url: str | None = None
+    # The custom Hybrid Worker credential's account (hrw_worker_credential_account): no
+    # public source says where a host keeps it, so the inventory names it (HRW-X05).
+    worker_credential_account: str | None = None
     omsconfig_log_max_bytes: int = 64 * 1024 * 1024
     event_ids: dict[str, list[int]] = field(
         default_factory=lambda: {

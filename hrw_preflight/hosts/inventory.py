@@ -375,6 +375,7 @@ def _overrides(hostvars: Mapping[str, Any], host: str) -> dict[str, Any]:
         "hrw_proxy",
         "hrw_trusted_ca_file",
         "hrw_automation_account_url",
+        "hrw_worker_credential_account",
     ):
         if key in overrides and not isinstance(overrides[key], str):
             raise ConfigError(f"host '{host}': {key} must be a string")

@@ -78,6 +78,7 @@ class Run:
                 f"host '{target.name}': hrw_automation_account_url",
             )
             or self.options.automation_account_url,
+            worker_credential_account=o.get("hrw_worker_credential_account") or None,
         )
 
     def settings_for(self, target: Target) -> Settings:

@@ -37,6 +37,10 @@ class HostConfig:
     resolve: dict[str, str]
     proxy: str | None = field(repr=False)
     profile: dict[str, Any]
+    # The extension's AutomationAccountURL (the fleet's account for the host), and the token
+    # the host's IMDS hands out (the probe must print only that one came back).
+    account_url: str | None = None
+    imds_token: str = field(default="", repr=False)
 
 
 def _require(raw: dict[str, Any], key: str, kind: type, path: Path) -> Any:
@@ -94,7 +98,16 @@ def parse(raw: Any, path: Path) -> HostConfig:
         resolve=_string_map(raw, "resolve", path),
         proxy=proxy,
         profile=_require(raw, "profile", dict, path),
+        account_url=_optional_string(raw, "account_url", path),
+        imds_token=_optional_string(raw, "imds_token", path) or "",
     )
+
+
+def _optional_string(raw: dict[str, Any], key: str, path: Path) -> str | None:
+    value = raw.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"{path}: key {key!r} must be null or a string")
+    return value
 
 
 def load(path: str | os.PathLike[str]) -> HostConfig:

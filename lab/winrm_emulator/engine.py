@@ -15,6 +15,7 @@ import json
 import re
 from datetime import UTC, datetime
 
+import lab.winrm_emulator.ps_ext_sections  # noqa: F401 - registers the extension blocks
 from lab.winrm_emulator.clixml_writer import error_stream
 from lab.winrm_emulator.config import HostConfig
 from lab.winrm_emulator.engine_api import CommandOutput, GivenInput, ProcessInput

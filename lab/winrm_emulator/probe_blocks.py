@@ -128,6 +128,53 @@ BLOCKS: dict[str, KnownBlock] = {
             "for a missing or denied log, and keeps unformattable events in the SMA scan"
         ),
     ),
+    "arc": KnownBlock(
+        "6ca9f41f33e0df460bb1b1bfab411128e6b87b26988cde551e0030b97d446dae",
+        answer=1,
+        why=(
+            "v1: Win32_Service himds/ExtensionService/GCArcService (State, StartMode text) and "
+            "the AzureConnectedMachineAgent folder, from the profile's place and himds_running"
+        ),
+    ),
+    "extension": KnownBlock(
+        "902c5d572685ca13ccc18bec863a7aab005e8b41a6342aab2790f5a9ce5a29a3",
+        answer=1,
+        why=(
+            "v1: handler version folders, the newest RuntimeSettings public settings, element "
+            "0 of Status\\<seq>.status and the account endpoints, from win_extension and the "
+            "host's account_url; the endpoints join the network block's targets as in the script"
+        ),
+    ),
+    "extservice": KnownBlock(
+        "a3a858a3bcbdfb092cbd490f289c6605eeb3b20edc247706f93e2503be4e6e74",
+        answer=1,
+        why="v1: Win32_Service HybridWorkerService (State, StartMode), nothing when absent",
+    ),
+    "identity": KnownBlock(
+        "ddba2952829d530ebbcdc55304095267e799dac75bffbbb21246152b70a1218f",
+        answer=1,
+        why=(
+            "v1: Invoke-HrwIdentity's summary (Answered, Status, TokenPresent, Challenge, "
+            "Error) for IMDS and, on Arc, localhost:40342, from place/imds_identity/himds_running"
+        ),
+    ),
+    "remnants": KnownBlock(
+        "b9d8dd5b99dce9edfbd61865afb9193eb6ee44bb08fe56e22c45ce1c1389b527",
+        answer=1,
+        why=(
+            "v1: Test-Path of the V1, V2 and Azure\\HybridWorker keys and the V2 "
+            "registrations, from the kinds installed and the profile's remnants"
+        ),
+    ),
+    "arcacl": KnownBlock(
+        "74e4fe115a3f2dbfe89f8488e5fcafe7fdc1c1f9414d73534e2e213e53240430",
+        answer=1,
+        why=(
+            "v1: the inventory's account, Get-Acl's Access entries (IdentityReference as "
+            "{Value}, rights and type as numbers) of Tokens and the plugin folder on Arc, from "
+            "worker_credential; SMA exits 2148734720 through Read-HrwEvents (none: nothing)"
+        ),
+    ),
 }
 
 _REGION = re.compile(r"^#region hrw:(?P<name>[a-z]+)\s*$")

@@ -103,6 +103,7 @@ class RunState:
     proxy: ProxyTarget | None = None
     proxy_shown: dict[str, Any] | None = None
     code: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. $HrwArc (ps_ext_sections)
 
     @property
     def profile(self) -> dict[str, Any]:

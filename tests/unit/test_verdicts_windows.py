@@ -22,18 +22,23 @@ EVENTS = {"HRW-W02:event-4502", "HRW-W03:exit-4294967295", "HRW-W04:sma-15011"} 
 }
 R01 = {"HRW-R01:agent-worker"}  # every recording but one is of an agent-based worker, retired
 NO_AGENT = {"windows-service-missing"}  # no HealthService: no agent-based worker
-# The Windows probe does not read the extension-based worker yet (issue 11, Windows part):
-# its checks, and the extension endpoints of G01/G04, are skipped saying so.
-NOT_READ_YET = {
-    f"{s.id}:{i}"
-    for s in load_catalogue().scenarios
-    if s.applies_to("windows") and s.id.startswith("HRW-X")
-    for i in s.items
-} | {
-    f"HRW-{g}:{r}"
-    for g in ("G01", "G04")
-    for r in ("ext-jrds", "ext-agentsvc", "arc-his", "arc-login")
-}
+# The recordings are of hosts without the extension-based worker (and on no Azure VM or
+# Arc): its checks and the extension endpoints of G01/G04 are skipped saying so, but for
+# HRW-X04, which looks for leftovers of each kind not installed.
+REMNANTS = {"HRW-X04:agent-remnants", "HRW-X04:extension-remnants"}
+NO_EXTENSION = (
+    {
+        f"{s.id}:{i}"
+        for s in load_catalogue().scenarios
+        if s.applies_to("windows") and s.id.startswith("HRW-X")
+        for i in s.items
+    }
+    | {
+        f"HRW-{g}:{r}"
+        for g in ("G01", "G04")
+        for r in ("ext-jrds", "ext-agentsvc", "arc-his", "arc-login")
+    }
+) - REMNANTS
 AGENT_ONLY = {
     f"{s.id}:{i}"
     for s in load_catalogue().scenarios
@@ -49,7 +54,8 @@ EXPECTED: dict[str, set[str]] = {
     "windows-healthservice-stopped": {"HRW-W01:HealthService"},
     # No MMA: no agent-based worker, so no R01 and W01-W04 are skipped; no workspace (the
     # MMA's configuration cannot be loaded) errors G01/G04.
-    "windows-service-missing": set(),
+    # Neither kind of worker: K01 fails.
+    "windows-service-missing": {"HRW-K01:installed"},
     "windows-event-4502": {"HRW-W02:event-4502"},
     "windows-sma-4294967295": {"HRW-W03:exit-4294967295", "HRW-W04:sma-15011"},
     "windows-underspec": {"HRW-G02:cpu", "HRW-G02:memory"},
@@ -72,11 +78,8 @@ EXPECTED: dict[str, set[str]] = {
     "windows-no-strong-crypto": {"HRW-I02:dotnet-strong-crypto"},
     "windows-clock-ahead": {"HRW-I03:clock"},
 }
-# Whether an extension-based worker is installed is not read on Windows yet, so on a host
-# without the agent-based one, K01 cannot be told.
 SMA_CHECKS = {"HRW-W03:exit-4294967295", "HRW-W04:sma-15011"}
 EXTRA_ERRORS = {
-    "windows-service-missing": {"HRW-K01:installed"},
     # Errors inside a readable section: a fact it holds says the check cannot be judged.
     "windows-proxy-unreadable": G01 | G04,  # probed directly: not the agent's route
     # One missing or unreadable log errors the checks on that log only.
@@ -120,7 +123,11 @@ def test_recorded_profile_gives_exactly_its_outcomes(name: str, settings: Settin
     outcomes = {f"{sid}:{item}": judge(sid, item, facts, settings) for sid, item in CHECKS}
     no_agent = name in NO_AGENT
     failing = EXPECTED[name] if no_agent else EXPECTED[name] | R01
-    skipping = NOT_READ_YET | (AGENT_ONLY if no_agent else set())
+    # The agent's registry key is in use where the agent is installed: no remnant to judge.
+    # (judged only once the remnants section was read).
+    read = facts.sections["remnants"].data is not None
+    in_use = {"HRW-X04:agent-remnants"} if read and not no_agent else set()
+    skipping = NO_EXTENSION | in_use | (AGENT_ONLY if no_agent else set())
     errors = erroring(facts) - skipping | EXTRA_ERRORS.get(name, set())
     assert errors >= ERRORING_AT_LEAST.get(name, set())
     assert {k for k, v in outcomes.items() if v.outcome == "failed"} == failing
@@ -129,8 +136,8 @@ def test_recorded_profile_gives_exactly_its_outcomes(name: str, settings: Settin
     assert all(
         v.outcome == "passed" for k, v in outcomes.items() if k not in failing | errors | skipping
     ), outcomes
-    for key in NOT_READ_YET:
-        assert "does not read" in outcomes[key].seen, (key, outcomes[key].seen)
+    for key in NO_EXTENSION:
+        assert "does not read" not in outcomes[key].seen, (key, outcomes[key].seen)
 
 
 def test_failure_texts_say_what_was_seen(settings: Settings) -> None:
@@ -153,7 +160,9 @@ def test_unknown_command_answer_errors_every_check_after_it(settings: Settings) 
     assert outcomes.pop(("HRW-K01", "installed")) == "passed"  # HealthService was read
     assert outcomes.pop(("HRW-R01", "agent-worker")) == "failed"
     skipped = {f"{sid}:{item}" for (sid, item), o in outcomes.items() if o == "skipped"}
-    assert skipped == NOT_READ_YET
+    # The extension section comes after the unknown block: whether the extension-based
+    # worker is installed is unknown, so its checks error too instead of being skipped.
+    assert skipped == set()
     assert {o for k, o in outcomes.items() if f"{k[0]}:{k[1]}" not in skipped} == {"error"}
 
 

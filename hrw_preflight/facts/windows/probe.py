@@ -22,6 +22,7 @@ from importlib import resources
 from itertools import pairwise
 from typing import Any, Protocol, TypeVar
 
+from hrw_preflight.facts.ext_schema import EXTENSION_ROLES
 from hrw_preflight.facts.framing import (
     Tampered,
     Unreadable,
@@ -35,7 +36,9 @@ from hrw_preflight.facts.framing import (
 )
 from hrw_preflight.facts.model import Section
 from hrw_preflight.facts.params import ProbeParams
+from hrw_preflight.facts.windows import extension
 from hrw_preflight.facts.windows.clixml import decode_stderr
+from hrw_preflight.facts.windows.extension import EXTENSION_SECTIONS
 from hrw_preflight.facts.windows.kind_markers import windows_kind
 
 SECTIONS = (
@@ -47,6 +50,7 @@ SECTIONS = (
     "worker",
     "network",
     "events",
+    *EXTENSION_SECTIONS,
 )
 SMA_LOG = "Microsoft-SMA/Operational"
 OPS_LOG = "Operations Manager"
@@ -75,6 +79,7 @@ _TLS_STATES = {"ok", "failed", "not-attempted"}
 # the leaf, or nothing.
 _CHAIN_SOURCES = {"sent", "leaf-only", "none"}
 _ROLES = {"agentsvc", "jrds", "oms", "ods"}
+_NETWORK_ROLES = _ROLES | set(EXTENSION_ROLES)
 _PROXY_AUTH_HINT = (
     "; the agent's proxy password cannot be read from the MMA configuration,"
     " give the proxy with its credentials in hrw_proxy"
@@ -168,6 +173,8 @@ def params_document(params: ProbeParams, boundary: str) -> dict[str, Any]:
         "workspace_id": params.workspace_id,
         "endpoints": {role: host for role, host in params.endpoints.items() if role in _ROLES},
         "proxy": params.proxy,
+        "automation_account_url": params.automation_account_url,
+        "worker_credential_account": params.worker_credential_account,
         "event_logs": [{"log": log, "ids": list(ids)} for log, ids in params.event_ids.items()],
     }
 
@@ -456,7 +463,12 @@ def _network(parts: dict[str, Part]) -> dict[str, Any]:
     for item in _objects("network", _value("network", parts, "")):
         host = str(item.get("Host") or "")
         role, tcp, tls = item.get("Role"), item.get("Tcp"), item.get("Tls")
-        if not host or role not in _ROLES or tcp not in _TCP_STATES or tls not in _TLS_STATES:
+        if (
+            not host
+            or role not in _NETWORK_ROLES
+            or tcp not in _TCP_STATES
+            or tls not in _TLS_STATES
+        ):
             raise Unreadable(f"network section: malformed endpoint result for {host or '?'}")
         detail = str(item.get("Detail") or "")
         if item.get("PolicyErrors") and item.get("PolicyErrors") != "None":
@@ -668,6 +680,12 @@ _BUILDERS: dict[str, Callable[[dict[str, Part]], dict[str, Any]]] = {
     "worker": _worker,
     "network": _network,
     "events": _events,
+    "arc": extension.arc,
+    "extension": extension.extension,
+    "ext_service": extension.ext_service,
+    "identity": extension.identity,
+    "remnants": extension.remnants,
+    "arc_acl": extension.arc_acl,
 }
 
 

@@ -454,6 +454,159 @@ catch { Write-HrwError $_ }
 "$HrwB END worker"
 #endregion hrw:worker
 
+#region hrw:arc
+"$HrwB BEGIN arc"
+# The Azure Connected Machine agent's services: himds (its identity service) marks the host
+# Arc-enabled. Win32_Service gives State and StartMode as text on Windows PowerShell 5.1.
+$HrwArc = $false
+"$HrwB PART services"
+try {
+    $arcServices = @(Get-CimInstance -ClassName Win32_Service -Filter "Name='himds' OR Name='ExtensionService' OR Name='GCArcService'" -ErrorAction Stop |
+            Select-Object -Property @('Name', 'State', 'StartMode'))
+    $HrwArc = @($arcServices | Where-Object { $_.Name -eq 'himds' }).Count -gt 0
+    $arcServices | ConvertTo-Json
+}
+catch { Write-HrwError $_ }
+"$HrwB PART folder"
+try {
+    $arcDir = Join-Path $env:ProgramData 'AzureConnectedMachineAgent'
+    [pscustomobject]@{ Path = $arcDir; Exists = (Test-Path -LiteralPath $arcDir) } | ConvertTo-Json
+}
+catch { Write-HrwError $_ }
+"$HrwB END arc"
+#endregion hrw:arc
+
+#region hrw:extension
+"$HrwB BEGIN extension"
+# The guest agent's folder of the HybridWorkerForWindows handler: the newest version's
+# RuntimeSettings\<seq>.settings (public settings only: the protected part is never read
+# into a variable) and Status\<seq>.status for the highest <seq>.
+$HrwExtDir = $null
+$HrwExtPublic = $null
+$HrwExtSeq = $null
+"$HrwB PART versions"
+try {
+    $handlerDir = 'C:\Packages\Plugins\Microsoft.Azure.Automation.HybridWorker.HybridWorkerForWindows'
+    if (Test-Path -LiteralPath $handlerDir) {
+        $versions = @(Get-ChildItem -LiteralPath $handlerDir -Directory -ErrorAction Stop)
+        $newest = $versions | Sort-Object -Descending -Property @{ Expression = {
+                $v = $null
+                if ([version]::TryParse($_.Name, [ref]$v)) { $v } else { [version]'0.0' }
+            }
+        } | Select-Object -First 1
+        if ($newest) { $HrwExtDir = $newest.FullName }
+        $versions | Select-Object -Property @('Name', 'FullName') | ConvertTo-Json
+    }
+}
+catch { Write-HrwError $_ }
+"$HrwB PART settings"
+try {
+    $settingsDir = $null
+    if ($HrwExtDir) { $settingsDir = Join-Path $HrwExtDir 'RuntimeSettings' }
+    if ($settingsDir -and (Test-Path -LiteralPath $settingsDir)) {
+        $newestSettings = Get-ChildItem -LiteralPath $settingsDir -Filter '*.settings' -File -ErrorAction Stop |
+            Where-Object { $_.BaseName -match '^[0-9]{1,9}$' } |
+            Sort-Object -Descending -Property @{ Expression = { [int]$_.BaseName } } |
+            Select-Object -First 1
+        if ($newestSettings) {
+            $HrwExtSeq = [int]$newestSettings.BaseName
+            $handler = @((Get-Content -LiteralPath $newestSettings.FullName -Raw -ErrorAction Stop | ConvertFrom-Json).runtimeSettings)[0].handlerSettings
+            $HrwExtPublic = $handler.publicSettings
+            $handler = $null
+            [pscustomobject]@{
+                Seq                  = $HrwExtSeq
+                File                 = $newestSettings.FullName
+                AutomationAccountURL = [string]$HrwExtPublic.AutomationAccountURL
+                ProxyServer          = [string]$HrwExtPublic.ProxySettings.ProxyServer
+                ProxyUserName        = [string]$HrwExtPublic.ProxySettings.UserName
+            } | ConvertTo-Json
+        }
+    }
+}
+catch { Write-HrwError $_ }
+"$HrwB PART status"
+try {
+    if ($null -ne $HrwExtSeq) {
+        $statusFile = Join-Path $HrwExtDir ('Status\' + $HrwExtSeq + '.status')
+        if (Test-Path -LiteralPath $statusFile) {
+            $statusDoc = Get-Content -LiteralPath $statusFile -Raw -ErrorAction Stop | ConvertFrom-Json
+            $top = @($statusDoc)[0].status
+            [pscustomobject]@{
+                File                     = $statusFile
+                Status                   = [string]$top.status
+                Code                     = $top.code
+                Operation                = [string]$top.operation
+                ConfigurationAppliedTime = [string]$top.configurationAppliedTime
+                Message                  = [string]$top.formattedMessage.message
+                Substatus                = @(foreach ($sub in @($top.substatus)) {
+                        if ($sub) {
+                            [pscustomobject]@{
+                                Name    = [string]$sub.name
+                                Status  = [string]$sub.status
+                                Code    = $sub.code
+                                Message = [string]$sub.formattedMessage.message
+                            }
+                        }
+                    })
+            } | ConvertTo-Json -Depth 4
+        }
+    }
+}
+catch { Write-HrwError $_ }
+"$HrwB PART effective"
+try {
+    # The account's endpoints join the network probe's targets; the extension's own proxy is
+    # used only when neither hrw_proxy nor the agent named one (the network block has one).
+    $accountUrl = $null
+    $urlSource = $null
+    if ($HrwExtPublic -and $HrwExtPublic.AutomationAccountURL) {
+        $accountUrl = [string]$HrwExtPublic.AutomationAccountURL
+        $urlSource = 'settings'
+    }
+    elseif ($HrwParams.automation_account_url) {
+        $accountUrl = [string]$HrwParams.automation_account_url
+        $urlSource = 'override'
+    }
+    $extEndpoints = [ordered]@{ 'ext-jrds' = $null; 'ext-agentsvc' = $null; 'arc-his' = $null; 'arc-login' = $null }
+    if ($accountUrl) {
+        $jrdsHost = (New-Object System.Uri($accountUrl)).Host
+        $extEndpoints['ext-jrds'] = $jrdsHost
+        if ($jrdsHost.Contains('.jrds.')) {
+            $at = $jrdsHost.IndexOf('.jrds.')
+            $extEndpoints['ext-agentsvc'] = $jrdsHost.Substring(0, $at) + '.agentsvc.' + $jrdsHost.Substring($at + 6)
+        }
+        if ($HrwArc) {
+            $extEndpoints['arc-his'] = 'gbl.his.arc.azure.com'
+            $extEndpoints['arc-login'] = 'login.microsoftonline.com'
+        }
+    }
+    $extProxy = $null
+    if ($HrwExtPublic -and $HrwExtPublic.ProxySettings -and $HrwExtPublic.ProxySettings.ProxyServer) {
+        $extProxy = ConvertTo-HrwProxy ([string]$HrwExtPublic.ProxySettings.ProxyServer) ([string]$HrwExtPublic.ProxySettings.UserName)
+    }
+    if ($accountUrl -and $extProxy -and -not $HrwProxy -and $null -eq $HrwParams.proxy) { $HrwProxy = $extProxy }
+    $known = @($HrwTargets | ForEach-Object { $_.Host })
+    foreach ($role in @($extEndpoints.Keys)) {
+        $name = $extEndpoints[$role]
+        if ($name -and $known -notcontains $name) {
+            $HrwTargets += [pscustomobject]@{ Role = $role; Host = $name }
+            $known += $name
+        }
+    }
+    $shownProxy = $null
+    if ($extProxy) { $shownProxy = $extProxy.Url }
+    [pscustomobject]@{
+        AccountUrl       = $accountUrl
+        AccountUrlSource = $urlSource
+        Arc              = $HrwArc
+        Endpoints        = [pscustomobject]$extEndpoints
+        Proxy            = $shownProxy
+    } | ConvertTo-Json
+}
+catch { Write-HrwError $_ }
+"$HrwB END extension"
+#endregion hrw:extension
+
 #region hrw:network
 "$HrwB BEGIN network"
 try {
@@ -539,3 +692,147 @@ try {
 catch { Write-HrwError $_ }
 "$HrwB END events"
 #endregion hrw:events
+
+#region hrw:extservice
+"$HrwB BEGIN ext_service"
+# The extension-based worker's service; a service that does not exist prints nothing.
+try {
+    Get-CimInstance -ClassName Win32_Service -Filter "Name='HybridWorkerService'" -ErrorAction Stop |
+        Select-Object -Property @('Name', 'State', 'StartMode') |
+        ConvertTo-Json
+}
+catch { Write-HrwError $_ }
+"$HrwB END ext_service"
+#endregion hrw:extservice
+
+#region hrw:identity
+"$HrwB BEGIN identity"
+# Asks a local identity endpoint for a token, never through a proxy, and prints only the
+# HTTP status, whether a token field came back, the challenge header and the error text:
+# the body is dropped here, on the host, so no token leaves it.
+function Invoke-HrwIdentity {
+    param([string]$Url)
+    $result = [ordered]@{ Answered = $false; Status = $null; TokenPresent = $false; Challenge = $null; Error = $null }
+    $response = $null
+    try {
+        $request = [System.Net.HttpWebRequest]::Create($Url)
+        $request.Proxy = $null
+        $request.Timeout = $HrwTimeoutMs
+        $request.ReadWriteTimeout = $HrwTimeoutMs
+        $request.Headers.Add('Metadata', 'true')
+        try { $response = $request.GetResponse() }
+        catch {
+            $web = $_.Exception
+            while ($web -and -not ($web -is [System.Net.WebException])) { $web = $web.InnerException }
+            if (-not $web -or -not $web.Response) {
+                $failure = $_.Exception
+                while ($failure.InnerException) { $failure = $failure.InnerException }
+                $result.Error = $failure.Message
+                return [pscustomobject]$result
+            }
+            $response = $web.Response
+        }
+        $result.Answered = $true
+        $result.Status = [int]$response.StatusCode
+        $result.Challenge = $response.Headers['WWW-Authenticate']
+        $reader = New-Object System.IO.StreamReader($response.GetResponseStream())
+        $text = $reader.ReadToEnd()
+        $reader.Dispose()
+        try {
+            $body = $text | ConvertFrom-Json
+            $result.TokenPresent = [bool]$body.access_token
+            if ($body.error) { $result.Error = (@([string]$body.error, [string]$body.error_description) | Where-Object { $_ }) -join ': ' }
+        }
+        catch { $null = $_ }
+        $body = $null
+        $text = $null
+        return [pscustomobject]$result
+    }
+    catch {
+        $result.Error = $_.Exception.Message
+        return [pscustomobject]$result
+    }
+    finally { if ($response) { $response.Close() } }
+}
+"$HrwB PART imds"
+try {
+    Invoke-HrwIdentity 'http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://management.azure.com/' |
+        ConvertTo-Json
+}
+catch { Write-HrwError $_ }
+"$HrwB PART arc"
+try {
+    if ($HrwArc) {
+        Invoke-HrwIdentity 'http://localhost:40342/metadata/identity/oauth2/token?api-version=2020-06-01&resource=https%3A%2F%2Fmanagement.azure.com' |
+            ConvertTo-Json
+    }
+}
+catch { Write-HrwError $_ }
+"$HrwB END identity"
+#endregion hrw:identity
+
+#region hrw:remnants
+"$HrwB BEGIN remnants"
+# Registry keys of each kind (whether they are remnants depends on the kind installed), and
+# the V2 worker's registrations (JobRuntimeDataServiceUri, AzureResourceId under V2).
+"$HrwB PART keys"
+try {
+    @(foreach ($key in @('HKLM:\SOFTWARE\Microsoft\HybridRunbookWorker', 'HKLM:\SOFTWARE\Microsoft\HybridRunbookWorkerV2', 'HKLM:\SOFTWARE\Microsoft\Azure\HybridWorker')) {
+            [pscustomobject]@{ Path = $key; Exists = (Test-Path -LiteralPath $key) }
+        }) | ConvertTo-Json
+}
+catch { Write-HrwError $_ }
+"$HrwB PART v2"
+try {
+    $v2Root = 'HKLM:\SOFTWARE\Microsoft\HybridRunbookWorkerV2'
+    if (Test-Path -LiteralPath $v2Root) {
+        @(Get-ChildItem -LiteralPath $v2Root -Recurse -ErrorAction Stop | ForEach-Object {
+                $uri = $_.GetValue('JobRuntimeDataServiceUri')
+                if ($uri) {
+                    [pscustomobject]@{
+                        Key                      = $_.Name
+                        JobRuntimeDataServiceUri = [string]$uri
+                        AzureResourceId          = [string]$_.GetValue('AzureResourceId')
+                    }
+                }
+            }) | ConvertTo-Json
+    }
+}
+catch { Write-HrwError $_ }
+"$HrwB END remnants"
+#endregion hrw:remnants
+
+#region hrw:arcacl
+"$HrwB BEGIN arc_acl"
+# The custom Hybrid Worker credential named in the inventory (the host keeps no public
+# record of it): its entries on the Arc agent's Tokens folder and the extension's folder,
+# and Microsoft-SMA events with exit code 2148734720 in the events block's window
+# (Read-HrwEvents and $windowStart are the events block's).
+$aclAccount = [string]$HrwParams.worker_credential_account
+"$HrwB PART account"
+[pscustomobject]@{ Account = $aclAccount; Arc = $HrwArc } | ConvertTo-Json
+foreach ($aclPath in @('C:\ProgramData\AzureConnectedMachineAgent\Tokens', 'C:\Packages\Plugins\Microsoft.Azure.Automation.HybridWorker.HybridWorkerForWindows')) {
+    "$HrwB PART acl " + $aclPath
+    try {
+        if ($HrwArc -and $aclAccount) {
+            (Get-Acl -LiteralPath $aclPath -ErrorAction Stop).Access |
+                Select-Object -Property @('IdentityReference', 'FileSystemRights', 'AccessControlType', 'IsInherited') |
+                ConvertTo-Json
+        }
+    }
+    catch { Write-HrwError $_ }
+}
+"$HrwB PART exits"
+try {
+    $read = Read-HrwEvents @{ LogName = 'Microsoft-SMA/Operational'; StartTime = $windowStart } 500
+    if ($read.Failure) { Write-HrwError $read.Failure }
+    else {
+        $read.Events |
+            Where-Object { $_.Message -and $_.Message.Contains('Win32 Process Exited with code [2148734720]') } |
+            Select-Object -Property @('Id', 'ProviderName', 'Level', 'TimeCreated', 'Message') |
+            ConvertTo-Json
+    }
+}
+catch { Write-HrwError $_ }
+"$HrwB END arc_acl"
+#endregion hrw:arcacl
