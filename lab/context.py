@@ -28,6 +28,9 @@ class LabContext:
     winrm_password: str
     lab_public_key: str
     sshd_uid: int
+    # What the lab's IMDS hands out as the system identity's token: a credential as far as
+    # the suite knows, so tests look for it in every output (it must appear in none).
+    imds_token: str = ""
 
     @property
     def proxy_url(self) -> str:

@@ -271,6 +271,7 @@ def _write_state(paths: LabPaths, ctx: LabContext, result: StartResult) -> None:
         "failures": result.failures,
         "proxy_url": ctx.proxy_url,
         "winrm_password": ctx.winrm_password,
+        "imds_token": ctx.imds_token,
         "started_seconds": round(result.seconds, 2),
     }
     fd = os.open(paths.run_state, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -299,6 +300,7 @@ def _prepare_context(paths: LabPaths) -> LabContext:
         winrm_password=new_secret(),
         lab_public_key=public,
         sshd_uid=_sshd_uid(),
+        imds_token="hrw-lab-imds-token-" + new_secret(),
     )
 
 

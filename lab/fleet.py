@@ -24,6 +24,7 @@ NETNS_PREFIX = "hrw-"
 JRDS_HOST = "eus-jobruntimedata-prod-su1.azure-automation.net"
 AGENTSERVICE_HOST = "eus-agentservice-prod-1.azure-automation.net"
 MAX_HOSTS = 2000
+LAB_REGION = "eus"
 
 
 def workspace_id(host_name: str) -> str:
@@ -81,10 +82,37 @@ class Host:
         }
 
     @property
+    def account_id(self) -> str:
+        """Return the id of the Automation account the host's extension-based worker joins."""
+        return str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{self.name}.account.hrw-lab"))
+
+    @property
+    def account_url(self) -> str:
+        """Return the account's AutomationHybridServiceUrl, as the extension's settings hold it."""
+        aid = self.account_id
+        return f"https://{aid}.jrds.{LAB_REGION}.azure-automation.net/automationAccounts/{aid}"
+
+    @property
+    def extension_endpoints(self) -> list[str]:
+        """Return the extension-based worker's endpoint names (none without the extension)."""
+        p = self.profile.as_dict()
+        if not p.get("extension" if self.platform == "linux" else "win_extension"):
+            return []
+        aid = self.account_id
+        names = [
+            f"{aid}.jrds.{LAB_REGION}.azure-automation.net",
+            f"{aid}.agentsvc.{LAB_REGION}.azure-automation.net",
+        ]
+        if p.get("place") == "arc":
+            names += ["gbl.his.arc.azure.com", "login.microsoftonline.com"]
+        return names
+
+    @property
     def endpoint_names(self) -> list[str]:
-        """Return every Azure name the host resolves (endpoints plus ODS and DSC hosts)."""
+        """Return every Azure name the host resolves (endpoints plus ODS and DSC hosts, and
+        the extension-based worker's endpoints)."""
         names = [*self.endpoints.values(), AGENTSERVICE_HOST]
-        return list(dict.fromkeys(names))
+        return list(dict.fromkeys([*names, *self.extension_endpoints]))
 
     def resolved_profile(self) -> dict[str, Any]:
         """Return the profile as a dict, ``{workspace_id}``/``{host}`` in event texts filled in.

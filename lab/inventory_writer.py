@@ -32,9 +32,14 @@ def windows_vars(host: Host, paths: LabPaths, password: str, proxy_url: str) -> 
     """Return the inventory variables of a Windows host (NTLM over HTTPS, CA validated).
 
     An intercepted host also gets ``hrw_proxy``: the agent's proxy password cannot be read
-    back from the MMA configuration, so an operator gives it in the inventory, as here.
+    back from the MMA configuration, so an operator gives it in the inventory, as here; a
+    host whose worker runs jobs under a custom credential gets its account name
+    (``hrw_worker_credential_account``) for HRW-X05.
     """
     extra = {"hrw_proxy": proxy_url} if host.profile["network"] == "intercepted" else {}
+    credential = host.profile["worker_credential"]
+    if credential:  # no public source says where a host keeps it: the operator names it
+        extra["hrw_worker_credential_account"] = credential["account"]
     return {
         "ansible_host": host.address,
         "ansible_connection": "winrm",

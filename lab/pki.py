@@ -32,6 +32,11 @@ AZURE_SANS = (
     "*.azure-automation.net",
     "*.oms.opinsights.azure.com",
     "*.ods.opinsights.azure.com",
+    # The extension-based worker's account endpoints (lab region eus) and the Arc endpoints.
+    "*.jrds.eus.azure-automation.net",
+    "*.agentsvc.eus.azure-automation.net",
+    "gbl.his.arc.azure.com",
+    "login.microsoftonline.com",
 )
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey

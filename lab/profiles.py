@@ -64,7 +64,18 @@ PLATFORM_KEYS: dict[str, tuple[str, ...]] = {
         "cert_rotated",
         "omsconf_inconsistent",
     ),
-    "windows": ("cpu_load_percent", "healthservice", "events", "winrm_hang_after_connect"),
+    "windows": (
+        "cpu_load_percent",
+        "healthservice",
+        "events",
+        "winrm_hang_after_connect",
+        "win_extension",
+        "place",
+        "imds_identity",
+        "himds_running",
+        "remnants",
+        "worker_credential",
+    ),
 }
 EVENT_KEYS = ("log", "id", "provider", "level", "minutes_ago", "message")
 # format_error: the event's message cannot be formatted on the host (its provider's message
@@ -228,6 +239,93 @@ def _validate_events(where: str, value: Any) -> None:
 Validator = Callable[[str, Any], None]
 
 
+PLACES = ("azure-vm", "arc", "none")
+IMDS_IDENTITIES = ("system", "none")
+REMNANT_KINDS = ("agent", "extension")
+EXTENSION_KEYS = {
+    "handler_state": ("Enabled", "Installed", "NotInstalled", "FailedUpgrade"),
+    "status": ("success", "error", "transitioning", "warning"),
+    "hwd_active": ("active", "inactive", "failed"),
+    "hwd_enabled": ("enabled", "disabled"),
+}
+
+
+def _validate_extension(where: str, value: Any) -> None:
+    """The hybrid worker extension of a Linux host: null (not installed) or a mapping of
+    handler_state, status, hwd_active and hwd_enabled."""
+    if value is None:
+        return
+    wanted = ", ".join(f"{k}: {' | '.join(v)}" for k, v in EXTENSION_KEYS.items())
+    _check(isinstance(value, dict), where, "extension", value, f"null or a mapping of {wanted}")
+    for key in value:
+        if key not in EXTENSION_KEYS:
+            raise ProfileError(f"{where}: unknown key extension.{key}; use {wanted}")
+    for key, allowed in EXTENSION_KEYS.items():
+        _check(
+            value.get(key) in allowed,
+            where,
+            f"extension.{key}",
+            value.get(key),
+            " | ".join(allowed),
+        )
+
+
+WIN_EXTENSION_KEYS = {
+    "status": ("success", "error", "transitioning", "warning"),
+    "service": ("Running", "Stopped"),
+    "start_mode": ("Auto", "Manual", "Disabled"),
+}
+CREDENTIAL_GRANTS = ("direct", "group", "none")
+
+
+def _validate_win_extension(where: str, value: Any) -> None:
+    """The HybridWorkerForWindows extension of a Windows host: null (not installed) or a
+    mapping of its newest status, HybridWorkerService's State and its StartMode."""
+    if value is None:
+        return
+    wanted = ", ".join(f"{k}: {' | '.join(v)}" for k, v in WIN_EXTENSION_KEYS.items())
+    _check(isinstance(value, dict), where, "win_extension", value, f"null or a mapping of {wanted}")
+    for key in value:
+        if key not in WIN_EXTENSION_KEYS:
+            raise ProfileError(f"{where}: unknown key win_extension.{key}; use {wanted}")
+    for key, allowed in WIN_EXTENSION_KEYS.items():
+        _check(
+            value.get(key) in allowed,
+            where,
+            f"win_extension.{key}",
+            value.get(key),
+            " | ".join(allowed),
+        )
+
+
+def _validate_credential(where: str, value: Any) -> None:
+    """The custom Hybrid Worker credential of an Arc-enabled Windows host: null, or its
+    account and how it holds Read on Tokens and Read & Execute on the plugin folder."""
+    if value is None:
+        return
+    wanted = f"account: DOMAIN\\user, tokens/folder: {' | '.join(CREDENTIAL_GRANTS)}"
+    _check(isinstance(value, dict), where, "worker_credential", value, f"null or {{{wanted}}}")
+    for key in value:
+        if key not in ("account", "tokens", "folder"):
+            raise ProfileError(f"{where}: unknown key worker_credential.{key}; use {wanted}")
+    account = value.get("account")
+    _check(
+        isinstance(account, str) and bool(account),
+        where,
+        "worker_credential.account",
+        account,
+        "an account name",
+    )
+    for key in ("tokens", "folder"):
+        _check(
+            value.get(key) in CREDENTIAL_GRANTS,
+            where,
+            f"worker_credential.{key}",
+            value.get(key),
+            " | ".join(CREDENTIAL_GRANTS),
+        )
+
+
 def _simple(key: str, test: Callable[[Any], bool], wanted: str) -> Validator:
     def validate(where: str, value: Any) -> None:
         _check(test(value), where, key, value, wanted)
@@ -295,9 +393,23 @@ VALIDATORS: dict[str, Validator] = {
         "ssh_login_user", lambda v: v in SSH_LOGIN_USERS, " | ".join(SSH_LOGIN_USERS)
     ),
     "ssh_session": _simple("ssh_session", lambda v: v in SSH_SESSIONS, " | ".join(SSH_SESSIONS)),
+    "agent_installed": _simple("agent_installed", lambda v: isinstance(v, bool), "true or false"),
+    "extension": _validate_extension,
+    "place": _simple("place", lambda v: v in PLACES, " | ".join(PLACES)),
+    "imds_identity": _simple(
+        "imds_identity", lambda v: v in IMDS_IDENTITIES, " | ".join(IMDS_IDENTITIES)
+    ),
+    "himds_running": _simple("himds_running", lambda v: isinstance(v, bool), "true or false"),
+    "remnants": _simple(
+        "remnants",
+        lambda v: isinstance(v, list) and all(r in REMNANT_KINDS for r in v),
+        f"a list of {' | '.join(REMNANT_KINDS)}",
+    ),
     "winrm_hang_after_connect": _simple(
         "winrm_hang_after_connect", lambda v: isinstance(v, bool), "true or false"
     ),
+    "win_extension": _validate_win_extension,
+    "worker_credential": _validate_credential,
     "cpu_load_percent": _simple(
         "cpu_load_percent", lambda v: _is_number(v) and 0 <= v <= 100, "a number 0 .. 100"
     ),

@@ -52,6 +52,8 @@ def emulator_config(host: Host, ctx: LabContext, cert: Path, key: Path) -> dict[
         "resolve": {name: AZURE_ADDRESS for name in host.endpoint_names},
         "proxy": ctx.proxy_url if host.profile["network"] == "intercepted" else None,
         "profile": host.resolved_profile(),
+        "account_url": host.account_url,
+        "imds_token": ctx.imds_token,
     }
 
 
