@@ -81,6 +81,16 @@ HEALTHY: dict[str, Any] = {
 }
 
 
+V2_EXTENSION = {"status": "success", "service": "Running", "start_mode": "Auto"}
+# An extension-only host: no MMA, no agent-based worker registered.
+V2: dict[str, Any] = {
+    "healthservice": {"exists": False},
+    "update_management": False,
+    "user_worker": False,
+    "win_extension": V2_EXTENSION,
+}
+
+
 @dataclass(frozen=True)
 class Recording:
     """One recording: profile changes from healthy, how the network behaves, a description.
@@ -95,6 +105,7 @@ class Recording:
     profile: dict[str, Any] = field(default_factory=dict)
     network: str = "direct"
     transform: str = ""
+    account: str | None = None  # hrw_worker_credential_account given to the probe
 
 
 RECORDINGS: dict[str, Recording] = {
@@ -244,6 +255,35 @@ RECORDINGS: dict[str, Recording] = {
     ),
     "windows-clock-ahead": Recording(
         "the host's clock runs 20 minutes ahead of UTC", {"clock_offset_s": 1200}
+    ),
+    # Extension-based workers (no MMA): what the extension's blocks print.
+    "windows-v2-install-stuck": Recording(
+        "extension-based worker on an Azure VM whose extension status stayed transitioning",
+        {**V2, "win_extension": {**V2_EXTENSION, "status": "transitioning"}, "place": "azure-vm"},
+    ),
+    "windows-v2-no-identity": Recording(
+        "extension-based worker on an Azure VM without a system identity (IMDS 400)",
+        {**V2, "place": "azure-vm", "imds_identity": "none"},
+    ),
+    "windows-v2-arc-tokens-acl": Recording(
+        "extension-based worker on Arc whose custom credential reads Tokens only via a group, "
+        "one SMA exit 2148734720",
+        {
+            **V2,
+            "place": "arc",
+            "worker_credential": {"account": "HRWLAB\\hrwrunner", "tokens": "group"},
+            "events": [
+                {
+                    "log": "Microsoft-SMA/Operational",
+                    "id": 15102,
+                    "provider": "Microsoft-SMA",
+                    "level": 2,
+                    "minutes_ago": 25,
+                    "message": "Sandbox ended: Win32 Process Exited with code [2148734720].",
+                }
+            ],
+        },
+        account="HRWLAB\\hrwrunner",
     ),
     "windows-unknown-command": Recording(
         "a probe block the host cannot run: CommandNotFoundException as CLIXML",
@@ -424,7 +464,11 @@ def record_one(name: str, workdir: Path) -> tuple[bytes, bytes, int]:
         )
         timeout = 0.3 if recording.network in ("blocked", "mixed") else 3.0
         given_proxy = proxy if recording.network == "intercepted" else None
-        params = replace(ProbeParams(connect_timeout_s=timeout), proxy=given_proxy)
+        params = replace(
+            ProbeParams(connect_timeout_s=timeout),
+            proxy=given_proxy,
+            worker_credential_account=recording.account,
+        )
         command, stdin = build_invocation(params, RECORDED_BOUNDARY)
         if recording.transform == "unknown":
             text = stdin.decode("ascii").replace(

@@ -69,8 +69,17 @@ def _endpoint(
         if isinstance(found, Verdict):
             return found
         return found, _network_result(facts, found)
-    worker = need(facts, "worker")
     kind = facts.section("kind").data
+    section = facts.section("worker")
+    if kind is not None and kind.get("agent") is False and section.data is None:
+        # Windows without the MMA: its configuration (and any workspace) cannot be loaded.
+        return skipped(
+            f"no agent-based worker on this host ({describe(kind)}), so no agent endpoint to "
+            f"reach (its configuration could not be read: {section.error})",
+            "kind",
+            "worker",
+        )
+    worker = need(facts, "worker")
     if kind is not None and kind.get("agent") is False and not worker.get("workspace_id"):
         return skipped(
             "no agent-based worker on this host and no --hrw-workspace-id, so no agent "

@@ -52,8 +52,8 @@ EXPECTED: dict[str, set[str]] = {
     "windows-healthy": set(),
     "windows-progress-stderr": set(),  # CLIXML progress on stderr is not an error
     "windows-healthservice-stopped": {"HRW-W01:HealthService"},
-    # No MMA: no agent-based worker, so no R01 and W01-W04 are skipped; no workspace (the
-    # MMA's configuration cannot be loaded) errors G01/G04.
+    # No MMA: no agent-based worker, so no R01 and W01-W04 and the agent endpoints of
+    # G01/G04 are skipped (the MMA's configuration cannot be loaded: no workspace).
     # Neither kind of worker: K01 fails.
     "windows-service-missing": {"HRW-K01:installed"},
     "windows-event-4502": {"HRW-W02:event-4502"},
@@ -89,7 +89,6 @@ EXTRA_ERRORS = {
 }
 # Spot checks that the derivation above errors what it should.
 ERRORING_AT_LEAST = {
-    "windows-service-missing": G01 | G04,
     "windows-garbled-json": {"HRW-G02:cpu", "HRW-G02:memory"},
     "windows-cut-off": G01 | G04 | EVENTS,
 }
@@ -127,7 +126,7 @@ def test_recorded_profile_gives_exactly_its_outcomes(name: str, settings: Settin
     # (judged only once the remnants section was read).
     read = facts.sections["remnants"].data is not None
     in_use = {"HRW-X04:agent-remnants"} if read and not no_agent else set()
-    skipping = NO_EXTENSION | in_use | (AGENT_ONLY if no_agent else set())
+    skipping = NO_EXTENSION | in_use | (AGENT_ONLY | G01 | G04 if no_agent else set())
     errors = erroring(facts) - skipping | EXTRA_ERRORS.get(name, set())
     assert errors >= ERRORING_AT_LEAST.get(name, set())
     assert {k for k, v in outcomes.items() if v.outcome == "failed"} == failing

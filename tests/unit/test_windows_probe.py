@@ -39,6 +39,10 @@ UNREADABLE = {
     "windows-cut-off": {"network", "events", "ext_service", "identity", "remnants", "arc_acl"},
     # The Microsoft-SMA exits of HRW-X05 cannot be read either.
     "windows-missing-log": {"arc_acl"},
+    # No MMA on an extension-only host: its COM configuration cannot be loaded.
+    "windows-v2-install-stuck": {"worker"},
+    "windows-v2-no-identity": {"worker"},
+    "windows-v2-arc-tokens-acl": {"worker"},
     "windows-garbled-json": {"hardware"},
     "windows-service-missing": {"worker", "network"},
     "windows-unknown-command": set(SECTIONS)
