@@ -177,7 +177,9 @@ class AclGrant(TypedDict):
 class ArcAclFacts(TypedDict):
     """Section ``arc_acl`` (Windows): the custom Hybrid Worker credential's grants.
 
-    ``account`` is the credential's user name, None when jobs run as the system account.
+    ``account`` is the credential's user name as the inventory names it
+    (``hrw_worker_credential_account``: no public source says where a host keeps it), None
+    when none is named (jobs are taken to run as the system account).
     ``tokens`` is Read on ``C:\\ProgramData\\AzureConnectedMachineAgent\\Tokens``,
     ``extension_folder`` Read & Execute on the extension's plugin folder; both None when
     there is no custom credential. ``exit_2148734720`` lists Microsoft-SMA events within the

@@ -256,7 +256,9 @@ def arc_custom_credential(facts: HostFacts, item: str, settings: Settings) -> Ve
     account = acl["account"]
     if not account:
         return skipped(
-            "the worker runs jobs as the system account (no custom Hybrid Worker credential)",
+            "no custom Hybrid Worker credential named (the host keeps no published record of "
+            "it: set hrw_worker_credential_account to check its grants), so jobs are taken to "
+            "run as the system account",
             "arc_acl",
         )
     grant = acl["tokens"] if item == "tokens-read" else acl["extension_folder"]
