@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from hrw_preflight.facts.collector import probe_host
+from hrw_preflight.facts.ext_schema import EXTENSION_ROLES
 from hrw_preflight.facts.framing import new_boundary
 from hrw_preflight.facts.params import ProbeParams
 from hrw_preflight.facts.windows.probe import build_invocation, script_text
@@ -531,10 +532,16 @@ def test_injected_inventory_values_run_nothing(extra: sidecar.Sidecar, tmp_path:
     assert crafted[0] == plain[0]
     script = script_text().encode()
     assert crafted[1].split(b"\r\n", 1)[1] == plain[1].split(b"\r\n", 1)[1] == script
-    # And no check of the network passed on a host given such values.
+    # And no check of the network passed on a host given such values (the extension's
+    # endpoints are skipped: the agent-based host has no extension and no account URL).
     for host in windows:
         for outcome in run.outcomes.get(host, []):
-            if outcome.scenario in ("HRW-G01", "HRW-G04"):
+            if outcome.scenario not in ("HRW-G01", "HRW-G04"):
+                continue
+            if outcome.item in EXTENSION_ROLES:
+                assert outcome.kind == "skipped", outcome
+                assert "no extension-based worker" in outcome.message, outcome
+            else:
                 assert outcome.kind in ("failed", "error"), outcome
 
 
