@@ -163,7 +163,7 @@ def process_plan(host: Host) -> list[Process]:
     user = p["worker_user"]
     plan = [
         Process(
-            "omsagent",
+            p["omsagent_user"],
             (
                 "/opt/microsoft/omsagent/ruby/bin/ruby",
                 "/opt/microsoft/omsagent/bin/omsagent",

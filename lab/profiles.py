@@ -53,6 +53,7 @@ PLATFORM_KEYS: dict[str, tuple[str, ...]] = {
         "agent_running",
         "user_worker_running",
         "worker_user",
+        "omsagent_user",
         "omsconfig_class_missing",
         "omsconfig_log_mode",
         "ssh_login_user",
@@ -381,6 +382,9 @@ VALIDATORS: dict[str, Validator] = {
         "user_worker_running", lambda v: isinstance(v, bool), "true or false"
     ),
     "worker_user": _simple("worker_user", lambda v: v in WORKER_USERS, " | ".join(WORKER_USERS)),
+    "omsagent_user": _simple(
+        "omsagent_user", lambda v: v in WORKER_USERS, " | ".join(WORKER_USERS)
+    ),
     "omsconfig_class_missing": _simple(
         "omsconfig_class_missing", lambda v: isinstance(v, bool), "true or false"
     ),

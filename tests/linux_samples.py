@@ -179,13 +179,14 @@ def process_lines(
     auto: bool = True,
     user: bool = True,
     agent: bool = True,
+    daemon: tuple[int, str] = (997, "omsagent"),
 ) -> list[str]:
     """Return ps lines (pid uid user args) of a running agent and its workers."""
     uid, name = owner
     lines = []
     if agent:
         lines.append(
-            f"  411   997 omsagent  /opt/microsoft/omsagent/ruby/bin/ruby "
+            f"  411 {daemon[0]:5d} {daemon[1]}  /opt/microsoft/omsagent/ruby/bin/ruby "
             f"/opt/microsoft/omsagent/bin/omsagent -d /var/opt/microsoft/omsagent/{WS}"
             f"/run/omsagent.pid -o /var/opt/microsoft/omsagent/{WS}/log/omsagent.log "
             f"-c /etc/opt/microsoft/omsagent/{WS}/conf/omsagent.conf"
@@ -219,6 +220,8 @@ class LinuxHost:
     agent: bool = True
     owner: tuple[int, str] = (998, "nxautomation")
     nxautomation_uid: int | None = 998
+    omsagent_uid: int | None = 997
+    daemon: tuple[int, str] = (997, "omsagent")
     proxy: str | None = None
     log_lines: list[str] = field(default_factory=list)
     log_state: str = "present"
@@ -295,17 +298,17 @@ class LinuxHost:
         parts.append(_file("/proc/loadavg", f"{self.load:.2f} 0.10 0.05 1/123 4567"))
         parts.append(section("workspaces", "".join(f"{w}\n" for w in (WS, *self.other_workspaces))))
         parts.append(section("nproc", f"{self.cpus}\n"))
-        if self.nxautomation_uid is None:
-            parts.append(section("users", "", "2"))
-        else:
-            parts.append(
-                section(
-                    "users",
-                    f"nxautomation:x:{self.nxautomation_uid}:"
-                    f"{self.nxautomation_uid}::/home/nxautomation:/bin/bash\n",
-                )
+        accounts = "".join(
+            f"{name}:x:{uid}:{uid}::/home/{name}:/bin/bash\n"
+            for name, uid in (
+                ("nxautomation", self.nxautomation_uid),
+                ("omsagent", self.omsagent_uid),
             )
-        lines = process_lines(self.owner, self.auto, self.user, self.agent)
+            if uid is not None
+        )
+        missing = self.nxautomation_uid is None or self.omsagent_uid is None
+        parts.append(section("users", accounts, "2" if missing else "0"))
+        lines = process_lines(self.owner, self.auto, self.user, self.agent, self.daemon)
         uid, name = self.owner
         lines += self.extra_ps
         lines += [

@@ -18,6 +18,7 @@ from hrw_preflight.verdicts.base import (
 from hrw_preflight.verdicts.registry import check
 
 WORKER_USER = "nxautomation"
+DAEMON_USER = "omsagent"
 _PY = r"(?:^|/)python[0-9.]*\s+"
 _CODE = r"\S*/automationworker/(?:3\.x/)?worker/"
 _STATE = "/var/opt/microsoft/omsagent"
@@ -99,13 +100,27 @@ def worker_processes(facts: HostFacts, item: str, settings: Settings) -> Verdict
 
 @check("HRW-L02")
 def omsagent_running(facts: HostFacts, item: str, settings: Settings) -> Verdict:
-    """HRW-L02: return whether the omsagent daemon runs."""
+    """HRW-L02: return whether the omsagent daemon runs as the ``omsagent`` account.
+
+    Why the owner counts: any account on the host can start a process of that name, so a
+    process called omsagent under another user is not the agent's daemon.
+    """
     table = need(facts, "processes")
-    expected = "the omsagent daemon (/opt/microsoft/omsagent/ruby/bin/ruby ... omsagent) running"
+    uid = table["users"].get(DAEMON_USER)
+    expected = (
+        "the omsagent daemon (/opt/microsoft/omsagent/ruby/bin/ruby ... omsagent) running "
+        f"as {DAEMON_USER}"
+    )
     found = [p for p in table["processes"] if OMSAGENT.search(str(p["args"]))]
-    if found:
-        return passed(_describe(found[0]), expected, "processes")
-    return failed("no omsagent process is running", expected, "processes")
+    if uid is None:
+        return failed(f"user {DAEMON_USER} does not exist on the host", expected, "processes")
+    if not found:
+        return failed("no omsagent process is running", expected, "processes")
+    good = [p for p in found if int(p["uid"]) == int(uid)]
+    if good:
+        return passed(_describe(good[0]), expected, "processes")
+    seen = "; ".join(_describe(p) for p in found)
+    return failed(f"found only omsagent processes of another user: {seen}", expected, "processes")
 
 
 @check("HRW-L03")

@@ -108,6 +108,7 @@ def test_worker_conf_points_at_lab_endpoints() -> None:
         ("linux-healthy-3x", {"omsagent", "nxautomation"}, 4),
         ("linux-two-managers", {"omsagent", "nxautomation"}, 5),
         ("linux-stray-workspace", {"omsagent", "nxautomation"}, 5),
+        ("linux-omsagent-wrong-owner", {"hrwother", "nxautomation"}, 4),
     ],
 )
 def test_process_plan_follows_profile(name: str, users: set[str], count: int) -> None:

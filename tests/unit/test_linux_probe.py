@@ -40,7 +40,7 @@ def test_healthy_host_discovers_workspace_endpoints_and_workers() -> None:
 def test_processes_hardware_and_pressure_are_parsed() -> None:
     sections = parse(LinuxHost(cpus=1, load=1.8))
     procs = sections["processes"].data
-    assert procs is not None and procs["users"] == {"nxautomation": 998}
+    assert procs is not None and procs["users"] == {"nxautomation": 998, "omsagent": 997}
     assert {p["pid"] for p in procs["processes"]} == {411, 8567, 8593, 8595}
     assert sections["hardware"].data == {"logical_processors": 1, "memory_bytes": 8 * 1024**3}
     pressure = sections["pressure"].data

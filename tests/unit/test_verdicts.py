@@ -141,6 +141,10 @@ def test_healthy_linux_host_passes_everything(
             LinuxHost(nxautomation_uid=None),
             {("HRW-L01", "manager"), ("HRW-L01", "auto-registered"), ("HRW-L01", "user")},
         ),
+        # Any account can start a process named omsagent; only the omsagent account's counts.
+        (LinuxHost(daemon=(1001, "hrwother")), {("HRW-L02", "omsagent")}),
+        (LinuxHost(daemon=(0, "root")), {("HRW-L02", "omsagent")}),
+        (LinuxHost(omsagent_uid=None), {("HRW-L02", "omsagent")}),
     ],
 )
 def test_each_fault_fails_exactly_its_checks(

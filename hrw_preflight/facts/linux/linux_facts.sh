@@ -87,7 +87,7 @@ hrw_workspaces() {
 }
 hrw_section workspaces hrw_workspaces
 hrw_section nproc nproc
-hrw_section users getent passwd nxautomation
+hrw_section users getent passwd nxautomation omsagent
 
 # The probe's own shell (and sudo above it) carry this script in their arguments: skip them.
 hrw_ps() {

@@ -39,6 +39,8 @@ from hrw_preflight.hosts.redact import holds_private_key
 _CERT = re.compile(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", re.S)
 _CIPHER = re.compile(r"Cipher is (?!\(NONE\))\S+")
 OMSCONFIG_LOG = "/var/opt/microsoft/omsconfig/omsconfig.log"
+# The accounts the agent runs as: the workers (nxautomation) and the daemon (omsagent).
+ACCOUNTS = ("nxautomation", "omsagent")
 
 
 class Result(Protocol):
@@ -251,7 +253,7 @@ def _processes(blocks: dict[str, Block]) -> Section:
         return Section.failed("processes", "process listing missing from probe output")
     raw = (
         f"$ ps -ww -eo pid,uid,user:32,args (agent processes)\n{ps.raw}\n"
-        f"$ getent passwd nxautomation\n{users.raw}"
+        f"$ getent passwd {' '.join(ACCOUNTS)}\n{users.raw}"
     )
     if ps.rc != "0":
         return Section.failed("processes", f"ps failed (status {ps.rc})", raw)
@@ -263,15 +265,16 @@ def _processes(blocks: dict[str, Block]) -> Section:
         processes.append(
             {"pid": int(fields[0]), "uid": int(fields[1]), "user": fields[2], "args": fields[3]}
         )
-    uid: int | None = None
-    if users.rc == "0":
-        entry = users.body.strip().split(":")
-        if len(entry) < 3 or not entry[2].isdigit():
-            return Section.failed("processes", "unexpected getent output", raw)
-        uid = int(entry[2])
-    elif users.rc != "2":  # getent: 2 = no such user; anything else is a failure to read
+    # getent prints the accounts it found and exits 2 when any of them does not exist.
+    if users.rc not in ("0", "2"):
         return Section.failed("processes", f"getent passwd failed (status {users.rc})", raw)
-    return Section("processes", {"processes": processes, "users": {"nxautomation": uid}}, raw=raw)
+    uids: dict[str, int | None] = dict.fromkeys(ACCOUNTS)
+    for line in users.body.splitlines():
+        entry = line.strip().split(":")
+        if len(entry) < 3 or entry[0] not in uids or not entry[2].isdigit():
+            return Section.failed("processes", "unexpected getent output", raw)
+        uids[entry[0]] = int(entry[2])
+    return Section("processes", {"processes": processes, "users": uids}, raw=raw)
 
 
 def _omsconfig_log(blocks: dict[str, Block], params: ProbeParams) -> Section:
