@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from hrw_preflight.report.evidence import CheckResult
 from hrw_preflight.verdicts.catalogue import SEVERITIES, Scenario
+from hrw_preflight.verdicts.error_fix import error_fix
 
 # Worst first: the symbol of a cell is that of the worst outcome among its items.
 _ORDER = ("failed", "error", "waived", "passed", "skipped")
@@ -134,7 +135,11 @@ def render_failures(
     rows = []
     for c in bad:
         scenario = by_id.get(c.scenario_id or "")
-        fix = scenario.remediation if scenario else ""
+        # An error is a check that could not be made: its fix is how to make it possible.
+        if c.outcome == "error":
+            fix = error_fix(c.reason)
+        else:
+            fix = scenario.remediation if scenario else ""
         title = f"{c.scenario_id} {scenario.title}" if scenario else (c.scenario_id or c.nodeid)
         note = (
             f'<br><span class="hrw-warn">{e(c.expired_waiver_text)}</span>'

@@ -11,6 +11,7 @@ from hrw_preflight.hosts.targets import Target
 from hrw_preflight.run.terminal_text import terminal_safe
 from hrw_preflight.verdicts import Verdict
 from hrw_preflight.verdicts.catalogue import Scenario
+from hrw_preflight.verdicts.error_fix import error_fix
 
 EVIDENCE_CHARS = 8_000  # characters of evidence a report keeps per check
 
@@ -51,6 +52,14 @@ class Case:
         # Tracebacks print fixture values; keep facts (and anything secret in them) out.
         return f"Case({self.target.name}:{self.scenario.id}:{self.item} {self.verdict.outcome})"
 
+    @property
+    def fix(self) -> str:
+        """Return what to do: the scenario's remediation for a failure; for an error, how to
+        make the check possible (reach the host, trust its key, log in, read the fact)."""
+        if self.verdict.outcome == "error":
+            return error_fix(self.verdict.seen)
+        return self.scenario.remediation
+
     def explain(self) -> str:
         """Return the failure message: scenario, host, what was seen and expected, the fix."""
         v = self.verdict
@@ -61,7 +70,7 @@ class Case:
         ]
         if v.expected:
             lines.append(f"  expected: {v.expected}")
-        lines.append(f"  fix:      {self.scenario.remediation}")
+        lines.append(f"  fix:      {self.fix}")
         lines.append(f"  article:  {self.scenario.section}")
         return terminal_safe(self.redact("\n".join(lines)))
 
