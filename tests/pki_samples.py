@@ -9,9 +9,35 @@ from datetime import UTC, datetime, timedelta
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 Key = ec.EllipticCurvePrivateKey
+
+# What a CA and a TLS server certificate carry unless a test says otherwise.
+CA_USAGE = x509.KeyUsage(
+    digital_signature=True,
+    content_commitment=False,
+    key_encipherment=False,
+    data_encipherment=False,
+    key_agreement=False,
+    key_cert_sign=True,
+    crl_sign=True,
+    encipher_only=False,
+    decipher_only=False,
+)
+LEAF_USAGE = x509.KeyUsage(
+    digital_signature=True,
+    content_commitment=False,
+    key_encipherment=False,
+    data_encipherment=False,
+    key_agreement=False,
+    key_cert_sign=False,
+    crl_sign=False,
+    encipher_only=False,
+    decipher_only=False,
+)
+SERVER_AUTH = (ExtendedKeyUsageOID.SERVER_AUTH,)
+_DEFAULT: object = object()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,11 +66,16 @@ def make_cert(
     issuer_name: str | None = None,
     signing_key: Key | None = None,
     days: tuple[int, int] = (-1, 30),
+    key_usage: x509.KeyUsage | object | None = _DEFAULT,
+    eku: tuple[x509.ObjectIdentifier, ...] | object | None = _DEFAULT,
+    path_length: int | None = None,
 ) -> Issued:
     """Return a certificate for ``cn`` issued by ``issuer`` (self-signed when None).
 
     ``issuer_name``/``signing_key`` forge the issuer: the name claimed and the key that
-    actually signs can differ from ``issuer``'s.
+    actually signs can differ from ``issuer``'s. By default a CA carries keyUsage
+    keyCertSign and a leaf keyUsage digitalSignature and extendedKeyUsage serverAuth, as
+    real ones do; ``key_usage``/``eku`` None leaves the extension out, a value replaces it.
     """
     own_key = key or ec.generate_private_key(ec.SECP256R1())
     claimed = _name(issuer_name) if issuer_name else (issuer.cert.subject if issuer else _name(cn))
@@ -58,8 +89,19 @@ def make_cert(
         .serial_number(x509.random_serial_number())
         .not_valid_before(now + timedelta(days=days[0]))
         .not_valid_after(now + timedelta(days=days[1]))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(own_key.public_key()), False)
     )
+    usage = (CA_USAGE if ca else LEAF_USAGE) if key_usage is _DEFAULT else key_usage
+    if isinstance(usage, x509.KeyUsage):
+        builder = builder.add_extension(usage, critical=True)
+    usages = (None if ca else SERVER_AUTH) if eku is _DEFAULT else eku
+    if isinstance(usages, tuple):
+        builder = builder.add_extension(x509.ExtendedKeyUsage(list(usages)), critical=False)
+    if issuer is not None and signing_key is None:
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), False
+        )
     if sans is not None:
         builder = builder.add_extension(
             x509.SubjectAlternativeName([x509.DNSName(s) for s in sans]), critical=False

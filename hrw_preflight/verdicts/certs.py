@@ -6,7 +6,11 @@ actually received; :func:`judge_chain` walks it from the leaf up, checking every
 signature, until it reaches a certificate whose SHA-1 thumbprint is on the Azure CA list
 (or among the operator's extra trusted CAs). Names are never trusted: a proxy CA called
 "Microsoft Azure RSA TLS Issuing CA 03" with an unknown thumbprint is reported as likely
-TLS inspection.
+TLS inspection. The path so found is then validated as a TLS client validates it, with
+cryptography's ``x509.verification`` (:mod:`hrw_preflight.verdicts.tls_path`): every issuer
+a CA allowed to sign certificates, path lengths, serverAuth on the leaf, the host name,
+validity. A chain that reaches an Azure CA by thumbprint but that no TLS client would accept
+(a leaf signed by a certificate that is not a CA, a leaf for client authentication) fails.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from cryptography.x509.oid import ExtensionOID, NameOID
 
 from hrw_preflight.hosts.errors import ConfigError
 from hrw_preflight.verdicts.ca_list import CAEntry, shipped_ca_list
+from hrw_preflight.verdicts.tls_path import path_problem
 
 # Names an interception CA likes to borrow; used only to word the verdict.
 _VENDOR_WORDS = ("Microsoft", "DigiCert", "Baltimore", "GeoTrust")
@@ -151,10 +156,11 @@ def judge_chain(chain_pem: list[str], trusted: TrustedCAs, server_name: str) -> 
     if not certs:
         return ChainJudgement(False, "no certificate received", None, subjects)
 
-    path, anchor, failure = _walk(certs, trusted)
+    path, found, failure = _walk(certs, trusted)
     if failure is not None:
         return ChainJudgement(False, failure, None, subjects)
-    assert anchor is not None  # _walk gives an anchor whenever it gives no failure
+    assert found is not None  # _walk gives an anchor whenever it gives no failure
+    anchor_cert, anchor = found
 
     now = datetime.now(UTC)
     for cert in path:
@@ -184,13 +190,23 @@ def judge_chain(chain_pem: list[str], trusted: TrustedCAs, server_name: str) -> 
             anchor,
             subjects,
         )
+    problem = path_problem(path, anchor_cert, certs[1:], server_name, now)
+    if problem is not None:
+        return ChainJudgement(False, problem, anchor, subjects)
     return ChainJudgement(True, f"issued by {anchor}", anchor, subjects)
+
+
+Anchor = tuple[x509.Certificate, str]
 
 
 def _walk(
     certs: list[x509.Certificate], trusted: TrustedCAs
-) -> tuple[list[x509.Certificate], str | None, str | None]:
-    """Return (path walked, anchor, failure reason); exactly one of anchor/failure is set."""
+) -> tuple[list[x509.Certificate], Anchor | None, str | None]:
+    """Return (path walked, anchor, failure reason); exactly one of anchor/failure is set.
+
+    The anchor is the trusted certificate the path ends in (the last one walked, or an extra
+    CA we hold that issued it) and its "name (thumbprint)".
+    """
     path: list[x509.Certificate] = []
     current = certs[0]
     remaining = list(certs[1:])
@@ -198,7 +214,7 @@ def _walk(
         path.append(current)
         thumb = thumbprint(current)
         if thumb in trusted.trusted:
-            return path, f"{trusted.trusted[thumb]} ({thumb})", None
+            return path, (current, f"{trusted.trusted[thumb]} ({thumb})"), None
         if thumb in trusted.removed:
             entry = trusted.removed[thumb]
             return (
@@ -230,7 +246,7 @@ def _walk(
         for ca in trusted.extra_certs:
             if ca.subject == current.issuer and _signed_by(current, ca):
                 ca_thumb = thumbprint(ca)
-                return path, f"{trusted.trusted[ca_thumb]} ({ca_thumb})", None
+                return path, (ca, f"{trusted.trusted[ca_thumb]} ({ca_thumb})"), None
         if any(ca.subject == current.issuer for ca in trusted.extra_certs):
             return (
                 path,

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from hrw_preflight.hosts.errors import ConfigError
 from hrw_preflight.verdicts.ca_list import CAEntry, parse_ca_csv, read_ca_csv, shipped_ca_list
@@ -307,3 +308,152 @@ def test_trusted_cas_are_cached_and_read_only(tmp_path: Path, pki: dict[str, Iss
     assert load_trusted_cas([str(path)]) is first
     with pytest.raises(TypeError):
         first.trusted["00"] = "x"  # type: ignore[index]
+
+
+def _usage(**allowed: bool) -> x509.KeyUsage:
+    flags = dict.fromkeys(
+        (
+            "digital_signature",
+            "content_commitment",
+            "key_encipherment",
+            "data_encipherment",
+            "key_agreement",
+            "key_cert_sign",
+            "crl_sign",
+            "encipher_only",
+            "decipher_only",
+        ),
+        False,
+    )
+    flags.update(allowed)
+    return x509.KeyUsage(**flags)
+
+
+SANS = ["*.agentsvc.azure-automation.net"]
+
+
+def _azure_listed(*anchors: Issued) -> TrustedCAs:
+    """Trust ``anchors`` by thumbprint, as the shipped Azure CA list trusts its CAs."""
+    return TrustedCAs(
+        trusted={
+            thumbprint(a.cert): f"Microsoft Azure TLS Issuing CA {i}" for i, a in enumerate(anchors)
+        },
+        removed={},
+    )
+
+
+def _vectors(pki: dict[str, Issued]) -> dict[str, tuple[list[str], str]]:
+    """Return each way a chain that reaches a trusted CA can still be wrong: the chain (leaf
+    first) and the words its failure must carry."""
+    inter, root = pki["inter"], pki["root"]
+    not_ca = make_cert("Corp Web Server", inter, ca=False, sans=["corp.example.net"])
+    signed_by_not_ca = make_cert("agentsvc", not_ca, ca=False, sans=SANS)
+    no_cert_sign = make_cert(
+        "Lab Signing Only CA", inter, ca=True, key_usage=_usage(digital_signature=True)
+    )
+    signed_by_no_cert_sign = make_cert("agentsvc", no_cert_sign, ca=False, sans=SANS)
+    zero = make_cert("Lab Path Zero CA", root, ca=True, path_length=0)
+    below_zero = make_cert("Lab Below Zero CA", zero, ca=True)
+    past_path_length = make_cert("agentsvc", below_zero, ca=False, sans=SANS)
+    client_only = make_cert(
+        "agentsvc", inter, ca=False, sans=SANS, eku=(ExtendedKeyUsageOID.CLIENT_AUTH,)
+    )
+    other_host = make_cert("other", inter, ca=False, sans=["portal.example.net"])
+    expired = make_cert("agentsvc", inter, ca=False, sans=SANS, days=(-30, -1))
+    not_yet = make_cert("agentsvc", inter, ca=False, sans=SANS, days=(2, 30))
+    other_key = ec.generate_private_key(ec.SECP256R1())
+    bad_signature = make_cert(
+        "agentsvc",
+        None,
+        ca=False,
+        sans=SANS,
+        issuer_name="Lab Azure TLS Issuing CA",
+        signing_key=other_key,
+    )
+    ms_named = make_cert("Microsoft Azure RSA TLS Issuing CA 03", None, ca=True)
+    intercepted = make_cert("agentsvc", ms_named, ca=False, sans=SANS)
+    return {
+        "issuer not a CA": (
+            [signed_by_not_ca.pem, not_ca.pem, inter.pem],
+            "'Corp Web Server' issued 'agentsvc' but is not a CA (basicConstraints CA:FALSE)",
+        ),
+        "issuer without keyCertSign": (
+            [signed_by_no_cert_sign.pem, no_cert_sign.pem, inter.pem],
+            "does not allow signing certificates (no keyCertSign)",
+        ),
+        "path length exceeded": (
+            [past_path_length.pem, below_zero.pem, zero.pem, root.pem],
+            "'Lab Path Zero CA' allows 0 intermediate CA(s) below it",
+        ),
+        "leaf for client authentication": (
+            [client_only.pem, inter.pem],
+            "lacks serverAuth",
+        ),
+        "wrong host name": ([other_host.pem, inter.pem], "do not cover"),
+        "expired": ([expired.pem, inter.pem], "expired on"),
+        "not yet valid": ([not_yet.pem, inter.pem], "is not valid before"),
+        "bad signature": (
+            [bad_signature.pem, inter.pem],
+            "signature does not verify",
+        ),
+        "Microsoft-named CA not on the list": (
+            [intercepted.pem, ms_named.pem],
+            "carries a Microsoft name but its thumbprint",
+        ),
+    }
+
+
+VECTORS = [
+    "issuer not a CA",
+    "issuer without keyCertSign",
+    "path length exceeded",
+    "leaf for client authentication",
+    "wrong host name",
+    "expired",
+    "not yet valid",
+    "bad signature",
+    "Microsoft-named CA not on the list",
+]
+
+
+@pytest.mark.parametrize("name", VECTORS)
+def test_each_way_a_chain_can_be_wrong_fails(name: str, pki: dict[str, Issued]) -> None:
+    chain, words = _vectors(pki)[name]
+    # The Azure list trusts the intermediate (and the root) by thumbprint, as it does
+    # Microsoft's issuing CAs: reaching one must not be enough.
+    verdict = judge_chain(chain, _azure_listed(pki["inter"], pki["root"]), SERVER)
+    assert not verdict.ok
+    assert words in verdict.reason
+
+
+def test_a_well_formed_chain_to_a_listed_issuing_ca_passes(pki: dict[str, Issued]) -> None:
+    verdict = judge_chain([pki["leaf"].pem, pki["inter"].pem], _azure_listed(pki["inter"]), SERVER)
+    assert verdict.ok, verdict.reason
+
+
+def test_a_leaf_without_extended_key_usage_passes_as_tls_clients_accept_it(
+    pki: dict[str, Issued],
+) -> None:
+    no_eku = make_cert("agentsvc", pki["inter"], ca=False, sans=SANS, eku=None)
+    verdict = judge_chain([no_eku.pem, pki["inter"].pem], _azure_listed(pki["inter"]), SERVER)
+    assert verdict.ok, verdict.reason
+
+
+def test_a_ca_without_key_usage_may_sign_as_rfc_5280_says(pki: dict[str, Issued]) -> None:
+    bare = make_cert("Lab Bare CA", pki["inter"], ca=True, key_usage=None)
+    leaf = make_cert("agentsvc", bare, ca=False, sans=SANS)
+    chain = [leaf.pem, bare.pem, pki["inter"].pem]
+    verdict = judge_chain(chain, _azure_listed(pki["inter"]), SERVER)
+    assert verdict.ok, verdict.reason
+
+
+def test_what_the_readable_checks_miss_the_path_validation_catches(
+    pki: dict[str, Issued],
+) -> None:
+    # A leaf whose only name is its CN: the name check's legacy fallback accepts it, a TLS
+    # client's path validation does not.
+    host = "jrds.azure-automation.net"
+    cn_only = make_cert(host, pki["inter"], ca=False)
+    verdict = judge_chain([cn_only.pem, pki["inter"].pem], _azure_listed(pki["inter"]), host)
+    assert not verdict.ok
+    assert "does not validate as a TLS client validates it" in verdict.reason
