@@ -51,6 +51,13 @@ def main(argv: list[str] | None = None) -> int:
         "verify", help="check a run folder against its SHA256SUMS and the evidence schema"
     )
     verify.add_argument("folder", help="the run folder, e.g. reports/<run-id> or reports/latest")
+    verify.add_argument(
+        "--allowed-signers",
+        metavar="FILE",
+        default=None,
+        help="require SHA256SUMS.sig to be a good signature by a key of this ssh-keygen "
+        "allowed-signers file (proves who produced the bundle)",
+    )
     docs = commands.add_parser("docs", help="write the README's scenario tables from the catalogue")
     docs.add_argument("readme", nargs="?", default=str(README), help="the file (README.md)")
     docs.add_argument("--check", action="store_true", help="exit 1 if the tables are stale")
@@ -79,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.command == "verify":
-        return verify_main(args.folder)
+        return verify_main(args.folder, allowed_signers=args.allowed_signers)
     if args.command == "docs":
         return _docs(Path(args.readme), check=args.check)
     if args.command == "merge":

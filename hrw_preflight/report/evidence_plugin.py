@@ -31,6 +31,7 @@ from hrw_preflight.hosts.redact import Redactor
 from hrw_preflight.hosts.targets import weakened_summary
 from hrw_preflight.report.atomic import write_atomic
 from hrw_preflight.report.evidence import (
+    SUMS,
     CheckResult,
     RunInfo,
     build_record,
@@ -45,6 +46,7 @@ from hrw_preflight.report.evidence import (
 )
 from hrw_preflight.report.gate import GateResult, apply_gate, parse_fail_on
 from hrw_preflight.report.html_matrix import render_summary
+from hrw_preflight.report.signing import SIGNATURE, check_sign_key, sign_sums
 from hrw_preflight.report.waivers import Waivers, load_waivers
 from hrw_preflight.run.plugin import CASE_KEY, RUN_KEY, Run
 from hrw_preflight.run.terminal_text import terminal_safe
@@ -71,6 +73,8 @@ class EvidenceState:
     stopped: str | None = None
     gate: GateResult | None = None
     sealed: list[str] = field(default_factory=list)
+    sign_key: str | None = None
+    signed: str | None = None  # "SHA256SUMS.sig", or why signing failed ("failed: ...")
     hosts_sent: set[str] = field(default_factory=set)  # hosts whose facts this process sent
 
 
@@ -109,6 +113,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="exit code counts only failures/errors of this severity or above "
         "(low|medium|high|critical; default: every failure counts)",
     )
+    group.addoption(
+        "--hrw-sign-key",
+        metavar="PATH",
+        default=None,
+        help="SSH private key that signs each bundle's SHA256SUMS (SHA256SUMS.sig, "
+        "ssh-keygen -Y sign, namespace hrw-preflight); check with verify --allowed-signers",
+    )
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -123,9 +134,13 @@ def pytest_configure(config: pytest.Config) -> None:
         if path:
             known = {s.id for s in load_catalogue().scenarios}
             waivers = load_waivers(str(path), known)
+        sign_key = config.getoption("hrw_sign_key", None)
+        if sign_key and not _is_worker(config):
+            check_sign_key(str(sign_key))
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from exc
     state = EvidenceState(utc_timestamp(), fail_on, waivers)
+    state.sign_key = str(sign_key) if sign_key else None
     config.stash[STATE_KEY] = state
     if not _is_worker(config):
         config.pluginmanager.register(Collector(state), COLLECTOR)
@@ -436,6 +451,23 @@ def _finish(session: pytest.Session) -> None:
     status, reason = _status(session, state)
     record = _record(config, run, state, status=status, reason=reason, finished=utc_timestamp())
     state.sealed = write_bundle(folder, record, run.redact)
+    if state.sign_key and state.sealed:
+        _sign(session, state, folder)
+
+
+def _sign(session: pytest.Session, state: EvidenceState, folder: Path) -> None:
+    """Sign the sealed bundle's SHA256SUMS; a signature asked for and not made fails the run
+    (its bundle would not be the evidence the operator asked for)."""
+    assert state.sign_key is not None
+    try:
+        signature = sign_sums(folder / SUMS, state.sign_key)
+    except ConfigError as exc:
+        state.signed = f"failed: {exc}"
+        if session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        return
+    write_atomic(folder / SIGNATURE, signature)
+    state.signed = SIGNATURE
 
 
 def _status(session: pytest.Session, state: EvidenceState) -> tuple[str, str | None]:
@@ -610,6 +642,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         )
     if state.sealed:
         lines.append(f"bundle: {run.run_dir}/SHA256SUMS covers {', '.join(state.sealed)}")
+    if state.signed == SIGNATURE:
+        lines.append(f"bundle: signed, {run.run_dir}/{SIGNATURE} (ssh-keygen -Y, hrw-preflight)")
+    elif state.signed:
+        lines.append(f"bundle: NOT signed, {state.signed}")
     if lines:
         terminalreporter.section("hrw-preflight evidence")
         for line in lines:

@@ -1,9 +1,17 @@
 """``python -m hrw_preflight verify reports/<run-id>``: is this bundle intact and complete?
 
 Checks every file named in ``SHA256SUMS`` against its hash, that the bundle's required files
-are listed, that ``evidence.json`` matches the schema and records a complete run. Prints one
-line per problem and exits 1 if there is any, else prints one OK line and exits 0. Files in
-the folder that ``SHA256SUMS`` does not list are reported as warnings only.
+are listed, that ``evidence.json`` matches the schema and records a complete run, that its
+summary counts match its checks and that ``junit.xml`` gives every check the same outcome.
+With ``--allowed-signers FILE`` it also requires a good ``SHA256SUMS.sig`` by a key of that
+file. Prints one line per problem and exits 1 if there is any, else prints one OK line and
+exits 0. Files in the folder that ``SHA256SUMS`` does not list are reported as warnings only.
+
+What an OK proves: without a signature, only that the files agree with the hashes and with
+each other, so they were not damaged or edited by someone who left ``SHA256SUMS`` alone;
+anyone able to write the folder can rewrite a file and its hash. With a signature checked
+against ``--allowed-signers``, also that the hashes were signed by that principal's key, so
+the files are the ones that key's holder sealed.
 """
 
 from __future__ import annotations
@@ -15,8 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hrw_preflight.hosts.errors import ConfigError
 from hrw_preflight.report.atomic import sha256_file
+from hrw_preflight.report.crosscheck import junit_problems, summary_problems
 from hrw_preflight.report.evidence import EVIDENCE, SUMS, schema_errors
+from hrw_preflight.report.signing import SIGNATURE, verify_sums
 
 _LINE = re.compile(r"^(?P<digest>[0-9a-fA-F]{64}) [ *](?P<name>.+)$")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -69,8 +80,31 @@ def _check_evidence(path: Path, verdict: Verdict) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
-def verify_bundle(folder: str | Path) -> Verdict:
-    """Return the verdict on the bundle in ``folder`` (a run folder or ``reports/latest``)."""
+def _check_signature(base: Path, allowed_signers: str | None, verdict: Verdict) -> str:
+    """Check ``SHA256SUMS.sig`` when asked to; return what the OK line says about it."""
+    signature = base / SIGNATURE
+    if allowed_signers is None:
+        if signature.is_file():
+            verdict.warnings.append(
+                f"{SIGNATURE}: present but not checked: give --allowed-signers FILE to "
+                "prove who produced the bundle"
+            )
+        return "unsigned: the hashes show the files agree, not who wrote them"
+    if not signature.is_file():
+        verdict.problems.append(
+            f"{SIGNATURE}: missing: the bundle is not signed, so it cannot show who produced it"
+        )
+        return ""
+    check = verify_sums(base / SUMS, signature, allowed_signers)
+    if not check.ok:
+        verdict.problems.append(f"{SIGNATURE}: {check.detail}")
+        return ""
+    return f"signed by {check.detail}"
+
+
+def verify_bundle(folder: str | Path, allowed_signers: str | None = None) -> Verdict:
+    """Return the verdict on the bundle in ``folder`` (a run folder or ``reports/latest``);
+    with ``allowed_signers``, its signature must be good and by one of those keys."""
     verdict = Verdict()
     base = Path(folder)
     if not base.is_dir():
@@ -90,7 +124,11 @@ def verify_bundle(folder: str | Path) -> Verdict:
             verdict.problems.append(f"{name}: missing (listed in {SUMS})")
         elif sha256_file(path) != digest:
             verdict.problems.append(f"{name}: changed since the run (sha256 does not match {SUMS})")
-    for extra in sorted(p.name for p in base.iterdir() if p.name not in listed and p.name != SUMS):
+    signed = _check_signature(base, allowed_signers, verdict)
+    ours = {SUMS, SIGNATURE}
+    for extra in sorted(
+        p.name for p in base.iterdir() if p.name not in listed and p.name not in ours
+    ):
         verdict.warnings.append(f"{extra}: not listed in {SUMS} (not part of the evidence)")
     if EVIDENCE not in listed:
         verdict.problems.append(f"{EVIDENCE}: not listed in {SUMS}")
@@ -103,6 +141,10 @@ def verify_bundle(folder: str | Path) -> Verdict:
     for name in record.get("files") or []:
         if isinstance(name, str) and name not in listed:
             verdict.problems.append(f"{name}: recorded by {EVIDENCE} but not listed in {SUMS}")
+    verdict.problems.extend(summary_problems(record))
+    junit = base / "junit.xml"
+    if "junit.xml" in listed and junit.is_file():
+        verdict.problems.extend(junit_problems(junit, record))
     run_id = record.get("run_id")
     if record.get("status") != "complete":
         reason = record.get("status_reason") or "no reason recorded"
@@ -126,16 +168,22 @@ def verify_bundle(folder: str | Path) -> Verdict:
     counts = (
         ", ".join(f"{v} {k}" for k, v in summary.items() if v) if isinstance(summary, dict) else ""
     )
-    verdict.summary = f"run {run_id}: {len(listed)} files intact, status {record.get('status')}" + (
-        f" ({counts})" if counts else ""
+    verdict.summary = (
+        f"run {run_id}: {len(listed)} files match SHA256SUMS and agree with each other, "
+        f"status {record.get('status')}" + (f" ({counts})" if counts else "") + f"; {signed}"
     )
     return verdict
 
 
-def main(folder: str, out: Any = None) -> int:
-    """Verify ``folder``, print one line per problem or warning, and return the exit code."""
+def main(folder: str, out: Any = None, allowed_signers: str | None = None) -> int:
+    """Verify ``folder``, print one line per problem or warning, and return the exit code
+    (2 for unusable input such as a missing allowed-signers file)."""
     stream = out or sys.stdout
-    verdict = verify_bundle(folder)
+    try:
+        verdict = verify_bundle(folder, allowed_signers)
+    except ConfigError as exc:
+        print(f"verify: {exc}", file=sys.stderr)
+        return 2
     for line in verdict.problems:
         print(f"FAIL {line}", file=stream)
     for line in verdict.warnings:

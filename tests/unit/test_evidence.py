@@ -102,6 +102,8 @@ def test_evidence_json_records_the_run_and_matches_the_schema(
     deselected = deselected_count("linux", selected)
     result.assert_outcomes(passed=3, failed=3, skipped=1, deselected=deselected)
     record = load_evidence(latest(pytester))
+    # Passes, failures and a skip: JUnit and the record's counts agree with its checks.
+    assert verify_bundle(latest(pytester)).problems == []
     jsonschema.validate(record, load_schema())
     assert schema_errors(record) == []
     assert record["status"] == "complete" and record["status_reason"] is None
