@@ -70,7 +70,7 @@ def test_forged_markers_in_a_file_change_no_section_on_linux() -> None:
         == before["processes"].data
         == {
             "processes": [],
-            "users": {"nxautomation": 998},
+            "users": {"nxautomation": 998, "omsagent": 997},
         }
     )
     for name in ("pressure", "hardware", "omsconfig_log", "tools", "clock"):
