@@ -144,8 +144,11 @@ def tls_server(files: ServerChain) -> Iterator[int]:
 
 
 @contextmanager
-def connect_proxy(upstream_port: int, user: str, password: str) -> Iterator[int]:
-    """Run a CONNECT proxy demanding Basic credentials that relays to ``upstream_port``."""
+def connect_proxy(
+    upstream_port: int, user: str, password: str, *, open_proxy: bool = False
+) -> Iterator[int]:
+    """Run a CONNECT proxy demanding Basic credentials that relays to ``upstream_port``
+    (``open_proxy``: one that asks for none)."""
     expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
     def relay(src: socket.socket, dst: socket.socket) -> None:
@@ -169,7 +172,7 @@ def connect_proxy(upstream_port: int, user: str, password: str) -> Iterator[int]
                 for h in headers
                 if ":" in h and h.lower().startswith("proxy-authorization")
             ]
-            if given != [expected]:
+            if not open_proxy and given != [expected]:
                 conn.sendall(
                     b"HTTP/1.1 407 Proxy Authentication Required\r\n"
                     b'Proxy-Authenticate: Basic realm="lab"\r\n\r\n'

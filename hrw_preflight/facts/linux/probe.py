@@ -499,14 +499,60 @@ def parse_facts(
     return out
 
 
+# What the tunnel (linux_network.sh's python CONNECT, for an s_client that cannot use the
+# proxy itself) says about the proxy, as the network section's tcp state.
+_TUNNEL_TCP = {
+    "proxy-refused": "proxy-refused",
+    "unreachable": "unreachable",
+    "timeout": "timeout",
+    "error": "error",
+}
+# s_client refusing an option it does not have: 1.0.2 "unknown option -proxy", 1.1.1
+# "s_client: Option unknown option -proxy_user", 3.x "s_client: Unknown option: -x".
+_UNKNOWN_OPTION = re.compile(r"unknown option", re.I)
+
+
 def _endpoint_result(lines: list[str], via_proxy: str | None) -> dict[str, Any]:
+    """Return one endpoint's network facts from the lines the probe printed for it.
+
+    A probe that could not be made (no way through the proxy, an option the host's
+    openssl lacks) is ``tcp: error`` with the reason, never a network failure: it says
+    nothing about the firewall.
+    """
     text = "\n".join(lines)
     rc_lines = [line[5:] for line in lines if line.startswith("@@RC ")]
     rc = rc_lines[-1] if rc_lines else "?"
+    # Only the first: the tunnel prints one before s_client starts, and nothing a server
+    # sends can come before it.
+    tunnel = next((line[9:] for line in lines if line.startswith("@@TUNNEL ")), None)
     chain = _CERT.findall(text)
     connected = "CONNECTED(" in text
     lowered = text.lower()
     tls = "ok" if chain and _CIPHER.search(text) else "failed"
+    state, _, said = (tunnel or "").partition(" ")
+    if tunnel is not None and state != "ok":
+        tcp = _TUNNEL_TCP.get(state, "error")
+        if tcp == "error":
+            said = f"the probe could not be made: {said}"
+        return {
+            "via_proxy": via_proxy,
+            "tcp": tcp,
+            "tls": "not-attempted",
+            "detail": said[:300],
+            "chain_pem": [],
+        }
+    if not connected and _UNKNOWN_OPTION.search(text):
+        option = next(line for line in lines if _UNKNOWN_OPTION.search(line))
+        return {
+            "via_proxy": via_proxy,
+            "tcp": "error",
+            "tls": "not-attempted",
+            "detail": (
+                "the probe could not be made: the host's openssl s_client refused an option "
+                f"({option.strip()[:120]})"
+            ),
+            "chain_pem": [],
+        }
     if "connect failed" in lowered or "connect failure" in lowered:
         tcp, tls = "proxy-refused", "not-attempted"
     elif connected:
