@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from lab.fleet import PROXY_ADDRESS, PROXY_PORT
+from lab.fleet import PROXY_ADDRESS, PROXY_AUTH_PORT, PROXY_OPEN_PORT, PROXY_PORT
 from lab.paths import LabPaths
 from lab.pki import PkiFiles
 
@@ -36,3 +36,14 @@ class LabContext:
     def proxy_url(self) -> str:
         """Return the agent proxy URL with the lab proxy's credentials (a secret)."""
         return f"http://{PROXY_USER}:{self.proxy_password}@{PROXY_ADDRESS}:{PROXY_PORT}"
+
+    def agent_proxy(self, network: str) -> str | None:
+        """Return the proxy.conf line of a Linux host whose profile says ``network``: the
+        intercepting proxy, the authenticating or the open pass-through one, or None."""
+        if network == "intercepted":
+            return self.proxy_url
+        if network == "proxy-auth":
+            return f"http://{PROXY_USER}:{self.proxy_password}@{PROXY_ADDRESS}:{PROXY_AUTH_PORT}"
+        if network == "proxy-open":
+            return f"http://{PROXY_ADDRESS}:{PROXY_OPEN_PORT}"
+        return None

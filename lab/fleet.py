@@ -17,6 +17,8 @@ from lab.profiles import Profile, ProfileError, ProfileSet
 AZURE_ADDRESS = "10.213.0.2"
 PROXY_ADDRESS = "10.213.0.3"
 PROXY_PORT = 3128
+PROXY_AUTH_PORT = 3129  # authenticating, TLS passed through untouched
+PROXY_OPEN_PORT = 3130  # no credentials, TLS passed through untouched
 BRIDGE = "hrwlab0"
 BRIDGE_ADDRESS = "10.213.0.1"
 PREFIX_LEN = 16

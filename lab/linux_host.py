@@ -14,6 +14,7 @@ command line (``python .../main.py ...``), started with ``setpriv`` as the profi
 from __future__ import annotations
 
 import shlex
+import shutil
 from pathlib import Path
 
 from lab.agent_tree import Process, build_agent_tree, group_lines, host_users, process_plan
@@ -21,6 +22,7 @@ from lab.agent_tree import user_by_name as find_user
 from lab.context import LabContext
 from lab.fleet import AZURE_ADDRESS, Host
 from lab.host_sysinfo import cpu_list, write_sysinfo
+from lab.openssl_standin import REAL_OPENSSL, standin_script
 from lab.spawn import spawn_logged
 from lab.sshkeys import write_keypair
 
@@ -155,8 +157,7 @@ def prepare(host: Host, ctx: LabContext) -> str:
     for sub in ("opt", "etc/opt", "var/opt", "home", "root"):
         (fs / sub).mkdir(parents=True, exist_ok=True)
     (fs / "root").chmod(0o700)
-    proxy = ctx.proxy_url if host.profile["network"] == "intercepted" else None
-    build_agent_tree(host, fs, users, proxy)
+    build_agent_tree(host, fs, users, ctx.agent_proxy(host.profile["network"]))
 
     host_key = write_keypair(hdir / "ssh" / "ssh_host_ed25519_key", f"root@{host.name}")
     (hdir / "ssh" / "authorized_keys").write_text(ctx.lab_public_key + "\n", encoding="utf-8")
@@ -172,11 +173,26 @@ def prepare(host: Host, ctx: LabContext) -> str:
     }
     binds.update({target: fs / target.lstrip("/") for target in BIND_DIRS})
     binds.update(write_sysinfo(hdir / "sys", host.profile))
+    binds.update(_openssl_cli(hdir, host.profile["openssl_cli"]))
     init = hdir / "init.sh"
     init.write_text(init_script(host, ctx, binds), encoding="utf-8")
     init.chmod(0o755)
     key_type, key_b64 = host_key.split()[:2]
     return f"{host.address} {key_type} {key_b64}"
+
+
+def _openssl_cli(hdir: Path, cli: str) -> dict[str, Path]:
+    """Return the bind mount that puts the stand-in for OpenSSL ``cli`` (1.0.2, 1.1.1) at
+    /usr/bin/openssl in the host, over a copy of the real binary it hands the rest to; none
+    for ``system`` (this machine's openssl)."""
+    if cli == "system":
+        return {}
+    real = hdir / "openssl-real"
+    shutil.copy2(REAL_OPENSSL, real)
+    script = hdir / "openssl-standin"
+    script.write_text(standin_script(cli, str(real)), encoding="utf-8")
+    script.chmod(0o755)
+    return {REAL_OPENSSL: script}
 
 
 def start(host: Host, ctx: LabContext) -> int:

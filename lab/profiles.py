@@ -17,11 +17,13 @@ from typing import Any
 
 import yaml
 
+from lab.openssl_standin import CLI_VERSIONS
+
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 DEFAULTS_FILE = "_defaults.yaml"
 
 PLATFORMS = ("linux", "windows")
-NETWORK_MODES = ("direct", "intercepted", "blocked")
+NETWORK_MODES = ("direct", "intercepted", "blocked", "proxy-auth", "proxy-open")
 SSH_SESSIONS = ("normal", "hang", "close-mid-probe")
 SSH_LOGIN_USERS = ("root", "hrwother")
 WORKER_USERS = ("nxautomation", "omsagent", "hrwother", "root")
@@ -54,6 +56,7 @@ PLATFORM_KEYS: dict[str, tuple[str, ...]] = {
         "user_worker_running",
         "worker_user",
         "omsagent_user",
+        "openssl_cli",
         "omsconfig_class_missing",
         "omsconfig_log_mode",
         "ssh_login_user",
@@ -382,6 +385,7 @@ VALIDATORS: dict[str, Validator] = {
         "user_worker_running", lambda v: isinstance(v, bool), "true or false"
     ),
     "worker_user": _simple("worker_user", lambda v: v in WORKER_USERS, " | ".join(WORKER_USERS)),
+    "openssl_cli": _simple("openssl_cli", lambda v: v in CLI_VERSIONS, " | ".join(CLI_VERSIONS)),
     "omsagent_user": _simple(
         "omsagent_user", lambda v: v in WORKER_USERS, " | ".join(WORKER_USERS)
     ),

@@ -7,6 +7,11 @@ then terminates TLS toward the client with a certificate it forges for the reque
 ``Microsoft Azure RSA TLS Issuing CA 03``, and opens its own TLS connection to the lab's
 Azure endpoint. A check that trusts CA names rather than thumbprints would be fooled.
 
+Two more listeners of the same process play proxies that do not inspect TLS (they relay the
+tunnel's bytes untouched): one that demands the same credentials (``passthrough_auth_port``,
+3129) and one that asks for none (``passthrough_open_port``, 3130), for the profiles of
+workers behind an ordinary authenticating or open proxy.
+
 Run: ``python -m lab.proxy --config proxy.json`` (mode 600: it holds the password).
 """
 
@@ -49,6 +54,8 @@ class ProxyConfig:
     upstream_address: str
     upstream_ca: Path
     intercept_suffixes: tuple[str, ...]
+    passthrough_auth_port: int | None = None
+    passthrough_open_port: int | None = None
 
 
 def load_config(path: Path) -> ProxyConfig:
@@ -80,7 +87,14 @@ def load_config(path: Path) -> ProxyConfig:
         upstream_address=str(raw["upstream_address"]),
         upstream_ca=Path(raw["upstream_ca"]),
         intercept_suffixes=tuple(str(s) for s in raw["intercept_suffixes"]),
+        passthrough_auth_port=_optional_port(raw.get("passthrough_auth_port")),
+        passthrough_open_port=_optional_port(raw.get("passthrough_open_port")),
     )
+
+
+def _optional_port(value: Any) -> int | None:
+    """Return an optional listening port of the config (None when absent)."""
+    return None if value is None else int(value)
 
 
 def credentials_ok(header_value: str | None, username: str, password: str) -> bool:
@@ -185,11 +199,24 @@ async def _close(writer: asyncio.StreamWriter) -> None:
 
 
 class ProxyServer:
-    """The CONNECT handler: authenticate, check the name, intercept TLS, relay."""
+    """The CONNECT handler: authenticate, check the name, intercept TLS, relay.
 
-    def __init__(self, config: ProxyConfig, interceptor: Interceptor) -> None:
+    ``require_auth`` False: an open proxy; ``intercept`` False: the tunnel's bytes are relayed
+    untouched, so the client sees the Azure endpoint's own chain.
+    """
+
+    def __init__(
+        self,
+        config: ProxyConfig,
+        interceptor: Interceptor,
+        *,
+        require_auth: bool = True,
+        intercept: bool = True,
+    ) -> None:
         self.config = config
         self.interceptor = interceptor
+        self.require_auth = require_auth
+        self.intercept = intercept
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Serve one client connection."""
@@ -218,7 +245,8 @@ class ProxyServer:
         headers: dict[str, str],
     ) -> str:
         cfg = self.config
-        if not credentials_ok(headers.get("proxy-authorization"), cfg.username, cfg.password):
+        given = headers.get("proxy-authorization")
+        if self.require_auth and not credentials_ok(given, cfg.username, cfg.password):
             writer.write(
                 simple_response(
                     "407 Proxy Authentication Required",
@@ -250,6 +278,9 @@ class ProxyServer:
             await _close(writer)
             return "502 (upstream unreachable)"
         writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        if not self.intercept:
+            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+            return "200, passed through"
         try:
             await writer.drain()
             await writer.start_tls(
@@ -269,14 +300,26 @@ class ProxyServer:
 
 
 async def serve(config: ProxyConfig, interceptor: Interceptor) -> None:
-    """Run the proxy until cancelled."""
-    proxy = ProxyServer(config, interceptor)
-    server = await asyncio.start_server(
-        proxy.handle, config.listen_host, config.listen_port, limit=HEAD_LIMIT
-    )
-    LOG.info("listening on %s:%d", config.listen_host, config.listen_port)
-    async with server:
-        await server.serve_forever()
+    """Run the proxy's listeners until cancelled.
+
+    The pass-through listeners start first: the lab waits for the main port, so once it
+    answers they all do.
+    """
+    kinds = [
+        (config.passthrough_auth_port, {"require_auth": True, "intercept": False}),
+        (config.passthrough_open_port, {"require_auth": False, "intercept": False}),
+        (config.listen_port, {"require_auth": True, "intercept": True}),
+    ]
+    servers = []
+    for port, mode in kinds:
+        if port is None:
+            continue
+        proxy = ProxyServer(config, interceptor, **mode)
+        servers.append(
+            await asyncio.start_server(proxy.handle, config.listen_host, port, limit=HEAD_LIMIT)
+        )
+        LOG.info("listening on %s:%d (%s)", config.listen_host, port, mode)
+    await asyncio.gather(*(server.serve_forever() for server in servers))
 
 
 def main(argv: list[str] | None = None) -> int:

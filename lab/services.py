@@ -7,7 +7,14 @@ import sys
 from dataclasses import dataclass
 
 from lab.context import PROXY_USER, LabContext
-from lab.fleet import AZURE_ADDRESS, NETNS_PREFIX, PROXY_ADDRESS, PROXY_PORT
+from lab.fleet import (
+    AZURE_ADDRESS,
+    NETNS_PREFIX,
+    PROXY_ADDRESS,
+    PROXY_AUTH_PORT,
+    PROXY_OPEN_PORT,
+    PROXY_PORT,
+)
 from lab.netns import Namespace
 from lab.paths import REPO_ROOT
 from lab.pki import write_private
@@ -57,6 +64,8 @@ def _arguments(service: Service, ctx: LabContext) -> list[str]:
         "upstream_address": AZURE_ADDRESS,
         "upstream_ca": str(ctx.pki.azure_root),
         "intercept_suffixes": list(INTERCEPT_SUFFIXES),
+        "passthrough_auth_port": PROXY_AUTH_PORT,
+        "passthrough_open_port": PROXY_OPEN_PORT,
     }
     write_private(config, json.dumps(document, indent=2).encode())
     return ["--config", str(config)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import configparser
 import hashlib
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,7 @@ from lab.host_sysinfo import cpu_online, cpuinfo, loadavg, meminfo
 from lab.inventory_writer import inventory
 from lab.linux_host import hosts_file, init_script
 from lab.netns import block_ruleset
+from lab.openssl_standin import STANDINS, standin_script
 from lab.paths import LabPaths
 from lab.pki import PkiFiles
 from lab.profiles import load_profiles
@@ -260,3 +262,38 @@ def test_lab_command_matching(tmp_path: Path) -> None:
     assert is_lab_command([f"sshd: /usr/sbin/sshd -f {state}/hosts/x/ssh/sshd_config"], paths)
     assert not is_lab_command(["tail", "-f", f"{state}/logs/proxy.log"], paths)
     assert not is_lab_command(["/x/python", "-m", "lab.proxy"], paths)
+
+
+@pytest.mark.parametrize(
+    ("cli", "option", "stderr_head"),
+    [
+        ("1.0.2", "-proxy", ["unknown option -proxy", "usage: s_client args"]),
+        ("1.0.2", "-no-CAfile", ["unknown option -no-CAfile", "usage: s_client args"]),
+        (
+            "1.1.1",
+            "-proxy_user",
+            ["s_client: Option unknown option -proxy_user", "s_client: Use -help for summary."],
+        ),
+    ],
+)
+def test_openssl_standins_refuse_what_their_version_lacks_as_it_does(
+    cli: str, option: str, stderr_head: list[str], tmp_path: Path
+) -> None:
+    script = tmp_path / "openssl"
+    script.write_text(standin_script(cli))
+    script.chmod(0o755)
+    version = subprocess.run([str(script), "version"], capture_output=True, text=True, check=True)
+    assert version.stdout.strip() == STANDINS[cli].version
+    refused = subprocess.run(
+        [str(script), "s_client", "-connect", "x:443", option, "v"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr.splitlines()[: len(stderr_head)] == stderr_head
+    # What the version has goes to the real openssl.
+    real = subprocess.run(
+        [str(script), "s_client", "-help"], capture_output=True, text=True, check=False
+    )
+    assert "-servername" in real.stdout + real.stderr
