@@ -13,6 +13,7 @@ command line (``python .../main.py ...``), started with ``setpriv`` as the profi
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 from pathlib import Path
@@ -126,13 +127,29 @@ def init_script(host: Host, ctx: LabContext, binds: dict[str, Path]) -> str:
         "mkdir -p /run/sshd",
         "mount -t tmpfs -o mode=1777,size=64m hrw-tmp /tmp",
         "cd /",
-        f"/usr/sbin/sshd -D -e -f {q(str(hdir / 'ssh' / 'sshd_config'))}"
-        f" </dev/null >>{q(str(hdir / 'log' / 'sshd.log'))} 2>&1 &",
+        "hrw_started=''",
     ]
     for proc in process_plan(host):
         user = find_user(users, proc.user)
         lines.append(_start_line(proc, ctx, user.uid, user.gid))
-    lines.append(f"exec {q(str(ctx.paths.idle))} --init")
+        # What the process's name (comm) is once hrw-idle has taken its real command line.
+        lines.append(f'hrw_started="$hrw_started $!:{q(os.path.basename(proc.argv[0])[:15])}"')
+    lines += [
+        # sshd starts only once every stand-in shows its real command line (bounded: 10 s),
+        # so a host that answers SSH, which is what `lab up` waits for, never shows a
+        # half-started process table (setpriv or hrw-idle where python should be).
+        "hrw_waited=0",
+        "for hrw_entry in $hrw_started; do",
+        '  while [ "$(cat "/proc/${hrw_entry%%:*}/comm" 2>/dev/null)" != "${hrw_entry#*:}" ] \\',
+        "      && [ $hrw_waited -lt 200 ]; do",
+        "    sleep 0.05",
+        "    hrw_waited=$((hrw_waited + 1))",
+        "  done",
+        "done",
+        f"/usr/sbin/sshd -D -e -f {q(str(hdir / 'ssh' / 'sshd_config'))}"
+        f" </dev/null >>{q(str(hdir / 'log' / 'sshd.log'))} 2>&1 &",
+        f"exec {q(str(ctx.paths.idle))} --init",
+    ]
     return "\n".join(lines) + "\n"
 
 

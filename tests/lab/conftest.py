@@ -8,6 +8,10 @@ skipped unless ``LAB_LIFECYCLE=1``.
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import time
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +21,15 @@ import yaml
 from lab.fleet import Host, expand_fleet
 from lab.paths import LabPaths
 from lab.profiles import load_profiles
+from tests.lab import suite_run
 
 PATHS = LabPaths()
 HERE = Path(__file__).resolve().parent
+# Where a failing lab test's suite reports are kept (outside .lab/, which lab down removes,
+# and outside pytest's temporary folders, which later runs delete).
+KEPT_REPORTS = suite_run.ROOT / "reports" / "lab-test-failures"
+_RUNS_BY_MODULE: dict[str, list[Path]] = {}
+_RUNS_BEFORE = pytest.StashKey[int]()
 
 
 def _lab_hosts() -> list[Host]:
@@ -75,3 +85,41 @@ def lab_state() -> dict[str, Any]:
     if state is None:
         pytest.skip("lab state file is missing")
     return state
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Count the suite runs so far, before the item's fixtures make any."""
+    item.stash[_RUNS_BEFORE] = len(suite_run.REPORT_DIRS)
+
+
+def _note_runs(item: pytest.Item, before: int) -> None:
+    """Remember the suite runs made while ``item`` (or a fixture it set up) ran."""
+    made = suite_run.REPORT_DIRS[before:]
+    if made:
+        _RUNS_BY_MODULE.setdefault(item.nodeid.split("::")[0], []).extend(made)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Keep the report folders of the suite runs behind a failing lab test, and say where.
+
+    Why: the suite's reports hold every verdict with the raw probe output it judged; a
+    failure seen once under load (a false failure) can only be explained from them.
+    """
+    report = yield
+    _note_runs(item, item.stash.get(_RUNS_BEFORE, len(suite_run.REPORT_DIRS)))
+    item.stash[_RUNS_BEFORE] = len(suite_run.REPORT_DIRS)
+    runs = [p for p in _RUNS_BY_MODULE.get(item.nodeid.split("::")[0], []) if p.exists()]
+    if report.failed and runs:
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", item.nodeid)[-120:]
+        target = KEPT_REPORTS / f"{stamp}-{safe}"
+        for index, folder in enumerate(runs):
+            shutil.copytree(folder, target / f"run{index}", symlinks=True, dirs_exist_ok=True)
+        report.sections.append(
+            ("hrw-preflight", f"the suite reports of this test are kept in {target}")
+        )
+    return report

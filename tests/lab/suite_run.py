@@ -22,6 +22,9 @@ from tests.junit_read import cases, properties
 
 ROOT = Path(__file__).resolve().parents[2]
 INVENTORY = ROOT / "inventories" / "lab.yml"
+# Every report folder a suite run of this session wrote, in order: a failing lab test keeps
+# the ones of its module (tests/lab/conftest.py), so a flaky verdict can be diagnosed.
+REPORT_DIRS: list[Path] = []
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,7 @@ def run_suite(args: list[str], reports: Path, timeout: float = 600.0, cwd: Path 
         f"--hrw-reports={reports}",
         *args,
     ]
+    REPORT_DIRS.append(reports)
     started = time.monotonic()
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     seconds = time.monotonic() - started

@@ -297,3 +297,18 @@ def test_openssl_standins_refuse_what_their_version_lacks_as_it_does(
         [str(script), "s_client", "-help"], capture_output=True, text=True, check=False
     )
     assert "-servername" in real.stdout + real.stderr
+
+
+def test_sshd_starts_only_after_every_stand_in_shows_its_command_line(tmp_path: Path) -> None:
+    # `lab up` waits for sshd's port; a host that answered before its stand-ins had taken
+    # their real command lines showed a process table without them (issue 10 item 17).
+    script = init_script(_host("linux-healthy"), _context(tmp_path), {})
+    lines = script.splitlines()
+    sshd = next(i for i, line in enumerate(lines) if line.startswith("/usr/sbin/sshd "))
+    starts = [i for i, line in enumerate(lines) if line.startswith("setpriv ")]
+    waits = [i for i, line in enumerate(lines) if "/comm" in line]
+    assert len(starts) == 4 and waits
+    assert max(starts) < min(waits) < sshd
+    assert 'hrw_started="$hrw_started $!:python"' in script
+    assert 'hrw_started="$hrw_started $!:ruby"' in script
+    subprocess.run(["sh", "-n", "-c", script], check=True)
