@@ -100,7 +100,8 @@ def test_processes_follow_profile(lab_paths: LabPaths, linux_host: Host) -> None
     worker_uid = _uid(lab_paths, linux_host, p["worker_user"])
     managers = p["manager_count"] + len(p["other_workspaces"])
     for role, uids in roles.items():
-        owner = _uid(lab_paths, linux_host, "omsagent") if role == "omsagent" else worker_uid
+        daemon = p["omsagent_user"]
+        owner = _uid(lab_paths, linux_host, daemon) if role == "omsagent" else worker_uid
         count = managers if role == "manager" else 1
         assert uids == [owner] * count, f"{role} runs as {uids}, expected {[owner] * count}"
     if p["worker_user"] != "nxautomation" and roles:
