@@ -29,7 +29,7 @@ OMSADMIN_ORDER = [
 DIY_DIRS = ("/automationworker/diy", "/home/nxautomation/state")
 MODULE = "/opt/microsoft/omsconfig/modules/nxOMSAutomationWorker"
 CODE = f"{MODULE}/DSCResources/MSFT_nxOMSAutomationWorkerResource/automationworker"
-PROXY_URL = re.compile(r"^http://hrwproxy:[A-Za-z0-9_-]+@10\.213\.0\.3:3128$")
+PROXY_URL = re.compile(r"^http://hrwproxy:[A-Za-z0-9_-]+@10\.213\.0\.3:(?:3128|3129)$")
 
 
 def _sh(paths: LabPaths, host: Host, script: str) -> str:
@@ -166,18 +166,29 @@ def test_worker_configs_follow_profile(lab_paths: LabPaths, linux_host: Host) ->
         assert uri == "https://eus-jobruntimedata-prod-su1.azure-automation.net"
 
 
-def test_proxy_conf_only_when_intercepted(lab_paths: LabPaths, linux_host: Host) -> None:
+# The proxy port each network mode's proxy.conf names (lab/proxy.py): the intercepting
+# proxy, the authenticating and the open pass-through ones.
+PROXY_PORTS = {"intercepted": "3128", "proxy-auth": "3129", "proxy-open": "3130"}
+
+
+def test_proxy_conf_only_behind_a_proxy(lab_paths: LabPaths, linux_host: Host) -> None:
     path = "/etc/opt/microsoft/omsagent/proxy.conf"
     out = _sh(
         lab_paths, linux_host, f"if test -f {path}; then stat -c '%a %U' {path}; cat {path}; fi"
     )
-    if linux_host.profile["network"] != "intercepted":
+    network = linux_host.profile["network"]
+    if network not in PROXY_PORTS:
         assert out == ""
         return
     mode_owner, content = out.split("\n", 1)
     assert mode_owner == "600 omsagent"
     assert not content.endswith("\n")
-    assert PROXY_URL.match(content)
+    # Not printed on failure: the line holds the lab proxy's password.
+    assert content.endswith(f"@10.213.0.3:{PROXY_PORTS[network]}") or (
+        network == "proxy-open" and content == f"http://10.213.0.3:{PROXY_PORTS[network]}"
+    ), f"proxy.conf of {linux_host.name} does not name port {PROXY_PORTS[network]}"
+    if network != "proxy-open":
+        assert PROXY_URL.match(content) is not None, "proxy.conf is not user:password@host:port"
 
 
 def test_omsconfig_log_class_error_only_when_set(lab_paths: LabPaths, linux_host: Host) -> None:
