@@ -24,6 +24,7 @@ _CAUSES: tuple[tuple[str, re.Pattern[str]], ...] = (
         "credentials",
         re.compile(
             r"permission denied \((?:publickey|password|keyboard)|authenticat|credential|"
+            r"login failed|kerberos ticket|"
             r"unauthori[sz]ed|\b401\b|password|logon failure|access is denied.*logon|"
             r"no identities|invalid user|too many authentication",
             re.I,

@@ -79,6 +79,10 @@ def case_with_verdict(verdict: Verdict, scenario_id: str = "HRW-G01") -> Case:
             "credentials",
         ),
         ("could not read omsconfig_log: permission denied reading /var/opt/x.log", "permission"),
+        (
+            "login failed: the WinRM service rejected the credentials: check the password",
+            "credentials",
+        ),
         ("could not read network: openssl is not installed on the host, so ...", "missing-tool"),
         (
             "host unreachable: no answer within 5 s (the host accepted the connection ...)",
