@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -263,4 +264,5 @@ def test_a_bundle_with_errors_and_skips_agrees_with_itself(
     run_suite(pytester, monkeypatch, {"local": down}, ["--hosts=local://", "-k", "HRW-L"])
     verdict = verify_bundle(latest(pytester))
     assert verdict.problems == []
-    assert "(5 error)" in verdict.summary
+    # Every check of the unreachable host is an error (how many: the catalogue's business).
+    assert re.search(r"status complete \(\d+ error\);", verdict.summary), verdict.summary
