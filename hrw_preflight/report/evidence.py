@@ -1,9 +1,10 @@
 """The run record (``evidence.json``) and the bundle it belongs to.
 
-A run's folder ``reports/<run-id>/`` holds ``report.html``, ``junit.xml``, ``evidence.json``
-and ``SHA256SUMS``. ``evidence.json`` says who ran what, from where, with which tool and
-catalogue, against which hosts, with which weakening options, and for every check its outcome,
-the reason and the evidence judged. ``SHA256SUMS`` is written last: a folder without it is a
+A run's folder ``reports/<run-id>/`` holds ``report.html`` (the fleet page), ``checks.html``
+(pytest-html's page of every check), ``junit.xml``, ``evidence.json`` and ``SHA256SUMS``.
+``evidence.json`` says who ran what, from where, with which tool and catalogue, against which
+hosts, with which weakening options, and for every check its outcome, the reason and the
+evidence judged. ``SHA256SUMS`` is written last: a folder without it is a
 run that never finished. Field reference: ``docs/evidence.md``; schema:
 ``hrw_preflight/report/schema/evidence.schema.json``.
 """
@@ -36,7 +37,9 @@ from hrw_preflight.run.case import Case
 SCHEMA_VERSION = 1
 EVIDENCE = "evidence.json"
 SUMS = "SHA256SUMS"
-REPORT_FILES = ("report.html", "junit.xml")
+FLEET_PAGE = "report.html"  # the fleet page, rendered from the record (fleet_page.py)
+CHECKS_PAGE = "checks.html"  # pytest-html's page: every check with its log and evidence
+REPORT_FILES = (FLEET_PAGE, CHECKS_PAGE, "junit.xml")
 OUTCOMES = ("passed", "failed", "error", "skipped", "waived")
 # Words that make an option or a mapping key carry a secret ("key" alone is too broad:
 # --accept-unknown-host-keys is no secret).

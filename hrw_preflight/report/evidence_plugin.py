@@ -6,7 +6,9 @@ Loaded after :mod:`hrw_preflight.run.plugin` by the entry point :mod:`hrw_prefli
   xfail mechanics: outcome skipped with ``wasxfail = "waived: ..."``), never as passed;
 - ``--hrw-fail-on SEVERITY``: the exit code counts only failures and errors at or above it;
 - ``image``/``runtime`` markers from the catalogue's profiles, so ``-m image`` selects a profile;
-- the HTML report's matrix and failures block, and a redacted environment table;
+- ``report.html``, the fleet page (:mod:`hrw_preflight.report.fleet_page`), rendered from the
+  run's record; pytest-html's per-check page (``checks.html``) gets the matrix and failures
+  block on top and a redacted environment table;
 - JUnit ``classname`` = host name;
 - ``evidence.json`` and ``SHA256SUMS`` in the run folder, written after pytest-html and
   junitxml wrote theirs; an interrupted or crashed run is recorded as ``incomplete``.
@@ -31,6 +33,8 @@ from hrw_preflight.hosts.redact import Redactor
 from hrw_preflight.hosts.targets import weakened_summary
 from hrw_preflight.report.atomic import write_atomic
 from hrw_preflight.report.evidence import (
+    FLEET_PAGE,
+    REPORT_FILES,
     SUMS,
     CheckResult,
     RunInfo,
@@ -44,6 +48,7 @@ from hrw_preflight.report.evidence import (
     utc_timestamp,
     write_bundle,
 )
+from hrw_preflight.report.fleet_page import render_fleet_page
 from hrw_preflight.report.gate import GateResult, apply_gate, parse_fail_on
 from hrw_preflight.report.html_matrix import render_summary
 from hrw_preflight.report.signing import SIGNATURE, check_sign_key, sign_sums
@@ -450,6 +455,8 @@ def _finish(session: pytest.Session) -> None:
         return
     status, reason = _status(session, state)
     record = _record(config, run, state, status=status, reason=reason, finished=utc_timestamp())
+    page = render_fleet_page(record, run.catalogue.scenarios, _notes(run, state), run.redact)
+    write_atomic(folder / FLEET_PAGE, page)
     state.sealed = write_bundle(folder, record, run.redact)
     if state.sign_key and state.sealed:
         _sign(session, state, folder)
@@ -564,7 +571,12 @@ def _record(
             "pytest_exit": g.pytest_exit,
             "exit": g.exit,
         }
-    files = [n for n in ("report.html", "junit.xml") if (run.run_dir / n).is_file()]
+    # report.html is rendered from this record, so it is listed before it exists.
+    files = [
+        n
+        for n in REPORT_FILES
+        if (run.run_dir / n).is_file() or (n == FLEET_PAGE and finished is not None)
+    ]
     return build_record(
         info,
         status=status,

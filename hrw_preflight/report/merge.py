@@ -13,7 +13,6 @@ checks exactly as the plugin applies them to one run's.
 
 from __future__ import annotations
 
-import html
 import json
 import re
 import sys
@@ -40,8 +39,8 @@ from hrw_preflight.report.evidence import (
     utc_timestamp,
     write_bundle,
 )
+from hrw_preflight.report.fleet_page import render_fleet_page
 from hrw_preflight.report.gate import GateResult, apply_gate, parse_fail_on
-from hrw_preflight.report.html_matrix import CSS, render_failures, render_matrix, render_waived
 from hrw_preflight.report.verify import verify_bundle
 from hrw_preflight.report.waivers import Waivers, load_waivers
 from hrw_preflight.verdicts.catalogue import Catalogue, load_catalogue
@@ -418,58 +417,6 @@ def _notes(record: dict[str, Any], gate: GateResult, waivers: Waivers | None) ->
     return notes
 
 
-def render_report(
-    record: dict[str, Any],
-    checks: Sequence[CheckResult],
-    catalogue: Catalogue,
-    notes: Sequence[str],
-    redact: Redactor,
-) -> str:
-    """Return the merged bundle's ``report.html``: the run and its shards, the matrix, the
-    failures with their fix, the waived checks, then one line per check (the evidence each
-    check judged is in ``evidence.json``)."""
-
-    def e(text: object) -> str:
-        return html.escape(redact(str(text)))
-
-    merged = record["merged"]
-    hosts = sorted(record["hosts"])
-    shard_rows = "".join(
-        f"<tr><td>{s['index']}/{merged['shard_total']}</td><td>{e(s['run_id'])}</td>"
-        f"<td>{e(s['operator']['user'])}@{e(s['operator']['hostname'])}</td>"
-        f"<td>{e(s['started_at'])}</td><td>{s['hosts']}</td><td>{s['checks']}</td></tr>"
-        for s in merged["shards"]
-    )
-    summary = ", ".join(f"{n} {k}" for k, n in record["summary"].items() if n)
-    gate = record["gate"]
-    check_rows = "".join(
-        f"<tr><td>{e(c.host or '')}</td><td>{e(c.scenario_id or '')}</td><td>{e(c.item or '')}"
-        f'</td><td class="o-{c.outcome}">{c.outcome}</td><td>{e(c.reason)}</td></tr>'
-        for c in checks
-    )
-    notes_html = "".join(f'<p class="hrw-warn">{e(n)}</p>' for n in notes)
-    return (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>hrw-preflight fleet report {e(record['run_id'])}</title>{CSS}</head><body>"
-        f'<div class="hrw-top"><h2>hrw-preflight fleet report (merged from '
-        f"{merged['shard_total']} shards)</h2>"
-        f"<p>run {e(record['run_id'])}, merged {e(record['finished_at'])} by "
-        f"{e(record['operator']['user'])}@{e(record['operator']['hostname'])}; "
-        f"{len(hosts)} hosts; catalogue v{record['catalogue']['version']}; {e(summary)}; "
-        f"exit {gate['exit']}</p>{notes_html}"
-        '<h3>Shards</h3><table class="hrw-fails"><thead><tr><th>shard</th><th>run id</th>'
-        "<th>by</th><th>started</th><th>hosts</th><th>checks</th></tr></thead>"
-        f"<tbody>{shard_rows}</tbody></table>"
-        f"{render_matrix(checks, hosts, catalogue.scenarios, redact)}"
-        f"{render_failures(checks, catalogue.scenarios, redact)}"
-        f"{render_waived(checks, redact)}"
-        f"<h3>Every check ({len(checks)})</h3><p>The probe output each check judged is in "
-        'evidence.json.</p><table class="hrw-fails"><thead><tr><th>host</th><th>scenario</th>'
-        "<th>item</th><th>outcome</th><th>reason</th></tr></thead>"
-        f"<tbody>{check_rows}</tbody></table></div></body></html>\n"
-    )
-
-
 def _waivers_record(waivers: Waivers | None, checks: Sequence[CheckResult]) -> Any:
     if waivers is None:
         return None
@@ -613,7 +560,8 @@ def _write(
     )
     write_atomic(out / "junit.xml", merge_junit(shards, checks, waivers))
     notes = _notes(record, gate, waivers)
-    write_atomic(out / "report.html", render_report(record, checks, catalogue, notes, redact))
+    page = render_fleet_page(record, catalogue.scenarios, notes, redact)
+    write_atomic(out / "report.html", page)
     write_bundle(out, record, redact)
     return MergeResult(out, gate, dict(record["summary"]), list(shards))
 

@@ -173,7 +173,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if not config.getoption("htmlpath", None) or not config.getoption("xmlpath", None):
         run.run_dir = create_run_dir(options.reports_dir, new_run_id())
         if not config.getoption("htmlpath", None):
-            config.option.htmlpath = str(run.run_dir / "report.html")
+            config.option.htmlpath = str(run.run_dir / "checks.html")  # report.html: fleet page
             config.option.self_contained_html = True
         if not config.getoption("xmlpath", None):
             config.option.xmlpath = str(run.run_dir / "junit.xml")

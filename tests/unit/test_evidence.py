@@ -72,6 +72,7 @@ def test_every_run_gets_its_own_sealed_bundle_and_earlier_ones_stay_intact(
     for folder in folders:
         assert sorted(p.name for p in folder.iterdir()) == [
             SUMS,
+            "checks.html",
             EVIDENCE,
             "junit.xml",
             "report.html",
@@ -79,7 +80,12 @@ def test_every_run_gets_its_own_sealed_bundle_and_earlier_ones_stay_intact(
         # Reports quote what hosts hold: readable by owner and group only (issue 10 item 2).
         assert {oct(p.stat().st_mode & 0o777) for p in folder.iterdir()} == {"0o640"}
         sums = (folder / SUMS).read_text().splitlines()
-        assert [line.split("  ")[1] for line in sums] == ["report.html", "junit.xml", EVIDENCE]
+        assert [line.split("  ")[1] for line in sums] == [
+            "report.html",
+            "checks.html",
+            "junit.xml",
+            EVIDENCE,
+        ]
         assert all(
             atomic.sha256_file(folder / line.split("  ")[1]) == line.split("  ")[0] for line in sums
         )
@@ -341,7 +347,8 @@ def test_html_report_opens_with_matrix_then_failures_with_fix(
         {"good": local_facts(LinuxHost(agent=False)), "bad": dead},
         [f"--ansible-inventory={inventory}", "--hosts=ansible://all", "-k", "HRW-L0"],
     )
-    page = (latest(pytester) / "report.html").read_text()
+    # checks.html (pytest-html): the matrix and failures on top, then every check.
+    page = (latest(pytester) / "checks.html").read_text()
     matrix, failures, details = (
         page.index('class="hrw-matrix"'),
         page.index("<h3>Failures"),
@@ -354,6 +361,17 @@ def test_html_report_opens_with_matrix_then_failures_with_fix(
     assert 'class="error"' in cells["bad"] and 'class="failed"' in cells["good"]
     assert "service_control restart" in page[failures:details]  # HRW-L02's fix
     assert "Connection timed out" in page[failures:details]
+    # report.html (the fleet page): matrix, then the unreachable host once, then failures.
+    page = (latest(pytester) / "report.html").read_text()
+    matrix, down, failures = (
+        page.index('id="matrix"'),
+        page.index("Hosts that could not be checked (1)"),
+        page.index('data-s="HRW-L02"><h3>'),
+    )
+    assert matrix < down < failures
+    assert page.count("Connection timed out") == 1
+    assert "service_control restart" in page[failures:]
+    assert 'id="results-table"' not in page
 
 
 def test_xdist_controller_writes_the_sealed_bundle_after_html_and_junit(
@@ -386,10 +404,11 @@ hrw_preflight.facts.collector.probe_host = lambda target, host, params: FACTS[ta
     folder = latest(pytester)
     assert verify_bundle(folder).ok
     record = load_evidence(folder)
-    assert record["files"] == ["report.html", "junit.xml"]
+    assert record["files"] == ["report.html", "checks.html", "junit.xml"]
     assert len(record["checks"]) == 5 and all(c["evidence"] for c in record["checks"])
     assert record["hosts"]["local"]["worker"]["user_worker"] is True
-    assert "hrw-matrix" in (folder / "report.html").read_text()
+    assert "hrw-matrix" in (folder / "checks.html").read_text()
+    assert 'id="matrix"' in (folder / "report.html").read_text()
     assert 'classname="local"' in (folder / "junit.xml").read_text()
 
 

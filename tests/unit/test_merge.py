@@ -9,6 +9,7 @@ shown with the one line it prints.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -122,7 +123,7 @@ def _reseal(folder: Path, change: Any) -> None:
     record = load_evidence(folder)
     change(record)
     (folder / EVIDENCE).write_text(json.dumps(record))
-    names = ["report.html", "junit.xml", EVIDENCE]
+    names = ["report.html", "checks.html", "junit.xml", EVIDENCE]
     (folder / SUMS).write_text(atomic.sha256sums(folder, names))
     assert verify_bundle(folder).ok
 
@@ -161,15 +162,26 @@ def test_merged_bundle_is_the_single_run_check_by_check(
         assert entry["run_id"] == folder.name and entry["folder"] == str(folder)
         assert entry["sha256sums"] == atomic.sha256_file(folder / SUMS)
         assert entry["files"] == {
-            n: atomic.sha256_file(folder / n) for n in ("report.html", "junit.xml", EVIDENCE)
+            n: atomic.sha256_file(folder / n)
+            for n in ("report.html", "checks.html", "junit.xml", EVIDENCE)
         }
     assert [s["hosts"] for s in record["shards"]] == [1, 2, 3]
     page = (out / "report.html").read_text()
-    assert "<title>hrw-preflight fleet report fleet</title>" in page
-    bad = merged["summary"]["failed"] + merged["summary"]["error"]
-    assert 'class="hrw-matrix"' in page and f"<h3>Failures ({bad})</h3>" in page
+    assert "<title>hrw-preflight run fleet</title>" in page
+    assert "<h1>hrw-preflight run fleet (merged from 3 shards)</h1>" in page
+    counts = f"{merged['summary']['failed']} failed, {merged['summary']['error']} error"
+    assert 'id="matrix"' in page and f"<h2>Failures and errors ({counts})</h2>" in page
     assert "service_control restart" in page  # HRW-L02's fix
-    assert page.count('<tr><th class="h">') == 1 + 6  # the header row, then a row per host
+    # One matrix row per distinct outcome pattern, naming all 6 hosts once between them.
+    worst = ("failed", "error", "waived", "passed", "skipped")
+    per_host: dict[str, dict[str, str]] = {}
+    for c in merged["checks"]:
+        cell = per_host.setdefault(c["host"], {})
+        now = cell.get(c["scenario_id"], "skipped")
+        cell[c["scenario_id"]] = min(now, c["outcome"], key=worst.index)
+    patterns = {tuple(sorted(cells.items())) for cells in per_host.values()}
+    rows = [int(n) for n in re.findall(r'<tr data-n="(\d+)"', page)]
+    assert sum(rows) == 6 and len(rows) == len(patterns) < 6
 
 
 @pytest.mark.parametrize(
@@ -223,7 +235,7 @@ def test_the_merge_applies_its_waivers_as_a_single_run_does(
     assert checks[("a", "HRW-L02")]["waiver"]["owner"] == "ops@example.com"
     assert checks[("d", "HRW-L02")]["expired_waiver"]["expires"] == "2000-01-01"
     page = (out / "report.html").read_text()
-    assert "<h3>Waived (1)</h3>" in page and "EXPIRED: waiver for HRW-L02 on d" in page
+    assert "<h2>Waived (1)</h2>" in page and "EXPIRED: waiver for HRW-L02 on d" in page
     assert verify_bundle(out).ok
 
 

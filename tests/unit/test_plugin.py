@@ -141,7 +141,10 @@ def test_junit_properties_html_evidence_and_no_secrets(
     record = json.loads((pytester.path / "reports" / "latest" / "evidence.json").read_text())
     assert record["hosts"]["win1"]["worker_kind"]["agent"] is True
     assert record["hosts"]["win1"]["worker_kind"]["text"] == kind
-    html = (pytester.path / "reports" / "latest" / "report.html").read_text()
+    fleet = (pytester.path / "reports" / "latest" / "report.html").read_text()
+    assert f'<td class="kind">{kind}</td>' in fleet  # the matrix row's kinds
+    assert f"<dt>kinds of worker</dt><dd>1 {kind}</dd>" in fleet  # the header's
+    html = (pytester.path / "reports" / "latest" / "checks.html").read_text()
     assert f'<td class="kind">{kind}</td>' in html
     attached = [base64.b64decode(b).decode() for b in re.findall(r"base64,([A-Za-z0-9+/=]+)", html)]
     assert "probe output (win1)" in html and any("State Stopped" in a for a in attached)

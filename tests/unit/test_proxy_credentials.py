@@ -183,7 +183,7 @@ def test_no_part_of_a_proxy_conf_password_reaches_any_output(
     assert "hrwproxy:***@10.0.0.3:3128" in outputs["evidence.json"]
     for name, text in outputs.items():
         assert not leaked(text), name
-    for name in ("report.html", "junit.xml"):  # also as the HTML/XML escape them
+    for name in ("report.html", "checks.html", "junit.xml"):  # also as HTML/XML escape them
         text = outputs[name].replace("&#x27;", "'").replace("&quot;", '"').replace("&#39;", "'")
         assert not leaked(text.replace("&amp;", "&")), name
 

@@ -151,9 +151,11 @@ def test_a_shard_collects_probes_and_reports_only_its_hosts(
     assert sorted(record["hosts"]) == ["c", "d", "e"]
     assert sorted(record["inventory"]["sources"]) == ["c", "d", "e"]
     assert _hosts_checked(folder) == {"c": "passed", "d": "failed", "e": "passed"}
-    for name in ("report.html", "junit.xml"):
+    for name in ("checks.html", "junit.xml"):
         text = (folder / name).read_text()
         assert "[d:HRW-L02:omsagent]" in text and "[a:HRW-L02:omsagent]" not in text
+    page = (folder / "report.html").read_text()
+    assert '<td class="h">d</td>' in page and '<td class="h">a</td>' not in page
     verdict = verify_bundle(folder)
     assert verdict.ok and any("shard 3 of 3" in w for w in verdict.warnings)
 

@@ -54,7 +54,7 @@ def test_intact_bundle_verifies_from_the_command_line(bundle: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout == (
-        f"OK {bundle}: run {bundle.name}: 3 files match SHA256SUMS and agree with each other, "
+        f"OK {bundle}: run {bundle.name}: 4 files match SHA256SUMS and agree with each other, "
         "status complete (1 failed); unsigned: the hashes show the files agree, not who wrote "
         "them\n"
     )
@@ -82,7 +82,8 @@ def test_missing_file_is_named_and_extra_file_is_a_warning(bundle: Path) -> None
     ]
     # Something else put in its place and rehashed: the hashes agree, the files do not.
     shutil.copy(bundle / "report.html", bundle / "junit.xml")
-    (bundle / SUMS).write_text(sha256sums(bundle, ["report.html", "junit.xml", EVIDENCE]))
+    names = ["report.html", "checks.html", "junit.xml", EVIDENCE]
+    (bundle / SUMS).write_text(sha256sums(bundle, names))
     code, out = lines(bundle)
     assert code == 1
     assert out[0] == "FAIL junit.xml: not readable XML (ParseError)"
@@ -93,7 +94,8 @@ def test_rehashed_evidence_that_breaks_the_schema_is_refused(bundle: Path) -> No
     record["checks"][0]["outcome"] = "ok"
     del record["operator"]
     (bundle / EVIDENCE).write_text(json.dumps(record))
-    (bundle / SUMS).write_text(sha256sums(bundle, ["report.html", "junit.xml", EVIDENCE]))
+    names = ["report.html", "checks.html", "junit.xml", EVIDENCE]
+    (bundle / SUMS).write_text(sha256sums(bundle, names))
     code, out = lines(bundle)
     assert code == 1
     assert any(

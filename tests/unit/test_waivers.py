@@ -142,7 +142,7 @@ def test_valid_waiver_reports_waived_never_passed(
     )
     assert props(case)["outcome"] == "waived"
     page = (folder / "report.html").read_text()
-    assert "<h3>Waived (1)</h3>" in page and 'class="waived"' in page
+    assert "<h2>Waived (1)</h2>" in page and 'class="waived"' in page
     assert verify_bundle(folder).ok
 
 
