@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,7 +43,7 @@ dl.run dt{color:#555}dl.run dd{margin:0}
 .warn{color:#8a1f11;font-weight:600;margin:2px 0}
 .counts span{display:inline-block;margin-right:10px;padding:1px 6px;border-radius:3px}
 .filters{position:sticky;top:0;background:#f7f7f7;border:1px solid #ddd;padding:6px;z-index:3}
-.filters label{margin-right:14px}
+.filters label{margin-right:14px}.filters select{max-width:340px}
 .scroll{max-height:60vh;overflow:auto;border:1px solid #ccc;display:inline-block;max-width:100%}
 table{border-collapse:collapse}
 th,td{border:1px solid #ddd;padding:2px 5px;vertical-align:top}
@@ -112,6 +113,12 @@ CSP = (
 )
 
 
+def natural_key(name: str) -> list[Any]:
+    """Return a sort key that orders ``host-9`` before ``host-10`` (numbers by value)."""
+    # (0, number) and (1, text): a number never meets a string in a comparison.
+    return [(0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"(\d+)", name)]
+
+
 def cell_outcome(outcomes: Iterable[str]) -> str | None:
     """Return the outcome a matrix cell shows: the worst of its items, None if none ran."""
     seen = set(outcomes)
@@ -148,13 +155,13 @@ def host_groups(
         if host and scenario:
             cells[str(host)][str(scenario)].add(str(check.get("outcome")))
     groups: dict[tuple[str | None, ...], Group] = {}
-    for host in sorted(set(hosts) | set(cells)):
+    for host in sorted(set(hosts) | set(cells), key=natural_key):
         mine = cells.get(host, {})
         pattern = tuple(cell_outcome(mine.get(s, ())) for s in scenario_ids)
         group = groups.setdefault(pattern, Group(pattern))
         group.hosts.append(host)
         group.kinds[worker_kind(hosts.get(host))] += 1
-    return sorted(groups.values(), key=lambda g: (-g.bad, -len(g.hosts), g.hosts[0]))
+    return sorted(groups.values(), key=lambda g: (-g.bad, -len(g.hosts), natural_key(g.hosts[0])))
 
 
 def worker_kind(host: Mapping[str, Any] | None) -> str:
@@ -339,7 +346,7 @@ class Page:
         rows = "".join(
             f'<tr class="c" data-o="error" data-h="{e(n)}"><td class="h">{e(n)}</td>'
             f'<td class="o error">error</td><td>{e(why)}</td></tr>'
-            for n, why in sorted(down.items())
+            for n, why in sorted(down.items(), key=lambda kv: natural_key(kv[0]))
         )
         return (
             f'<section class="s" data-s=""><h3>Hosts that could not be checked ({len(down)})'
@@ -372,7 +379,8 @@ class Page:
         for sid in sorted(by_scenario, key=rank):
             scenario = self.by_id.get(sid)
             checks = sorted(
-                by_scenario[sid], key=lambda c: (str(c.get("host")), str(c.get("item")))
+                by_scenario[sid],
+                key=lambda c: (natural_key(str(c.get("host"))), str(c.get("item"))),
             )
             counts = Counter(str(c.get("outcome")) for c in checks)
             n_hosts = len({c.get("host") for c in checks})
