@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 APT_STAMP := .lab/.apt-installed
 APT_PKGS := openssh-server openssh-client openssl iproute2 nftables procps util-linux gcc libc6-dev sudo curl chromium
 
-.PHONY: setup deps lab-up lab-down demo test lint unit bench clean
+.PHONY: setup deps lab-up lab-down demo test lint unit bench bench-reports clean
 
 setup: $(STAMP) $(APT_STAMP)
 
@@ -49,8 +49,14 @@ demo: setup
 	bash lab/demo.sh
 
 # Takes the lab over for about 14 minutes (fleets of 25/50/100/200); not alongside `make test`.
+# Ends with bench-reports' figures (the 200-host page from its own 200-host run).
 bench: setup
 	$(VPY) -m bench.run
+
+# Merge time and memory at 2,000 and 10,000 synthetic hosts, report.html size and render time
+# in headless Chromium (no lab: synthetic bundles; a few minutes).
+bench-reports: setup
+	$(VPY) -m bench.reports
 
 clean: lab-down
 	rm -rf $(VENV) .lab

@@ -11,7 +11,9 @@ lab's profiles repeated), then measures three runs against the same hosts:
   (capped to the sizes up to ``--textbook-max``: it grows far slower than the others).
 
 It prints and writes a Markdown table to ``bench/results.md``: wall time, remote commands
-per host, peak memory (PSS) of the controller's process tree, and the machine it ran on. When done
+per host, peak memory (PSS) of the controller's process tree, and the machine it ran on.
+Then ``bench.reports`` adds the reports' figures (merge at 2,000 and 10,000 synthetic hosts,
+the fleet page's size and render time, the 200-host page being this run's own). When done
 it leaves the lab up with the default fleet, as it found it.
 """
 
@@ -32,6 +34,7 @@ from typing import Any
 
 import yaml
 
+from bench import reports as bench_reports
 from bench.measure import Measured, run_measured
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -336,6 +339,14 @@ def main(argv: list[str] | None = None) -> int:
         lab("up", None)
         print(f"bench: run files (reports, command counts) kept in {work}", flush=True)
     print(table(rows, args, started))
+    # Then the reports at fleet scale (bench/reports.py), its 200-host page from the largest
+    # suite run above: a real lab run's report.html.
+    largest = max((r.hosts for r in rows if r.kind == "suite"), default=0)
+    run_folder = (work / f"suite-{largest}" / "reports" / "latest").resolve()
+    reports_argv = ["--out", str(args.out)]
+    if largest >= 200 and (run_folder / "report.html").is_file():
+        reports_argv += ["--run-report", str(run_folder)]
+    bench_reports.main(reports_argv)
     return 0
 
 

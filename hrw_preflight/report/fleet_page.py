@@ -59,10 +59,13 @@ table.m .names{font-size:12px;color:#333}
 .skipped{background:#eee;color:#777}
 td.na{color:#bbb}
 table.f{width:100%}table.f td.o{font-weight:bold;white-space:nowrap}
+table.fc{table-layout:fixed}table.fc th:nth-child(1){width:16%}
+table.fc th:nth-child(2){width:10%}table.fc th:nth-child(3){width:6%}
 table.f td.h{white-space:nowrap}
 pre{white-space:pre-wrap;word-break:break-all;margin:2px 0;font-size:11px;max-height:300px;
 overflow:auto;background:#fafafa;border:1px solid #eee;padding:4px}
-section.s{border-left:4px solid #d9534f;padding-left:8px;margin:10px 0}
+section.s{border-left:4px solid #d9534f;padding-left:8px;margin:10px 0;
+content-visibility:auto;contain-intrinsic-size:auto 800px}
 section.s.sev-high{border-color:#f0ad4e}section.s.sev-medium{border-color:#e6c300}
 section.s.sev-low{border-color:#999}
 .fix{background:#eef6ee;padding:4px 6px;margin:4px 0}
@@ -393,7 +396,7 @@ class Page:
                 f'<span class="muted">({e(severity)}; '
                 + ", ".join(f"{n} {o}" for o, n in sorted(counts.items()))
                 + f" on {n_hosts} host(s))</span></h3>{fix}"
-                '<table class="f"><thead><tr><th>host</th><th>item</th><th>outcome</th>'
+                '<table class="f fc"><thead><tr><th>host</th><th>item</th><th>outcome</th>'
                 f"<th>seen / expected, evidence</th></tr></thead><tbody>{rows}</tbody></table>"
                 "</section>"
             )
