@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from hrw_preflight.facts.kind import describe
 from hrw_preflight.hosts.redact import Redactor
 from hrw_preflight.hosts.shards import host_list_sha256, shard_of
 from hrw_preflight.report.atomic import write_atomic
@@ -43,6 +44,7 @@ PROFILES = ROOT / "lab" / "profiles"
 EVIDENCE_PASSED = 900
 EVIDENCE_FAILED = 1800
 WHEN = "2026-12-01T12:00:00Z"
+KIND = {"kind": "agent", "agent": True, "extension": False, "place": "none", "error": None}
 
 
 @dataclass(frozen=True)
@@ -95,8 +97,8 @@ def host_checks(host: str, profile: Profile, catalogue: Catalogue) -> list[Check
     checks = []
     number = int(host.rsplit("-", 1)[1])
     for scenario in catalogue.scenarios:
-        if scenario.platform not in ("both", profile.platform):
-            continue
+        if scenario.platform not in ("both", profile.platform) or "agent" not in scenario.kinds:
+            continue  # the lab's hosts are agent-based workers
         for item in scenario.items:
             outcome = "failed" if scenario.id in profile.failing else "passed"
             if scenario.id == "HRW-L01" and item == "user" and number % 10 == 0:
@@ -155,6 +157,7 @@ def host_record(host: str, profile: Profile) -> dict[str, Any]:
             },
         },
         "worker_error": None,
+        "worker_kind": dict(KIND, text=describe(KIND)),
         "sections_taken_at": {},
     }
 
