@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 _CHUNK = 1 << 20
@@ -24,12 +25,21 @@ def write_atomic(path: str | Path, data: str | bytes) -> Path:
     Exists because a reader (``verify``, a CI job archiving the folder) must never see a
     truncated report that looks complete. Text is written as UTF-8.
     """
+    return write_atomic_chunks(path, (data,))
+
+
+def write_atomic_chunks(path: str | Path, chunks: Iterable[str | bytes]) -> Path:
+    """Write the concatenation of ``chunks`` to ``path`` atomically and return the path.
+
+    Exists so a large document (a 10,000-host record) goes to disk piece by piece instead
+    of being held whole, as text and again as bytes, in memory.
+    """
     target = Path(path)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
+            for chunk in chunks:
+                handle.write(chunk.encode("utf-8") if isinstance(chunk, str) else chunk)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, REPORT_MODE)

@@ -19,7 +19,7 @@ import platform
 import re
 import socket
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -32,7 +32,7 @@ from hrw_preflight.facts.kind import describe
 from hrw_preflight.facts.model import HostFacts
 from hrw_preflight.hosts.redact import MASK, Redactor
 from hrw_preflight.hosts.targets import Target
-from hrw_preflight.report.atomic import REPORT_MODE, sha256sums, write_atomic
+from hrw_preflight.report.atomic import REPORT_MODE, sha256sums, write_atomic, write_atomic_chunks
 from hrw_preflight.run.case import Case
 
 SCHEMA_VERSION = 1
@@ -417,6 +417,35 @@ def dump_record(record: dict[str, Any], redact: Redactor) -> str:
     return text
 
 
+def record_chunks(record: dict[str, Any], redact: Redactor) -> Iterator[str]:
+    """Return the pieces of ``evidence.json``: :func:`dump_record`'s text at once for a
+    record of up to :data:`COMPACT_ABOVE` checks; above, compact JSON one check at a time,
+    each masked as dump_record masks the whole text, so a merged 10,000-host record is never
+    held in memory as one text."""
+    checks = record.get("checks") or []
+    if len(checks) <= COMPACT_ABOVE or list(record)[-1] != "checks":
+        yield dump_record(record, redact)
+        return
+    rest = {k: v for k, v in record.items() if k != "checks"}
+    head = _masked(json.dumps(rest, ensure_ascii=False), redact)
+    yield head[:-1] + ', "checks": ['  # the head's closing brace comes after the checks
+    for index, check in enumerate(checks):
+        yield ("," if index else "") + _masked(json.dumps(check, ensure_ascii=False), redact)
+    yield "]}\n"
+
+
+def _masked(text: str, redact: Redactor) -> str:
+    """Return JSON ``text`` with the known secrets masked, unless that breaks the JSON."""
+    again = redact.mask_known(text)
+    if again == text:
+        return text
+    try:
+        json.loads(again)
+    except ValueError:
+        return text
+    return again
+
+
 def write_bundle(
     run_dir: Path, record: dict[str, Any], redact: Redactor, *, seal: bool = True
 ) -> list[str]:
@@ -430,7 +459,7 @@ def write_bundle(
     for name in REPORT_FILES:
         if (run_dir / name).is_file():
             os.chmod(run_dir / name, REPORT_MODE)
-    write_atomic(run_dir / EVIDENCE, dump_record(record, redact))
+    write_atomic_chunks(run_dir / EVIDENCE, record_chunks(record, redact))
     if not seal:
         return []
     names = [n for n in (*REPORT_FILES, EVIDENCE) if (run_dir / n).is_file()]

@@ -63,6 +63,7 @@ VERDICT_OPTIONS = (
     "keyword",
 )
 WAIVER_FIELDS = ("scenario", "hosts", "justification", "owner", "expires")
+_CASES = "@@hrw-preflight-cases@@"
 SHOWN = 10  # lines of one kind of host problem before "... and N more"
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _SUMS_LINE = re.compile(r"^([0-9a-fA-F]{64}) [ *](.+)$")
@@ -367,7 +368,11 @@ def merge_junit(
     ``outcome``.
     """
     by_key = {(c.host, c.scenario_id, c.item): c for c in checks}
-    cases: list[ET.Element] = []
+    # Each case is kept as its serialized bytes, a shard's tree dropped once read: at
+    # 10,000 hosts the trees of every case would be most of the merge's memory.
+    cases: list[tuple[tuple[str, str], bytes]] = []
+    counts: Counter[str] = Counter()
+    seconds = 0.0
     for shard in shards:
         root = ET.parse(shard.folder / "junit.xml").getroot()
         for case in root.iter("testcase"):
@@ -375,10 +380,13 @@ def merge_junit(
             check = by_key.get((props.get("host"), props.get("scenario_id"), props.get("item")))
             if check is not None and props.get("outcome") != check.outcome:
                 _set_outcome(case, check, waivers)
-            cases.append(case)
-    cases.sort(key=lambda c: (c.get("classname", ""), c.get("name", "")))
-    counts = Counter(child.tag for case in cases for child in case)
-    seconds = sum(float(c.get("time") or 0) for c in cases)
+            counts.update(child.tag for child in case)
+            seconds += float(case.get("time") or 0)
+            case.tail = "\n"
+            key = (case.get("classname", ""), case.get("name", ""))
+            cases.append((key, ET.tostring(case, encoding="utf-8")))
+        del root
+    cases.sort(key=lambda c: c[0])
     suite = ET.Element(
         "testsuite",
         {
@@ -391,11 +399,13 @@ def merge_junit(
             "timestamp": utc_timestamp(),
         },
     )
-    suite.extend(cases)
+    suite.text = _CASES  # where the cases go, in node order
     root = ET.Element("testsuites")
     root.append(suite)
-    ET.indent(root, space="")
-    return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
+    head, tail = ET.tostring(root, encoding="utf-8", xml_declaration=True).split(
+        _CASES.encode("ascii")
+    )
+    return b"".join([head, b"\n", *(case for _, case in cases), tail, b"\n"])
 
 
 def _notes(record: dict[str, Any], gate: GateResult, waivers: Waivers | None) -> list[str]:

@@ -7,6 +7,7 @@ depend on how ``plugin.py`` registers it.
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import re
@@ -24,12 +25,15 @@ from hrw_preflight.hosts.shards import host_list_sha256
 from hrw_preflight.hosts.targets import Target
 from hrw_preflight.report import atomic
 from hrw_preflight.report.evidence import (
+    COMPACT_ABOVE,
     EVIDENCE,
     SUMS,
     CheckResult,
+    dump_record,
     find_git_root,
     git_commit,
     load_schema,
+    record_chunks,
     redact_data,
     safe_command_line,
     schema_errors,
@@ -440,3 +444,21 @@ def test_matrix_stays_compact_for_200_hosts() -> None:
     assert page.count('<td class="kind">extension-based on Azure VM</td>') == 200
     assert len(page) / (200 * len(scenarios)) < 120  # bytes per cell
     assert "<script" not in page
+
+
+def test_a_large_record_is_written_piece_by_piece_as_the_same_masked_json(
+    tmp_path: Path,
+) -> None:
+    secret = "S3cret-Passw0rd"
+    checks = [{"nodeid": f"t[{i}]", "evidence": "ok"} for i in range(COMPACT_ABOVE + 1)]
+    checks[7]["evidence"] = f"password {secret} in a probe's output"
+    record = {"run_id": "r", "note": f"{secret} in the head", "checks": checks}
+    pieces = list(record_chunks(record, Redactor([secret])))
+    assert len(pieces) == len(checks) + 2  # the head, one per check, the closing brackets
+    written = json.loads("".join(pieces))
+    assert secret not in "".join(pieces)
+    assert written["note"] == "*** in the head"
+    assert written["checks"][7]["evidence"] == "password *** in a probe's output"
+    assert written["checks"][-1] == checks[-1] and len(written["checks"]) == len(checks)
+    small = {"run_id": "r", "checks": checks[:3]}
+    assert list(record_chunks(small, Redactor())) == [dump_record(small, Redactor())]
