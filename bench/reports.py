@@ -70,6 +70,7 @@ class Merge:
     shards: int
     checks: int
     seconds: float
+    cpu_seconds: float
     peak_bytes: int
     returncode: int
 
@@ -80,7 +81,8 @@ class Merge:
         verdict = ("met" if ok else "MISSED") if target else "-"
         return (
             f"| {self.hosts} | {self.shards} | {self.checks} | {self.seconds:.1f} | "
-            f"{self.peak_bytes / MIB:.0f} | {'60 s, 1 GiB' if target else '-'} | {verdict} |"
+            f"{self.cpu_seconds:.1f} | {self.peak_bytes / MIB:.0f} | "
+            f"{'60 s, 1 GiB' if target else '-'} | {verdict} |"
         )
 
 
@@ -136,13 +138,25 @@ def measure_merge(hosts: int, shards: int, work: Path) -> tuple[Merge, Path]:
         raise SystemExit(f"bench.reports: merge failed: {measured.output_tail}")
     checks = sum(1 for _ in re.finditer(rb'"nodeid"', (out / "evidence.json").read_bytes()))
     figures = Merge(
-        hosts, shards, checks, measured.seconds, measured.peak_rss_bytes, measured.returncode
+        hosts,
+        shards,
+        checks,
+        measured.seconds,
+        measured.cpu_seconds,
+        measured.peak_rss_bytes,
+        measured.returncode,
     )
     shutil.rmtree(work / f"fleet-{hosts}")
     return figures, out
 
 
-def table(merges: list[Merge], renders: list[Render], run_source: str) -> str:
+def load_average() -> str:
+    """Return the 1-minute load average: the machine is shared, and figures taken while
+    others' work runs on the same cores are slower than the code."""
+    return Path("/proc/loadavg").read_text(encoding="ascii").split()[0]
+
+
+def table(merges: list[Merge], renders: list[Render], run_source: str, load: str) -> str:
     """Return the Markdown section with every figure."""
     lines = [
         BEGIN,
@@ -151,10 +165,11 @@ def table(merges: list[Merge], renders: list[Render], run_source: str) -> str:
         f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; command: "
         "`python -m bench.reports` (also the last step of `make bench`). Synthetic shard "
         "bundles from `bench/synth.py` (the lab's profiles repeated, lab-sized evidence). "
-        f"200-host run: {run_source}.",
+        f"200-host run: {run_source}. 1-minute load average of this 2-core machine: {load}.",
         "",
-        "| hosts | shards | checks | merge wall s | merge peak memory MiB | target | |",
-        "|---:|---:|---:|---:|---:|---|---|",
+        "| hosts | shards | checks | merge wall s | merge CPU s | merge peak memory MiB "
+        "| target | |",
+        "|---:|---:|---:|---:|---:|---:|---|---|",
         *(m.row() for m in merges),
         "",
         "| report.html of | size MB | on screen s (in page) | Chromium process s | target | |",
@@ -192,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     merges: list[Merge] = []
     renders: list[Render] = []
+    load_at_start = load_average()
     with tempfile.TemporaryDirectory(prefix="hrw-bench-reports-") as tmp:
         work = Path(tmp)
         if args.run_report is not None:
@@ -211,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 print(renders[-1].row(), flush=True)
             shutil.rmtree(out)
-    section = table(merges, renders, source)
+    load = f"{load_at_start} at the start, {load_average()} at the end"
+    section = table(merges, renders, source, load)
     print(section)
     write_section(args.out, section)
     return 0
