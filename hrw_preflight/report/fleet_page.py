@@ -32,6 +32,9 @@ from hrw_preflight.verdicts.catalogue import SEVERITIES, Scenario
 ORDER = ("failed", "error", "waived", "passed", "skipped")
 SYMBOL = {"failed": "\u2717", "error": "!", "waived": "W", "passed": "\u2713", "skipped": "\u2013"}
 EVIDENCE_INLINE = 2000  # characters of a failure's evidence on the page; all of it: evidence.json
+# Failed checks of one scenario shown with their evidence; the rest with their reason only
+# (a fault on every host of a 2,000-host fleet would otherwise be megabytes of the same kind).
+EVIDENCE_ROWS = 50
 _RANK: dict[str, int] = {s: i for i, s in enumerate(SEVERITIES)}
 
 CSS = """
@@ -49,7 +52,7 @@ table{border-collapse:collapse}
 th,td{border:1px solid #ddd;padding:2px 5px;vertical-align:top}
 table.m td{text-align:center;white-space:nowrap;min-width:22px}
 table.m thead th{position:sticky;top:0;background:#f4f4f4;z-index:1;font-weight:600}
-table.m th.g{text-align:left;font-weight:normal;min-width:260px;max-width:420px}
+table.m th.g{text-align:left;font-weight:normal;min-width:200px;max-width:360px}
 table.m th.g details{white-space:normal}
 table.m .names{font-size:12px;color:#333}
 .failed{background:#f2b8b5;color:#8a1f11;font-weight:bold}
@@ -58,6 +61,7 @@ table.m .names{font-size:12px;color:#333}
 .passed{background:#dff0d8;color:#2d662d}
 .skipped{background:#eee;color:#777}
 td.na{color:#bbb}
+table.m td.kind{white-space:normal;text-align:left;font-size:11px;max-width:180px}
 table.f{width:100%}table.f td.o{font-weight:bold;white-space:nowrap}
 table.fc{table-layout:fixed}table.fc th:nth-child(1){width:16%}
 table.fc th:nth-child(2){width:10%}table.fc th:nth-child(3){width:6%}
@@ -292,7 +296,8 @@ class Page:
         e = self.e
         ids = [s.id for s in self.scenarios]
         groups = host_groups(self.checks, self.hosts, ids)
-        show_kind = any(g.kinds.keys() - {""} for g in groups)
+        # A kind column only when kinds differ: one kind for all is said in the header.
+        show_kind = len({k for g in groups for k in g.kinds}) > 1
         head = "".join(
             f'<th data-s="{e(s.id)}" title="{e(s.title)} ({e(s.severity)})">{e(s.id)}</th>'
             for s in self.scenarios
@@ -390,12 +395,18 @@ class Page:
             title = f"{sid} {scenario.title}" if scenario else sid
             severity = scenario.severity if scenario else "unknown"
             fix = f'<p class="fix"><b>Fix:</b> {e(scenario.remediation)}</p>' if scenario else ""
-            rows = "".join(self.failure_row(c) for c in checks)
+            rows = "".join(self.failure_row(c, i < EVIDENCE_ROWS) for i, c in enumerate(checks))
+            more = (
+                f'<p class="muted">Evidence shown for the first {EVIDENCE_ROWS} of '
+                f"{len(checks)}; every check's evidence is in evidence.json.</p>"
+                if len(checks) > EVIDENCE_ROWS
+                else ""
+            )
             sections.append(
                 f'<section class="s sev-{e(severity)}" data-s="{e(sid)}"><h3>{e(title)} '
                 f'<span class="muted">({e(severity)}; '
                 + ", ".join(f"{n} {o}" for o, n in sorted(counts.items()))
-                + f" on {n_hosts} host(s))</span></h3>{fix}"
+                + f" on {n_hosts} host(s))</span></h3>{fix}{more}"
                 '<table class="f fc"><thead><tr><th>host</th><th>item</th><th>outcome</th>'
                 f"<th>seen / expected, evidence</th></tr></thead><tbody>{rows}</tbody></table>"
                 "</section>"
@@ -408,8 +419,9 @@ class Page:
             f"{block}{''.join(sections)}"
         )
 
-    def failure_row(self, check: Mapping[str, Any]) -> str:
-        """Return one failed or errored check: host, item, outcome, reason and evidence."""
+    def failure_row(self, check: Mapping[str, Any], with_evidence: bool = True) -> str:
+        """Return one failed or errored check: host, item, outcome, reason and (when
+        ``with_evidence``) its evidence."""
         e = self.e
         outcome = str(check.get("outcome"))
         evidence = str(check.get("evidence") or "")
@@ -424,7 +436,7 @@ class Page:
         shown = (
             f"<details><summary>evidence{' (cut; all of it in evidence.json)' if cut else ''}"
             f"</summary><pre>{e(evidence[:EVIDENCE_INLINE])}</pre></details>"
-            if evidence
+            if evidence and with_evidence
             else ""
         )
         return (

@@ -162,3 +162,4 @@ def test_every_text_of_the_fleet_page_stays_text(tmp_path: Path) -> None:
         assert f"<title>{tag}" not in dom, f"{tag} ran script"
         assert f"alt={tag} onerror=document.body.id=this.alt&gt;" in dom, f"{tag} not shown"
     assert "<title>hrw-preflight run &lt;img" in dom
+    assert '<td class="kind">' in dom  # two kinds (one unknown): the matrix has the column
