@@ -136,7 +136,8 @@ def test_cli_without_a_command_is_a_usage_error(capsys: pytest.CaptureFixture[st
 
 
 def _rehash(bundle: Path) -> None:
-    (bundle / SUMS).write_text(sha256sums(bundle, ["report.html", "junit.xml", EVIDENCE]))
+    names = ["report.html", "checks.html", "junit.xml", EVIDENCE]
+    (bundle / SUMS).write_text(sha256sums(bundle, names))
 
 
 def _turn_failure_into_pass(bundle: Path, *, summary_too: bool) -> None:
