@@ -13,9 +13,20 @@ PROXY_USER = "hrwproxy"
 WINRM_USER = "hrwadmin"
 
 
+# Characters the agent's proxy.conf allows in a password that a URL parser does not (a
+# fragment, a path, a query, a space, a colon, quotes): the lab's proxy password ends with
+# them, so every intercepted host checks that they are read right and never shown.
+PROXY_PASSWORD_HARD_PART = "#/? :'\""
+
+
 def new_secret() -> str:
-    """Return a fresh random password (URL-safe, so it fits in a proxy URL unquoted)."""
+    """Return a fresh random password (URL-safe characters)."""
     return secrets.token_urlsafe(18)
+
+
+def new_proxy_password() -> str:
+    """Return a fresh random proxy password ending with :data:`PROXY_PASSWORD_HARD_PART`."""
+    return new_secret() + PROXY_PASSWORD_HARD_PART
 
 
 @dataclass(frozen=True)
@@ -34,7 +45,9 @@ class LabContext:
 
     @property
     def proxy_url(self) -> str:
-        """Return the agent proxy URL with the lab proxy's credentials (a secret)."""
+        """Return the agent's proxy setting with the lab proxy's credentials (a secret), in
+        proxy.conf's format ``http://user:password@host:port`` (the password not encoded:
+        the agent reads it up to the last '@')."""
         return f"http://{PROXY_USER}:{self.proxy_password}@{PROXY_ADDRESS}:{PROXY_PORT}"
 
     def agent_proxy(self, network: str) -> str | None:

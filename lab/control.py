@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from lab import linux_host, windows_host
-from lab.context import LabContext, new_secret
+from lab.context import LabContext, new_proxy_password, new_secret
 from lab.fleet import Host, count_from_env, expand_fleet
 from lab.inventory_writer import write_inventory
 from lab.netns import (
@@ -270,6 +270,7 @@ def _write_state(paths: LabPaths, ctx: LabContext, result: StartResult) -> None:
         ],
         "failures": result.failures,
         "proxy_url": ctx.proxy_url,
+        "proxy_password": ctx.proxy_password,
         "winrm_password": ctx.winrm_password,
         "imds_token": ctx.imds_token,
         "started_seconds": round(result.seconds, 2),
@@ -296,7 +297,7 @@ def _prepare_context(paths: LabPaths) -> LabContext:
     return LabContext(
         paths=paths,
         pki=pki,
-        proxy_password=new_secret(),
+        proxy_password=new_proxy_password(),
         winrm_password=new_secret(),
         lab_public_key=public,
         sshd_uid=_sshd_uid(),

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import urllib.parse
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -74,11 +73,10 @@ def running_context(paths: LabPaths) -> LabContext:
     state = read_state(paths)
     if state is None or not paths.inventory.exists():
         raise SidecarError("the lab is not up; run `python -m lab up` first")
-    proxy = urllib.parse.urlsplit(str(state["proxy_url"]))
     return LabContext(
         paths=paths,
         pki=PkiFiles(paths.pki),
-        proxy_password=proxy.password or "",
+        proxy_password=str(state["proxy_password"]),
         winrm_password=str(state["winrm_password"]),
         lab_public_key=public_key_of(paths.ssh_key),
         sshd_uid=_sshd_uid(),

@@ -54,7 +54,13 @@ def emulator_config(host: Host, ctx: LabContext, cert: Path, key: Path) -> dict[
         "profile": host.resolved_profile(),
         "account_url": host.account_url,
         "imds_token": ctx.imds_token,
+        "script_log": str(script_log_path(host, ctx)),
     }
+
+
+def script_log_path(host: Host, ctx: LabContext) -> Path:
+    """Return where the host's emulator records what PowerShell's logging would."""
+    return ctx.paths.host_dir(host.name) / "powershell-script-log.jsonl"
 
 
 def prepare(host: Host, ctx: LabContext) -> Path:

@@ -41,6 +41,8 @@ class HostConfig:
     # the host's IMDS hands out (the probe must print only that one came back).
     account_url: str | None = None
     imds_token: str = field(default="", repr=False)
+    # Where to record what PowerShell's script block and module logging would (optional).
+    script_log: str | None = None
 
 
 def _require(raw: dict[str, Any], key: str, kind: type, path: Path) -> Any:
@@ -100,6 +102,7 @@ def parse(raw: Any, path: Path) -> HostConfig:
         profile=_require(raw, "profile", dict, path),
         account_url=_optional_string(raw, "account_url", path),
         imds_token=_optional_string(raw, "imds_token", path) or "",
+        script_log=str(raw["script_log"]) if raw.get("script_log") else None,
     )
 
 

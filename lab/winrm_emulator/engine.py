@@ -14,6 +14,7 @@ import binascii
 import json
 import re
 from datetime import UTC, datetime
+from typing import Any
 
 import lab.winrm_emulator.ps_ext_sections  # noqa: F401 - registers the extension blocks
 from lab.winrm_emulator.clixml_writer import error_stream
@@ -59,7 +60,7 @@ _KNOWN_COMMANDS = {
 }
 # The version of this engine's handling of the probe bootstrap (run_probe); raise it when
 # that handling changes, and probe_blocks.BOOTSTRAP must name the same version.
-BOOTSTRAP_ANSWER = 1
+BOOTSTRAP_ANSWER = 2  # 2: reads the proxy password line before the script
 _ECHO = re.compile(r"^(?:echo|write-output|write-host)\s+(.+)$", re.IGNORECASE)
 
 
@@ -152,11 +153,14 @@ def run_probe(stdin: bytes, host: HostConfig, now: datetime | None = None) -> Co
     after printing what the blocks before it printed (as a real run would have).
     """
     text = stdin.decode("utf-8", errors="replace").replace("\r\n", "\n")
-    params_line, _, script = text.partition("\n")
+    params_line, _, rest = text.partition("\n")
+    secret_line, _, script = rest.partition("\n")
     try:
-        params = json.loads(base64.b64decode(params_line.strip(), validate=True))
+        document = base64.b64decode(params_line.strip(), validate=True).decode("utf-8")
+        params = json.loads(document)
         if not isinstance(params, dict):
             raise ValueError("not an object")
+        secret = base64.b64decode(secret_line.strip(), validate=True).decode("utf-8")
     except (binascii.Error, ValueError):
         lines = [
             'Exception calling "FromBase64String" with "1" argument(s): "The input is not a '
@@ -164,8 +168,21 @@ def run_probe(stdin: bytes, host: HostConfig, now: datetime | None = None) -> Co
             'padding characters, or an illegal character among the padding characters. "',
         ]
         return _output(stderr=error_stream(lines), code=1)
+    # What PowerShell's logging would record of this run, were it on: the script block
+    # text (event 4104) and the parameters bound to commands (4103): the script block's
+    # $ParamsB64 and ConvertFrom-Json's input. The password line is read by a .NET call.
+    record_script_log(
+        host,
+        [
+            {"event": 4104, "script_block": script},
+            {"event": 4103, "command": "scriptblock", "parameter": "ParamsB64",
+             "value": params_line.strip()},
+            {"event": 4103, "command": "ConvertFrom-Json", "parameter": "InputObject",
+             "value": document},
+        ],
+    )  # fmt: skip
     regions, stray = split_regions(script)
-    state = RunState(host=host, params=params, now=now or datetime.now(UTC))
+    state = RunState(host=host, params=params, now=now or datetime.now(UTC), proxy_secret=secret)
     printed: list[str] = []
     started = False
     for name, body in regions:
@@ -181,6 +198,19 @@ def run_probe(stdin: bytes, host: HostConfig, now: datetime | None = None) -> Co
         failed = _unknown_code("\n".join(stray))
         return CommandOutput(_lines(printed).encode("utf-8"), failed.stderr, 1)
     return _output(_lines(printed))
+
+
+def record_script_log(host: HostConfig, entries: list[dict[str, Any]]) -> None:
+    """Append ``entries`` (one JSON line each) to the host's script log, if it keeps one.
+
+    Why: the lab tests read it to prove that no secret reaches what Windows PowerShell's
+    script block and module logging would record on a real host.
+    """
+    if not host.script_log:
+        return
+    with open(host.script_log, "a", encoding="utf-8") as log:
+        for entry in entries:
+            log.write(json.dumps({"time": datetime.now(UTC).isoformat(), **entry}) + "\n")
 
 
 def _decode_encoded(value: str) -> str | None:
@@ -208,6 +238,14 @@ def _powershell(words: list[str], stdin: ProcessInput, host: HostConfig) -> Comm
                     "encoded.\r\n"
                 )
                 return CommandOutput(b"", message.encode("utf-8"), 1)
+            # The command line (process creation, 4688) and the bootstrap (4104).
+            record_script_log(
+                host,
+                [
+                    {"event": 4688, "command_line": " ".join(words)},
+                    {"event": 4104, "script_block": code},
+                ],
+            )
             if digest(code) == BOOTSTRAP.sha256:
                 # Only the probe's bootstrap reads stdin, so only it waits for the stream's end.
                 return run_probe(stdin.read_stdin(), host)

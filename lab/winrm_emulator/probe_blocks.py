@@ -35,16 +35,22 @@ class KnownBlock:
 
 
 BOOTSTRAP = KnownBlock(
-    "925d0d4cbd00a92d4cf45eb4ff55800c525af2a5251742ebb22cded11e9b8dd6",
-    answer=1,
-    why="reads the parameter line and the script from stdin and runs it (engine.run_probe)",
+    "f6c0e66169cd64964d048eba2ec1595f1255d9163956322d17568fdbdf20dfc4",
+    answer=2,
+    why=(
+        "v2: a second stdin line, the hrw_proxy password (base64, or empty), read into "
+        "$HrwProxySecretB64 before the script (engine.run_probe hands it to RunState); "
+        "v1: reads the parameter line and the script from stdin and runs it (engine.run_probe)"
+    ),
 )
 
 BLOCKS: dict[str, KnownBlock] = {
     "preamble": KnownBlock(
-        "0a17fea3d75ca9bfd58ca4d96277b612ba67e76ad6c39e7605a31e6065785eda",
-        answer=3,
+        "cfa08a2ca10a8d1fd1ee23353a2f07a08ddfba57fe81dd079a264cd07908dcaa",
+        answer=4,
         why=(
+            "v4: adds ConvertFrom-HrwProxyParams (a helper; the worker answer does what it does "
+            "in _proxy_from_params); "
             "v3: Test-HrwEndpoint records the sent chain (leaf + ExtraStore, ChainSource) apart "
             "from the built one (BuiltChain, ChainStatus); tls_probe answers those fields and "
             "fails the handshake when SCHANNEL's TLS 1.2 client has Enabled=0; "
@@ -99,9 +105,12 @@ BLOCKS: dict[str, KnownBlock] = {
         ),
     ),
     "worker": KnownBlock(
-        "b1a5b26c6fe2debbe825f94bd73f6d982b775af8ba7ac2bbd7f4f5c7736a3a3f",
-        answer=4,
+        "c04bfbdb5f3a84abc591f10ef3cb7dd2fd4fe039acf0913a509725f2f1f08f8e",
+        answer=5,
         why=(
+            "v5: hrw_proxy arrives split (host, port, user) with the password from the "
+            "bootstrap's stdin line (_proxy_from_params); the agent's proxyUrl/proxyUsername "
+            "come from the setting read up to the last '@' (split_agent_proxy); "
             'v4: per-run boundary markers ("$HrwB BEGIN/PART/END/ERROR", RunState.mark); '
             "v3: the effective endpoints add ods (<ws>.ods.opinsights.azure.com), which the "
             "answer derives the same way; v2: "
@@ -227,7 +236,7 @@ def current_digests() -> dict[str, str]:
     """Return the digests of the bootstrap (key ``bootstrap``) and blocks now in the package."""
     # Read as files, not imported: the lab never runs the product's probe code.
     probe = PROBE_DIR / "probe.py"
-    found = re.search(r'^BOOTSTRAP = "(.*)"$', probe.read_text(encoding="utf-8"), re.M)
+    found = re.search(r'^BOOTSTRAP = "(.*)"(?:  # .*)?$', probe.read_text(encoding="utf-8"), re.M)
     if found is None:
         raise SystemExit(f"no BOOTSTRAP line in {probe}")
     digests = {"bootstrap": digest(found.group(1).replace('\\"', '"'))}

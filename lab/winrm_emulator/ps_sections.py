@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from lab.winrm_emulator import com_objects
 from lab.winrm_emulator.config import HostConfig
@@ -60,8 +60,9 @@ ANSWER_VERSIONS: dict[str, int] = {}
 changes to follow a changed probe block; probe_blocks.BLOCKS must name the same version."""
 
 # The preamble only defines helpers; what Test-HrwEndpoint does is re-done for real by
-# tls_probe.probe_endpoint, so this is that emulation's version.
-ANSWER_VERSIONS["preamble"] = 3
+# tls_probe.probe_endpoint and what ConvertFrom-HrwProxyParams does by _proxy_from_params,
+# so this is the version of those emulations (4: ConvertFrom-HrwProxyParams added).
+ANSWER_VERSIONS["preamble"] = 4
 
 
 def answers(block: str, version: int) -> Callable[[Answer], Answer]:
@@ -104,6 +105,7 @@ class RunState:
     proxy_shown: dict[str, Any] | None = None
     code: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. $HrwArc (ps_ext_sections)
+    proxy_secret: str = field(default="", repr=False)  # what the bootstrap read from stdin
 
     @property
     def profile(self) -> dict[str, Any]:
@@ -307,6 +309,31 @@ def _registered_workers(state: RunState) -> list[dict[str, Any]]:
     ]
 
 
+def _proxy_from_params(given: Any, secret: str) -> tuple[ProxyTarget, dict[str, Any]] | None:
+    """Do what ConvertFrom-HrwProxyParams does: the controller's split proxy, with the
+    password the bootstrap read from standard input."""
+    if not isinstance(given, dict) or not given.get("host"):
+        return None
+    name = str(given.get("user") or "")
+    host, port = str(given["host"]), int(given["port"])
+    masked = "http://" + (f"{quote(name, safe='')}:***@" if name else "") + f"{host}:{port}"
+    target = ProxyTarget(host=host, port=port, user=name, secret=secret if name else "")
+    return target, {"Url": masked, "Host": host, "Port": port, "HasCredentials": bool(name)}
+
+
+def split_agent_proxy(text: str) -> tuple[str, str, str, int]:
+    """Return (scheme, user, host, port) of the agent's proxy setting, as the MMA shows it
+    (the password, which it never shows, is dropped): ``scheme://[user:password@]host:port``,
+    the password being anything up to the last '@'."""
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "http", text
+    userinfo, at, hostport = rest.rpartition("@")
+    user = userinfo.partition(":")[0] if at else ""
+    host, _, port = hostport.partition(":")
+    return scheme, user, host, int(port) if port.isdigit() else 80
+
+
 def _proxy(text: str, user: str) -> tuple[ProxyTarget, dict[str, Any]] | None:
     """Do what ConvertTo-HrwProxy does: parse, keep the secret apart, mask it for display."""
     if not text:
@@ -356,11 +383,11 @@ def _agent_part(state: RunState) -> list[str]:
     failure = com_objects.check(code, registered)
     if failure is not None and not failure.in_strict_scope:
         return _error(state, PsError(failure.error_id, failure.category, failure.message))
-    configured = urlsplit(host.proxy) if host.proxy else None
     values = {"proxyurl": "", "proxyusername": ""}
-    if configured is not None:
-        values["proxyurl"] = f"{configured.scheme}://{configured.hostname}:{configured.port}"
-        values["proxyusername"] = unquote(configured.username or "")
+    if host.proxy:
+        scheme, proxy_user, proxy_host, proxy_port = split_agent_proxy(host.proxy)
+        values["proxyurl"] = f"{scheme}://{proxy_host}:{proxy_port}"
+        values["proxyusername"] = proxy_user
     read: dict[str, str] = {}
     for line in code.split("\n"):
         found = _READ_AS_STRING.search(line.strip())
@@ -379,7 +406,7 @@ def _agent_part(state: RunState) -> list[str]:
     return _json(state.agent)
 
 
-@answers("worker", version=4)
+@answers("worker", version=5)
 def worker(state: RunState) -> list[str]:
     """Answer the worker block: MMA configuration, registered workers, version, effective."""
     host, params = state.host, state.params
@@ -409,7 +436,7 @@ def worker(state: RunState) -> list[str]:
     parsed = None
     source = "none"
     if params.get("proxy") is not None:
-        parsed, source = _proxy(str(params["proxy"]), ""), "params"
+        parsed, source = _proxy_from_params(params["proxy"], state.proxy_secret), "params"
     elif state.agent and state.agent["ProxyUrl"]:
         parsed = _proxy(state.agent["ProxyUrl"], state.agent["ProxyUsername"])
         source = "agent"

@@ -521,20 +521,16 @@ def test_injected_inventory_values_run_nothing(extra: sidecar.Sidecar, tmp_path:
             assert outcome.kind == "error"
             assert "inventory value hrw_proxy: the proxy host is not a host name" in outcome.message
     # Whatever the values, a Windows host is sent the same command line and script: the
-    # values travel as one base64 JSON line, which the script decodes as data.
+    # values travel as one base64 JSON line, which the script decodes as data (a proxy
+    # value the agent would refuse is refused before anything is sent).
     boundary = new_boundary()
     plain = build_invocation(ProbeParams(), boundary)
     crafted = build_invocation(
-        ProbeParams(
-            workspace_id=WORKSPACE_PAYLOAD,
-            endpoints=ENDPOINTS_PAYLOAD,
-            proxy=PROXY_PAYLOAD["hrw_proxy"],
-        ),
-        boundary,
+        ProbeParams(workspace_id=WORKSPACE_PAYLOAD, endpoints=ENDPOINTS_PAYLOAD), boundary
     )
     assert crafted[0] == plain[0]
     script = script_text().encode()
-    assert crafted[1].split(b"\r\n", 1)[1] == plain[1].split(b"\r\n", 1)[1] == script
+    assert crafted[1].split(b"\r\n", 2)[2] == plain[1].split(b"\r\n", 2)[2] == script
     # And no check of the network passed on a host given such values (the extension's
     # endpoints are skipped: the agent-based host has no extension and no account URL).
     for host in windows:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shlex
 import socket
 import subprocess
 
@@ -54,7 +55,9 @@ def _s_client(
         str(paths.trusted_cas),
         "-showcerts",
     ]
-    return run_in_host(paths, host.name, ["sh", "-c", " ".join(argv) + " </dev/null"])
+    # Quoted: the lab proxy's password holds a space, quotes and other shell characters.
+    command = " ".join(shlex.quote(a) for a in argv) + " </dev/null"
+    return run_in_host(paths, host.name, ["sh", "-c", command])
 
 
 def test_tls_path_follows_profile(lab_paths: LabPaths, linux_host: Host) -> None:

@@ -376,7 +376,7 @@ def test_refused_endpoint() -> None:
 def test_proxy_with_credentials_from_params(azure_port: int) -> None:
     with connect_proxy(azure_port, "alice", "pa:ss") as proxy_port:
         agent_proxy = f"http://alice:wrong@127.0.0.1:{proxy_port}"
-        given = f"http://alice:pa%3Ass@127.0.0.1:{proxy_port}"
+        given = f"http://alice:pa:ss@127.0.0.1:{proxy_port}"  # as the agent reads it
         with_password = probe(make_host(None, {}, agent_proxy), replace(FAST, proxy=given))
         agent_only = probe(make_host(None, {}, agent_proxy))
     network = with_password["network"].data

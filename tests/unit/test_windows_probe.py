@@ -22,6 +22,7 @@ from hrw_preflight.facts.windows.probe import (
     parse_output,
     script_text,
 )
+from hrw_preflight.hosts.proxy_conf import ProxyFormatError
 from lab.winrm_emulator.clixml_writer import error_stream
 from tests.windows_recorded import (
     PROXY_SECRET,
@@ -106,9 +107,9 @@ def test_command_line_is_short_and_runs_the_bootstrap() -> None:
 def test_stdin_is_the_parameter_line_then_the_script_verbatim() -> None:
     params = ProbeParams(lookback_hours=6, connect_timeout_s=2.5, workspace_id="ws-1")
     _, stdin = build_invocation(params, RECORDED_BOUNDARY)
-    first, script = stdin.decode("ascii").split("\r\n", 1)
+    first, secret, script = stdin.decode("ascii").split("\r\n", 2)
     document = json.loads(base64.b64decode(first))
-    assert script == script_text()
+    assert script == script_text() and secret == ""  # no proxy password to give
     assert document["lookback_hours"] == 6.0
     assert document["connect_timeout_ms"] == 2500
     assert document["workspace_id"] == "ws-1"
@@ -120,11 +121,31 @@ def test_stdin_is_the_parameter_line_then_the_script_verbatim() -> None:
 
 def test_hostile_inventory_values_never_reach_the_script_text() -> None:
     hostile = "x'; Remove-Item -Recurse C:\\ ; '"
-    params = ProbeParams(workspace_id=hostile, endpoints={"agentsvc": hostile}, proxy=hostile)
+    params = ProbeParams(workspace_id=hostile, endpoints={"agentsvc": hostile})
     command, stdin = build_invocation(params, RECORDED_BOUNDARY)
-    first, script = stdin.decode("ascii").split("\r\n", 1)
+    first, _, script = stdin.decode("ascii").split("\r\n", 2)
     assert hostile not in script and hostile not in command
     assert json.loads(base64.b64decode(first))["endpoints"] == {"agentsvc": hostile}
+    # A proxy the agent would not accept is refused before anything is sent.
+    with pytest.raises(ProxyFormatError, match=r"^inventory value hrw_proxy: ") as info:
+        build_invocation(ProbeParams(proxy=hostile), RECORDED_BOUNDARY)
+    assert "Remove-Item" not in str(info.value)
+
+
+def test_the_proxy_password_is_in_no_script_text_and_no_parameter() -> None:
+    """Script block logging (4104) records script text, module logging (4103) the values
+    bound to parameters (the script block's, ConvertFrom-Json's): the password travels on
+    its own stdin line, which the bootstrap reads with a .NET call into a variable."""
+    password = "a#b/c? d:'e\"f"
+    params = ProbeParams(proxy=f"http://px:{password}@10.0.0.3:3128")
+    command, stdin = build_invocation(params, RECORDED_BOUNDARY)
+    first, secret, script = stdin.decode("ascii").split("\r\n", 2)
+    document = base64.b64decode(first).decode("utf-8")
+    for logged in (command, script, first, document, BOOTSTRAP):
+        assert password not in logged and "a#b" not in logged
+    assert json.loads(document)["proxy"] == {"host": "10.0.0.3", "port": 3128, "user": "px"}
+    assert base64.b64decode(secret).decode("utf-8") == password
+    assert "$HrwProxySecretB64=$i.ReadLine()" in BOOTSTRAP
 
 
 def test_script_is_ascii_so_the_console_encoding_cannot_mangle_it() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import re
 import ssl
@@ -40,6 +41,7 @@ from hrw_preflight.facts.windows import extension
 from hrw_preflight.facts.windows.clixml import decode_stderr
 from hrw_preflight.facts.windows.extension import EXTENSION_SECTIONS
 from hrw_preflight.facts.windows.kind_markers import windows_kind
+from hrw_preflight.hosts.proxy_conf import ProxyFormatError, parse_agent_proxy, proxy_password
 
 SECTIONS = (
     "service",
@@ -56,7 +58,10 @@ SMA_LOG = "Microsoft-SMA/Operational"
 OPS_LOG = "Operations Manager"
 
 # Reads the parameter line and the script from stdin and runs the script with it.
-BOOTSTRAP = "$i=[Console]::In;$p=$i.ReadLine();$s=$i.ReadToEnd();& ([scriptblock]::Create($s)) $p"
+# Standard input: the parameters (base64 JSON), the proxy password (base64, or an empty
+# line), then the script. The password is read into a variable the script reads, so it is
+# in no script text and no parameter that PowerShell's logging records.
+BOOTSTRAP = "$i=[Console]::In;$p=$i.ReadLine();$HrwProxySecretB64=$i.ReadLine();$s=$i.ReadToEnd();& ([scriptblock]::Create($s)) $p"  # noqa: E501 (one line: the emulator reads it)
 COMMAND_PREFIX = "powershell -NoProfile -NonInteractive -EncodedCommand "
 
 _NO_EVENTS = "NoMatchingEventsFound"
@@ -172,11 +177,33 @@ def params_document(params: ProbeParams, boundary: str) -> dict[str, Any]:
         "connect_timeout_ms": max(1, round(params.connect_timeout_s * 1000)),
         "workspace_id": params.workspace_id,
         "endpoints": {role: host for role, host in params.endpoints.items() if role in _ROLES},
-        "proxy": params.proxy,
         "automation_account_url": params.automation_account_url,
         "worker_credential_account": params.worker_credential_account,
+        "proxy": _proxy_param(params.proxy),
         "event_logs": [{"log": log, "ids": list(ids)} for log, ids in params.event_ids.items()],
     }
+
+
+def _proxy_param(text: str | None) -> dict[str, Any] | str | None:
+    """Return the ``proxy`` parameter: None (use the agent's), "" (none), or the setting
+    split into host, port and user. Never the password (see :func:`build_invocation`).
+
+    Raises ProxyFormatError for a value the agent would refuse, or one without a port.
+    """
+    if text is None:
+        return None
+    parsed = parse_agent_proxy(text, "inventory value hrw_proxy")
+    if parsed is None:
+        return ""
+    if parsed.port is None:
+        raise ProxyFormatError("inventory value hrw_proxy names no port: write host:port")
+    return {"host": parsed.host, "port": parsed.port, "user": parsed.user or ""}
+
+
+def _proxy_secret_line(text: str | None) -> str:
+    """Return the stdin line carrying the proxy password: base64 of its UTF-8, or ""."""
+    password = proxy_password(text)
+    return base64.b64encode(password.encode("utf-8")).decode("ascii") if password else ""
 
 
 def encode_command(text: str) -> str:
@@ -192,7 +219,8 @@ def build_invocation(params: ProbeParams, boundary: str) -> tuple[str, bytes]:
     """
     document = json.dumps(params_document(params, boundary), separators=(",", ":"))
     line = base64.b64encode(document.encode("utf-8")).decode("ascii")
-    stdin = (line + "\r\n" + script_text()).encode("ascii")
+    secret = _proxy_secret_line(params.proxy)
+    stdin = (line + "\r\n" + secret + "\r\n" + script_text()).encode("ascii")
     return COMMAND_PREFIX + encode_command(BOOTSTRAP), stdin
 
 
@@ -203,7 +231,12 @@ def collect(run: Callable[[str, bytes], R], params: ProbeParams) -> dict[str, Se
     clock section can compare the host's time with the controller's.
     """
     boundary = new_boundary()
-    command, stdin = build_invocation(params, boundary)
+    try:
+        command, stdin = build_invocation(params, boundary)
+    except ProxyFormatError as exc:  # a bad hrw_proxy: probe the rest, the network is an error
+        sections = collect(run, dataclasses.replace(params, proxy=""))
+        sections["network"] = Section.failed("network", str(exc))
+        return sections
     started = time.time()
     result = run(command, stdin)
     ended = time.time()

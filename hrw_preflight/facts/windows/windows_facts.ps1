@@ -72,6 +72,32 @@ function ConvertTo-HrwProxy {
     }
 }
 
+function ConvertFrom-HrwProxyParams {
+    # The proxy given by the controller (hrw_proxy), already split into host, port and
+    # user. Its password is not among the parameters: the bootstrap read it from standard
+    # input into $HrwProxySecretB64, so that no logged script text or parameter holds it
+    # (script block logging, event 4104; module logging, event 4103). It is decoded and
+    # used in .NET method calls only.
+    param($Given)
+    if (-not $Given -or -not $Given.host) { return $null }
+    $name = [string]$Given.user
+    $secret = ''
+    if ($name -and $HrwProxySecretB64) {
+        $secret = [Text.Encoding]::UTF8.GetString([Convert]::FromBase64String($HrwProxySecretB64))
+    }
+    $masked = 'http://'
+    if ($name) { $masked += [Uri]::EscapeDataString($name) + ':***@' }
+    $masked += [string]$Given.host + ':' + [int]$Given.port
+    [pscustomobject]@{
+        Url            = $masked
+        Host           = [string]$Given.host
+        Port           = [int]$Given.port
+        HasCredentials = [bool]$name
+        User           = $name
+        Secret         = $secret
+    }
+}
+
 function ConvertTo-HrwSocketStatus {
     param([Exception]$Failure)
     $inner = $Failure
@@ -421,7 +447,7 @@ try {
     $proxySource = 'none'
     if ($null -ne $HrwParams.proxy) {
         $proxySource = 'params'
-        $HrwProxy = ConvertTo-HrwProxy ([string]$HrwParams.proxy) ''
+        $HrwProxy = ConvertFrom-HrwProxyParams $HrwParams.proxy
     }
     elseif ($HrwAgent -and $HrwAgent.ProxyUrl) {
         $proxySource = 'agent'
