@@ -8,6 +8,7 @@ import configparser
 import re
 import subprocess
 
+from lab.context import PROXY_PASSWORD_HARD_PART
 from lab.fleet import Host
 from lab.hostexec import run_in_host
 from lab.paths import LabPaths
@@ -29,7 +30,12 @@ OMSADMIN_ORDER = [
 DIY_DIRS = ("/automationworker/diy", "/home/nxautomation/state")
 MODULE = "/opt/microsoft/omsconfig/modules/nxOMSAutomationWorker"
 CODE = f"{MODULE}/DSCResources/MSFT_nxOMSAutomationWorkerResource/automationworker"
-PROXY_URL = re.compile(r"^http://hrwproxy:[A-Za-z0-9_-]+@10\.213\.0\.3:(?:3128|3129)$")
+# The password: random URL-safe characters, then ones only the agent's format allows.
+PROXY_URL = re.compile(
+    r"^http://hrwproxy:[A-Za-z0-9_-]+"
+    + re.escape(PROXY_PASSWORD_HARD_PART)
+    + r"@10\.213\.0\.3:(?:3128|3129)$"
+)
 
 
 def _sh(paths: LabPaths, host: Host, script: str) -> str:
