@@ -36,6 +36,10 @@ BIND_DIRS = ("/opt", "/etc/opt", "/var/opt", "/home", "/root")
 # reboots or a firewall that cuts the flow would.
 SESSION_SCRIPTS = {
     "hang": "#!/bin/sh\n# ssh_session: hang (the command never finishes)\nexec sleep 86400\n",
+    # flood: the facts command prints 600 MB (as a host whose login prints without end would).
+    "flood": '#!/bin/sh\n# ssh_session: flood\ncase "$SSH_ORIGINAL_COMMAND" in\n'
+    "  *hrw-facts*) exec head -c 600000000 /dev/zero ;;\n"
+    '  *) exec /bin/sh -c "$SSH_ORIGINAL_COMMAND" ;;\nesac\n',
     "close-mid-probe": """#!/bin/sh
 # ssh_session: close-mid-probe
 case "$SSH_ORIGINAL_COMMAND" in

@@ -24,7 +24,7 @@ DEFAULTS_FILE = "_defaults.yaml"
 
 PLATFORMS = ("linux", "windows")
 NETWORK_MODES = ("direct", "intercepted", "blocked", "proxy-auth", "proxy-open")
-SSH_SESSIONS = ("normal", "hang", "close-mid-probe")
+SSH_SESSIONS = ("normal", "hang", "close-mid-probe", "flood")
 SSH_LOGIN_USERS = ("root", "hrwother")
 WORKER_USERS = ("nxautomation", "omsagent", "hrwother", "root")
 SERVICE_STATUSES = ("Running", "Stopped", "StartPending", "StopPending", "Paused")
@@ -79,6 +79,7 @@ PLATFORM_KEYS: dict[str, tuple[str, ...]] = {
         "himds_running",
         "remnants",
         "worker_credential",
+        "winrm_trickle",
     ),
 }
 EVENT_KEYS = ("log", "id", "provider", "level", "minutes_ago", "message")
@@ -418,6 +419,7 @@ VALIDATORS: dict[str, Validator] = {
     ),
     "win_extension": _validate_win_extension,
     "worker_credential": _validate_credential,
+    "winrm_trickle": _simple("winrm_trickle", lambda v: isinstance(v, bool), "true or false"),
     "cpu_load_percent": _simple(
         "cpu_load_percent", lambda v: _is_number(v) and 0 <= v <= 100, "a number 0 .. 100"
     ),

@@ -25,6 +25,7 @@ from hrw_preflight.facts.model import HostFacts, Section, internal_error
 from hrw_preflight.facts.params import ProbeParams
 from hrw_preflight.facts.probe_process import ProbeProcess
 from hrw_preflight.facts.windows import probe as windows
+from hrw_preflight.hosts.bounds import DeadlinePassed, within_deadline
 from hrw_preflight.hosts.connections import (
     ConnectOptions,
     HostUnreachable,
@@ -119,6 +120,27 @@ def probe_host(target: Target, host: testinfra.host.Host, params: ProbeParams) -
 
 
 def gather_facts(target: Target, options: ConnectOptions, params: ProbeParams) -> HostFacts:
+    """Return the facts of one host within its wall-clock deadline
+    (:attr:`ConnectOptions.host_deadline_s`): connect, probe, and close the connection again.
+
+    Why a deadline here too: every transport bounds its own waits, but a host is only sure
+    to cost bounded time if the whole of it is bounded; past the deadline the host is an
+    error that says so, and its probe is left behind in a daemon thread.
+    """
+    limit = options.host_deadline_s
+    try:
+        return within_deadline(lambda: _gather_facts(target, options, params), limit, target.name)
+    except DeadlinePassed:
+        return HostFacts(
+            host=target.name,
+            platform=target.platform,
+            connect_error=f"the host was not done after {limit:g} s (connect timeout plus "
+            "twice the command timeout, plus 10 s); it kept its connection open without "
+            "finishing (--hrw-command-timeout)",
+        )
+
+
+def _gather_facts(target: Target, options: ConnectOptions, params: ProbeParams) -> HostFacts:
     """Return the facts of one host: connect, probe, and close the connection again.
 
     Why close at once: the probe is all the run asks of a host, and a multiplexed SSH master
@@ -153,6 +175,7 @@ class FactsCache:
         self._futures: dict[str, Future[HostFacts]] = {}
         self._lock = threading.Lock()
         self._prober: ProbeProcess | None = None
+        self._wait_limit_s: float | None = None  # longest wait for a prefetched host
         # Names of prefetched hosts, in the order their facts (or why they are missing) came.
         self.ready: queue.Queue[str] = queue.Queue()
 
@@ -191,6 +214,10 @@ class FactsCache:
         # (PowerShell, event logs, endpoint checks) and costs this side little, so starting
         # them early overlaps that wait with the SSH hosts' CPU-bound connection setup.
         jobs.sort(key=lambda job: job[0].platform != "windows")
+        # Each host ends within its deadline once started, and hosts start ``threads`` at a
+        # time: no host can be waited for longer than this unless the probe process hangs.
+        rounds = -(-len(jobs) // threads) + 1
+        self._wait_limit_s = rounds * self.options.host_deadline_s
         self._prober = ProbeProcess(
             [(t, p) for t, p, _ in jobs], self.options, threads, gather_facts
         )
@@ -214,7 +241,16 @@ class FactsCache:
             except BaseException as exc:
                 future.set_exception(exc)
                 raise
-        return future.result()
+        try:
+            return future.result(timeout=self._wait_limit_s)
+        except TimeoutError:
+            target = self.targets[name]
+            return HostFacts(
+                host=name,
+                platform=target.platform,
+                connect_error=f"the probe process delivered no facts within "
+                f"{self._wait_limit_s:g} s",
+            )
 
     def gathered(self) -> dict[str, HostFacts]:
         """Return the facts gathered so far, by host name (for run records)."""

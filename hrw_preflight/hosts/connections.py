@@ -31,6 +31,12 @@ from testinfra.backend.base import CommandResult
 from testinfra.backend.paramiko import ParamikoBackend
 from testinfra.backend.ssh import SshBackend
 
+from hrw_preflight.hosts.bounds import (
+    DEFAULT_MAX_OUTPUT_BYTES,
+    DeadlinePassed,
+    OutputTooLarge,
+    read_bounded,
+)
 from hrw_preflight.hosts.errors import HostUnreachable
 from hrw_preflight.hosts.targets import Target, split_ssh_args
 
@@ -52,6 +58,13 @@ class ConnectOptions:
     connect_timeout_s: int = 10
     command_timeout_s: int = 120
     accept_unknown_host_keys: bool = False
+    max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES
+
+    @property
+    def host_deadline_s(self) -> float:
+        """Return the wall-clock time one host may take in all: connecting, the probe's
+        two commands (each bounded by the command timeout), closing, and 10 s of slack."""
+        return self.connect_timeout_s + 2 * self.command_timeout_s + 10
 
 
 class BoundedSshBackend(SshBackend):  # type: ignore[misc]
@@ -68,11 +81,17 @@ class BoundedSshBackend(SshBackend):  # type: ignore[misc]
     NAME = "ssh"
 
     def __init__(
-        self, hostspec: str, command_timeout_s: int, extra_argv: list[str], **kwargs: Any
+        self,
+        hostspec: str,
+        command_timeout_s: int,
+        extra_argv: list[str],
+        max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
+        **kwargs: Any,
     ) -> None:
         super().__init__(hostspec, **kwargs)
         self.command_timeout_s = command_timeout_s
         self.extra_argv = list(extra_argv)
+        self.max_output_bytes = max_output_bytes
 
     def get_encoding(self) -> str:
         """Return "utf-8" without asking the host.
@@ -123,7 +142,8 @@ class BoundedSshBackend(SshBackend):  # type: ignore[misc]
 
     def run_argv(self, argv: list[str]) -> CommandResult:
         """Run the local command ``argv`` (no shell); raise HostUnreachable if it outlives
-        the timeout.
+        the timeout (on the clock, however slowly output trickles in), and OutputTooLarge
+        once it has printed more than ``max_output_bytes``.
 
         The command runs in its own process group so that, on timeout, the ssh client is
         killed along with anything it started (a ProxyCommand), instead of holding the
@@ -142,8 +162,11 @@ class BoundedSshBackend(SshBackend):  # type: ignore[misc]
             )
             _RUNNING.add(proc.pid)
         try:
-            stdout, stderr = proc.communicate(timeout=self.command_timeout_s)
-        except subprocess.TimeoutExpired:
+            stdout, stderr = read_bounded(proc, self.command_timeout_s, self.max_output_bytes)
+        except OutputTooLarge:
+            _kill_group(proc)
+            raise
+        except DeadlinePassed:
             _kill_group(proc)
             raise HostUnreachable(
                 f"no answer within {self.command_timeout_s} s (the host accepted the "
@@ -186,10 +209,12 @@ class BoundedParamikoBackend(ParamikoBackend):  # type: ignore[misc]
         hostspec: str,
         command_timeout_s: int,
         accept_unknown_host_keys: bool = False,
+        max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
         **kwargs: Any,
     ) -> None:
         super().__init__(hostspec, **kwargs)
         self.command_timeout_s = command_timeout_s
+        self.max_output_bytes = max_output_bytes
         self.accept_unknown_host_keys = accept_unknown_host_keys
 
     def known_hosts_files(self) -> list[str]:
@@ -278,14 +303,16 @@ class BoundedParamikoBackend(ParamikoBackend):  # type: ignore[misc]
                     err += chan.recv_stderr(65536)
                 elif chan.exit_status_ready() and chan.eof_received:
                     return chan.recv_exit_status(), bytes(out), bytes(err)
-                else:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        raise HostUnreachable(
-                            f"no answer within {self.command_timeout_s} s (the host accepted "
-                            "the connection but the command did not finish; "
-                            "--hrw-command-timeout)"
-                        )
+                if len(out) + len(err) > self.max_output_bytes:
+                    raise OutputTooLarge(self.max_output_bytes)
+                left = deadline - time.monotonic()
+                if left <= 0:  # checked on every turn: a trickle of output cannot stretch it
+                    raise HostUnreachable(
+                        f"no answer within {self.command_timeout_s} s (the host accepted "
+                        "the connection but the command did not finish; "
+                        "--hrw-command-timeout)"
+                    )
+                if not (chan.recv_ready() or chan.recv_stderr_ready()):
                     # The channel's pipe wakes select for output and end of file only (not
                     # for stderr or the exit status), so the wait is kept short.
                     select.select([chan], [], [], min(left, 0.05))
@@ -423,6 +450,7 @@ def _ssh_host(target: Target, options: ConnectOptions) -> testinfra.host.Host:
         spec,
         command_timeout_s=options.command_timeout_s,
         extra_argv=extra,
+        max_output_bytes=options.max_output_bytes,
         ssh_config=target.ssh_config,
         ssh_identity_file=target.identity_file,
         timeout=target.timeout or options.connect_timeout_s,
@@ -465,6 +493,7 @@ def _winrm_host(target: Target, options: ConnectOptions) -> testinfra.host.Host:
         read_timeout_s=read,
         operation_timeout_s=operation,
         command_timeout_s=command,
+        max_output_bytes=options.max_output_bytes,
     )
     backend = WinRMBackend(settings)
     host = testinfra.host.Host(backend)
@@ -486,6 +515,7 @@ def open_host(target: Target, options: ConnectOptions) -> testinfra.host.Host:
             spec,
             options.command_timeout_s,
             accept_unknown_host_keys=options.accept_unknown_host_keys,
+            max_output_bytes=options.max_output_bytes,
             **kwargs,
         )
         host = testinfra.host.Host(backend)

@@ -28,6 +28,7 @@ import winrm.protocol
 import winrm.transport
 from testinfra.backend import base
 
+from hrw_preflight.hosts.bounds import DEFAULT_MAX_OUTPUT_BYTES, DeadlinePassed, within_deadline
 from hrw_preflight.hosts.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ Cause = Literal[
     "fault",
     "read-timeout",
     "command-timeout",
+    "too-large",
     "http",
     "winrm",
 ]
@@ -65,7 +67,8 @@ class WinRMSettings:
 
     ``read_timeout_s`` bounds the wait for any HTTP answer and must exceed
     ``operation_timeout_s``, the time the server may hold a Receive open (WinRM's
-    OperationTimeout); ``command_timeout_s`` bounds one whole command.
+    OperationTimeout); ``command_timeout_s`` bounds one whole command (with connecting, on
+    the clock); ``max_output_bytes`` bounds what one command may print.
     """
 
     host: str
@@ -80,6 +83,7 @@ class WinRMSettings:
     read_timeout_s: float = 30.0
     operation_timeout_s: float = 20.0
     command_timeout_s: float = 300.0
+    max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES
 
     def __post_init__(self) -> None:
         where = f"winrm settings for {self.host!r}"
@@ -194,6 +198,7 @@ class WinRMBackend(base.BaseBackend):  # type: ignore[misc]
         self.settings = settings
         self.commands_run = 0
         self._lock = threading.Lock()
+        self._abandoned = False  # a command outlived its deadline; its thread is left behind
         self._protocol: winrm.protocol.Protocol | None = None
         self._shell_id: str | None = None
         super().__init__(settings.host, *args, **kwargs)
@@ -237,6 +242,28 @@ class WinRMBackend(base.BaseBackend):  # type: ignore[misc]
         Raises :class:`WinRMError` when the host cannot be reached or WinRM fails.
         """
         line = self.get_command(command, *args)
+        if self._abandoned:
+            raise WinRMError(
+                self.settings.host, "command-timeout", f"{self.where}: an earlier command hung"
+            )
+        limit = self.settings.connect_timeout_s + self.settings.command_timeout_s
+        try:
+            stdout, stderr, rc = within_deadline(
+                lambda: self._run_locked(line, stdin), limit, self.settings.host
+            )
+        except DeadlinePassed:
+            # The thread stays blocked on a host that answers (slowly) but never finishes;
+            # it is left behind and the shell is not used again.
+            self._abandoned = True
+            raise WinRMError(
+                self.settings.host,
+                "command-timeout",
+                f"{self.where}: command did not finish within {limit:g}s (connect and "
+                "command timeouts; the host kept the connection open without finishing)",
+            ) from None
+        return self.result(rc, self.encode(line), stdout, stderr)
+
+    def _run_locked(self, line: str, stdin: bytes | None) -> tuple[bytes, bytes, int]:
         with self._lock:
             try:
                 protocol, shell_id = self._open()
@@ -250,10 +277,13 @@ class WinRMBackend(base.BaseBackend):  # type: ignore[misc]
                     self._discard()
                 raise error from None
             self.commands_run += 1
-        return self.result(rc, self.encode(line), stdout, stderr)
+        return stdout, stderr, rc
 
     def close(self) -> None:
-        """Delete the shell (if one is open) and drop the connection; never raises."""
+        """Delete the shell (if one is open) and drop the connection; never raises, and
+        never waits for a command that outlived its deadline."""
+        if self._abandoned:
+            return
         with self._lock:
             protocol, shell_id = self._protocol, self._shell_id
             if protocol is not None and shell_id is not None:
@@ -308,6 +338,7 @@ class WinRMBackend(base.BaseBackend):  # type: ignore[misc]
         deadline = time.monotonic() + self.settings.command_timeout_s
         stdout: list[bytes] = []
         stderr: list[bytes] = []
+        total = 0
         while True:
             try:
                 out, err, rc, done = protocol.get_command_output_raw(shell_id, command_id)
@@ -315,6 +346,16 @@ class WinRMBackend(base.BaseBackend):  # type: ignore[misc]
                 out, err, rc, done = b"", b"", -1, False
             stdout.append(out)
             stderr.append(err)
+            total += len(out) + len(err)
+            if total > self.settings.max_output_bytes:
+                limit = self.settings.max_output_bytes
+                raise WinRMError(
+                    self.settings.host,
+                    "too-large",
+                    f"{self.where}: the host printed more than {limit / 1024 / 1024:g} MB for "
+                    "one command, so it was stopped and nothing it printed was judged "
+                    "(--hrw-max-output-mb)",
+                )
             if done:
                 break
             if time.monotonic() > deadline:

@@ -8,9 +8,18 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from hrw_preflight.hosts.bounds import DEFAULT_MAX_OUTPUT_MB
 from hrw_preflight.hosts.connections import ConnectOptions
 from hrw_preflight.hosts.errors import ConfigError
 from hrw_preflight.hosts.shards import Shard, read_shard
+
+
+def _positive_float(text: str) -> float:
+    """Return ``text`` as a number above zero (argparse turns ValueError into one line)."""
+    value = float(text)
+    if not value > 0:
+        raise ValueError(text)
+    return value
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -34,6 +43,14 @@ def add_options(parser: pytest.Parser) -> None:
         type=int,
         default=120,
         help="seconds one probe command may take on a host (default 120)",
+    )
+    add(
+        "--hrw-max-output-mb",
+        type=_positive_float,
+        default=float(DEFAULT_MAX_OUTPUT_MB),
+        metavar="MB",
+        help=f"most output one probe command may print (default {DEFAULT_MAX_OUTPUT_MB}); "
+        "a host printing more is stopped and its checks end as errors",
     )
     add(
         "--hrw-endpoint-timeout",
@@ -154,6 +171,7 @@ def read_options(config: pytest.Config) -> RunOptions:
             connect_timeout_s=int(get("hrw_connect_timeout")),
             command_timeout_s=int(get("hrw_command_timeout")),
             accept_unknown_host_keys=bool(get("accept_unknown_host_keys")),
+            max_output_bytes=int(float(get("hrw_max_output_mb")) * 1024 * 1024),
         ),
         lookback_hours=float(get("hrw_lookback_hours")),
         endpoint_timeout_s=float(get("hrw_endpoint_timeout")),

@@ -95,6 +95,7 @@ class WinRMServer:
         self.shells = ShellTable()
         self.stats = ServerStats()
         self.hang = bool(host.profile.get("winrm_hang_after_connect", False))
+        self.trickle = bool(host.profile.get("winrm_trickle", False))
         self.stopping = threading.Event()
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         tls.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -266,6 +267,23 @@ class _WSManHandler(BaseHTTPRequestHandler):
         # The base class logs the request line only; headers (Authorization) never reach it.
         log.debug("%s: %s %s", self.app.host.name, self.client_address[0], format % args)
 
+    def _trickle(self) -> None:
+        """Answer with headers promising a large body, then send it one byte a second until
+        the emulator stops: a service that is alive but never finishes an answer."""
+        self.app.stats.add("trickled_connection")
+        self.wfile.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/soap+xml;charset=UTF-8\r\n"
+            b"Content-Length: 1000000\r\n\r\n"
+        )
+        self.wfile.flush()
+        while not self.app.stopping.wait(1.0):
+            try:
+                self.wfile.write(b" ")
+                self.wfile.flush()
+            except OSError:
+                break
+        self.close_connection = True
+
     def do_GET(self) -> None:
         self._send(405, b"", None)
 
@@ -276,6 +294,9 @@ class _WSManHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         body = self.rfile.read(int(length_text))
+        if self.app.trickle:
+            self._trickle()
+            return
         if self.path.split("?", 1)[0].lower() != "/wsman":
             self._send(404, b"", None)
             return

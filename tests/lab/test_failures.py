@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import resource
 import socket
 import subprocess
 import sys
@@ -22,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from hrw_preflight.facts.collector import probe_host
+from hrw_preflight.facts.collector import gather_facts, probe_host
 from hrw_preflight.facts.ext_schema import EXTENSION_ROLES
 from hrw_preflight.facts.framing import new_boundary
 from hrw_preflight.facts.params import ProbeParams
@@ -56,6 +57,8 @@ EXTRA = [
     "linux-log-unreadable",
     "linux-scratch",
     "windows-winrm-hang",
+    "linux-ssh-flood",
+    "windows-winrm-trickle",
 ]
 FLEET_SIZE = 50
 CONNECT_TIMEOUT = 3
@@ -181,19 +184,27 @@ def test_dead_and_hanging_hosts_cost_one_attempt_and_bounded_time(
                          "ansible_port": dead.port},
             "linux-ssh-hang": _extra_vars(extra, "linux-ssh-hang"),
         }  # fmt: skip
-        faulty_windows = {**windows, "windows-winrm-hang": _extra_vars(extra, "windows-winrm-hang")}
+        faulty_linux["linux-ssh-flood"] = _extra_vars(extra, "linux-ssh-flood")
+        faulty_windows = {
+            **windows,
+            "windows-winrm-hang": _extra_vars(extra, "windows-winrm-hang"),
+            "windows-winrm-trickle": _extra_vars(extra, "windows-winrm-trickle"),
+        }
         inventory = write_inventory(tmp_path / "faulty.yml", faulty_linux, faulty_windows)
         run = run_suite(
-            [f"--ansible-inventory={inventory}", "--hosts=ansible://all", *timeouts],
+            [f"--ansible-inventory={inventory}", "--hosts=ansible://all", *timeouts,
+             "--hrw-max-output-mb=16"],
             tmp_path / "faulty",
-        )
+        )  # fmt: skip
     finally:
         dead.close()
     assert run.returncode == 1, run.output[-3000:]
-    assert len(run.outcomes) == FLEET_SIZE
+    assert len(run.outcomes) == FLEET_SIZE + 2
     _errors_say(run, "dead-ssh", r"ssh failed: .*(closed|reset)")
     _errors_say(run, "linux-ssh-hang", rf"no answer within {COMMAND_TIMEOUT} s")
     _errors_say(run, "windows-winrm-hang", r"no answer|timed out|did not finish")
+    _errors_say(run, "linux-ssh-flood", r"printed more than 16 MB for one command")
+    _errors_say(run, "windows-winrm-trickle", r"did not finish within")
     # One attempt per host per run, however many checks the host has.
     assert dead.accepted == 1
     assert activity(PATHS, hang).connections - logins_before == 1
@@ -372,6 +383,41 @@ def test_one_gigabyte_log_is_read_in_bounded_time(
     # Only the matching lines come back over the connection, not the tail that was read.
     assert len(facts.sections["omsconfig_log"].raw) < 4096
     assert seconds < 20
+
+
+# --- a host printing without end, or one byte a second (issue 10 item 13) -------------------
+
+
+def test_a_host_printing_600_mb_costs_the_controller_at_most_the_cap(
+    extra: sidecar.Sidecar,
+) -> None:
+    [target] = parse_hosts_option(
+        ["ansible://linux-ssh-flood"], [str(extra.inventory)], HostDefaults()
+    )
+    options = ConnectOptions(connect_timeout_s=5, command_timeout_s=60, max_output_bytes=32 << 20)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB
+    started = time.monotonic()
+    facts = gather_facts(target, options, ProbeParams(connect_timeout_s=2))
+    seconds = time.monotonic() - started
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert facts.connect_error is not None, facts.sections
+    assert "printed more than 32 MB for one command" in facts.connect_error
+    assert grown_mib < 200, grown_mib  # 600 MB read whole took the controller to 1.05 GB
+    assert seconds < 30
+
+
+def test_a_winrm_host_answering_a_byte_a_second_is_bounded_by_the_timeouts(
+    extra: sidecar.Sidecar,
+) -> None:
+    [target] = parse_hosts_option(
+        ["ansible://windows-winrm-trickle"], [str(extra.inventory)], HostDefaults()
+    )
+    options = ConnectOptions(connect_timeout_s=3, command_timeout_s=5)
+    started = time.monotonic()
+    facts = gather_facts(target, options, ProbeParams(connect_timeout_s=2))
+    seconds = time.monotonic() - started
+    assert facts.connect_error is not None and "did not finish within 8s" in facts.connect_error
+    assert seconds < 3 + 5 + 5, seconds  # over a minute before the fix
 
 
 # --- a worker account forging probe output or linking to a key (issue 10 items 1-2) ----------

@@ -36,7 +36,7 @@ from hrw_preflight.facts.params import ProbeParams
 from hrw_preflight.hosts.proxy_conf import ProxyFormatError, proxy_password
 from hrw_preflight.hosts.redact import holds_private_key
 
-_CERT = re.compile(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", re.S)
+_CERT_BEGIN, _CERT_END = "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----"
 _CIPHER = re.compile(r"Cipher is (?!\(NONE\))\S+")
 OMSCONFIG_LOG = "/var/opt/microsoft/omsconfig/omsconfig.log"
 # The accounts the agent runs as: the workers (nxautomation) and the daemon (omsagent).
@@ -512,6 +512,26 @@ _TUNNEL_TCP = {
 _UNKNOWN_OPTION = re.compile(r"unknown option", re.I)
 
 
+def certificates(lines: list[str]) -> list[str]:
+    """Return the PEM certificates printed in ``lines``, in order.
+
+    One pass over the lines: a regex that looks for each BEGIN's END costs quadratic time
+    on output full of BEGIN lines, and a host chooses what it prints.
+    """
+    found: list[str] = []
+    current: list[str] | None = None
+    for line in lines:
+        text = line.strip()
+        if text == _CERT_BEGIN:
+            current = [text]
+        elif current is not None:
+            current.append(text)
+            if text == _CERT_END:
+                found.append("\n".join(current))
+                current = None
+    return found
+
+
 def _endpoint_result(lines: list[str], via_proxy: str | None) -> dict[str, Any]:
     """Return one endpoint's network facts from the lines the probe printed for it.
 
@@ -525,7 +545,7 @@ def _endpoint_result(lines: list[str], via_proxy: str | None) -> dict[str, Any]:
     # Only the first: the tunnel prints one before s_client starts, and nothing a server
     # sends can come before it.
     tunnel = next((line[9:] for line in lines if line.startswith("@@TUNNEL ")), None)
-    chain = _CERT.findall(text)
+    chain = certificates(lines)
     connected = "CONNECTED(" in text
     lowered = text.lower()
     tls = "ok" if chain and _CIPHER.search(text) else "failed"
