@@ -127,7 +127,7 @@ class _Flooding:
     def get_command_output_raw(self, shell_id: str, command_id: str) -> tuple[Any, ...]:
         return b"x" * MB, b"", 0, False
 
-    def run_command(self, shell_id: str, line: str) -> str:
+    def run_command(self, shell_id: str, line: str, **options: Any) -> str:
         return "cmd"
 
 
