@@ -26,6 +26,20 @@ MB = 1024 * 1024
 pytest_plugins = ["pytester"]
 
 
+@pytest.fixture(autouse=True)
+def no_threads_left_behind() -> Iterator[threading.Event]:
+    """Yield an event that releases the work these tests leave behind, and wait for its
+    threads to end: a thread still running would make the next in-process suite run start
+    its probe process with spawn instead of fork (see probe_process._start_method)."""
+    before = set(threading.enumerate())
+    release = threading.Event()
+    yield release
+    release.set()
+    deadline = time.monotonic() + 10
+    while set(threading.enumerate()) - before and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def _ssh(timeout: int = 5, cap: int = MB) -> BoundedSshBackend:
     return BoundedSshBackend(
         "root@192.0.2.1", command_timeout_s=timeout, extra_argv=[], max_output_bytes=cap
@@ -51,13 +65,15 @@ def test_ssh_trickle_cannot_stretch_the_command_timeout() -> None:
     assert time.monotonic() - started < 4
 
 
-def test_within_deadline_returns_raises_or_gives_up() -> None:
+def test_within_deadline_returns_raises_or_gives_up(
+    no_threads_left_behind: threading.Event,
+) -> None:
     assert within_deadline(lambda: 7, 1, "t") == 7
     with pytest.raises(ZeroDivisionError):
         within_deadline(lambda: 1 // 0, 1, "t")
     started = time.monotonic()
     with pytest.raises(DeadlinePassed):
-        within_deadline(lambda: time.sleep(30), 0.3, "t")
+        within_deadline(lambda: no_threads_left_behind.wait(30), 0.3, "t")
     assert time.monotonic() - started < 2
 
 
@@ -68,6 +84,7 @@ def trickling_server() -> Iterator[int]:
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(4)
+    listener.settimeout(0.2)  # so that the accepting thread sees the stop
     stop = threading.Event()
 
     def serve(conn: socket.socket) -> None:
@@ -84,8 +101,11 @@ def trickling_server() -> Iterator[int]:
         while not stop.is_set():
             try:
                 conn, _ = listener.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
+            conn.settimeout(None)
             threading.Thread(target=serve, args=(conn,), daemon=True).start()
 
     threading.Thread(target=accept, daemon=True).start()
@@ -93,6 +113,7 @@ def trickling_server() -> Iterator[int]:
         yield int(listener.getsockname()[1])
     finally:
         stop.set()
+        time.sleep(0.3)
         listener.close()
 
 
@@ -145,10 +166,10 @@ def _target(name: str = "h1") -> Any:
 
 
 def test_a_host_past_its_deadline_is_an_error_that_says_so(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, no_threads_left_behind: threading.Event
 ) -> None:
     monkeypatch.setattr(ConnectOptions, "host_deadline_s", property(lambda self: 0.5))
-    monkeypatch.setattr(collector, "_gather_facts", lambda *args: time.sleep(30))
+    monkeypatch.setattr(collector, "_gather_facts", lambda *a: no_threads_left_behind.wait(30))
     started = time.monotonic()
     facts = gather_facts(_target(), ConnectOptions(), ProbeParams())
     assert time.monotonic() - started < 3
