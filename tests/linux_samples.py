@@ -207,6 +207,54 @@ def process_lines(
     return lines
 
 
+HANDLER = "Microsoft.Azure.Automation.HybridWorker.HybridWorkerForLinux"
+EXT_DIR = f"/var/lib/waagent/{HANDLER}-1.1.13"
+ACCOUNT_URL = "https://0f7c.jrds.eus.azure-automation.net/automationAccounts/0f7c"
+CHALLENGE = "Basic realm=/var/opt/azcmagent/tokens/9b1c.key"
+
+
+def ext_settings(url: str = ACCOUNT_URL) -> str:
+    """Return a guest agent <seq>.settings file of the hybrid worker extension."""
+    return (
+        '{"runtimeSettings":[{"handlerSettings":{"protectedSettingsCertThumbprint":"A1B2",'
+        '"protectedSettings":"MIIB-encrypted","publicSettings":{"AutomationAccountURL":"'
+        + url
+        + '"}}}]}'
+    )
+
+
+def ext_status(status: str = "success", message: str = "Enabled the extension") -> str:
+    """Return a guest agent <seq>.status file (a JSON array; element 0 is read)."""
+    return (
+        '[{"version":"1.0","timestampUTC":"2026-12-01T10:00:00Z","status":{"name":"'
+        + HANDLER
+        + '","operation":"Enable","status":"'
+        + status
+        + '","code":0,"formattedMessage":{"lang":"en-US","message":"'
+        + message
+        + '"},"substatus":[{"name":"HybridWorker","status":"'
+        + status
+        + '","code":0,"formattedMessage":{"lang":"en-US","message":"[2026-12-01] '
+        + message
+        + '"}}]}}]'
+    )
+
+
+@dataclass
+class Extension:
+    """The hybrid worker extension on a Linux host, as the probe's sections show it."""
+
+    handler_state: str | None = "Enabled"
+    status: str | None = "success"
+    message: str = "Enabled the extension"
+    seq: int = 3
+    seq_source: str = "mrseq"
+    settings: str | None = field(default_factory=ext_settings)
+    hwd: tuple[str, str, str] = ("loaded", "active", "enabled")
+    hwe_uid: int | None = 995
+    hwe_running: bool = True
+
+
 @dataclass
 class LinuxHost:
     """A Linux worker's state; ``facts_output()`` prints what the facts probe would."""
@@ -244,6 +292,15 @@ class LinuxHost:
     extra_ps: list[str] = field(default_factory=list)  # more ps lines (pid uid user args)
     oms_conf_missing: bool = False
     version_missing: bool = False
+    # The agent-based worker's files (omsadmin.conf, oms.conf ...); False for a host without it.
+    agent_installed: bool = True
+    ext: Extension | None = None
+    arc: bool = False
+    himds_running: bool = True
+    # IMDS's answer: None (nothing answers), 200 (a token) or 400 (no system identity).
+    imds: int | None = None
+    waagent: str = "missing"  # missing | ok | denied
+    remnants: tuple[str, ...] = ()  # remnant_agent=... / remnant_extension=... lines
 
     def window(self, skew_s: float = 0.0) -> tuple[float, float]:
         """Return a controller time window around the host's clock, ``skew_s`` behind it."""
@@ -267,20 +324,23 @@ class LinuxHost:
         """Return the stdout of linux_facts.sh on this host."""
         _file = self._file
         section = self.section
+        agent = self.agent_installed
         parts = [
-            _file("/etc/opt/microsoft/omsagent/conf/omsadmin.conf", omsadmin()),
+            _file("/etc/opt/microsoft/omsagent/conf/omsadmin.conf", omsadmin() if agent else None),
             _file(PROXY_CONF, self.proxy, self.files_rc.get(PROXY_CONF, "0")),
             _file("/etc/opt/microsoft/omsagent/conf/proxy.conf", None),
             _file(
                 f"{STATE}/oms.conf",
-                None if self.oms_conf_missing else oms_conf(self.auto, self.user),
+                None if self.oms_conf_missing or not agent else oms_conf(self.auto, self.user),
             ),
             _file(
                 f"{STATE}/worker.conf",
-                worker_conf(thumbprint(oms_crt(self.registered_cert))) if self.auto else None,
+                worker_conf(thumbprint(oms_crt(self.registered_cert)))
+                if self.auto and agent
+                else None,
             ),
         ]
-        if self.user:
+        if self.user and agent:
             parts.append(_file(DIY, worker_conf()))
         parts.append(
             _file(
@@ -308,7 +368,13 @@ class LinuxHost:
         )
         missing = self.nxautomation_uid is None or self.omsagent_uid is None
         parts.append(section("users", accounts, "2" if missing else "0"))
-        lines = process_lines(self.owner, self.auto, self.user, self.agent, self.daemon)
+        lines = process_lines(
+            self.owner, self.auto, self.user, self.agent and self.agent_installed, self.daemon
+        )
+        if self.ext is not None and self.ext.hwe_running and self.ext.hwe_uid is not None:
+            lines.append(f"  812 {self.ext.hwe_uid} hweautomation /usr/bin/python3 worker")
+        if self.arc and self.himds_running:
+            lines.append("  301   990 himds    /opt/azcmagent/bin/himds")
         uid, name = self.owner
         lines += self.extra_ps
         lines += [
@@ -330,6 +396,7 @@ class LinuxHost:
             for t in ("python3", "python2", "python", "openssl", "sudo", "curl")
         )
         parts.append(section("tools", tools))
+        parts += self.extension_parts()
         parts.append(section("clock", f"{self.clock_epoch}\n"))
         mof = self.mof if self.mof is not None else current_mof(WS, self.auto, self.user)
         mof_rc = "0" if self.mof_state in ("", "missing") else self.mof_state
@@ -343,6 +410,44 @@ class LinuxHost:
         if path in self.file_bodies or path in self.files_rc:
             return self._file(path, data.decode("utf-8", "surrogateescape") if data else None)
         return file_bytes(path, data, rc, self.boundary)
+
+    def extension_parts(self) -> list[str]:
+        """Return the sections the extension part of linux_facts.sh prints on this host."""
+        ext, section = self.ext, self.section
+        scan = [f"waagent={'ok' if ext is not None else self.waagent}"]
+        if ext is not None:
+            scan += [f"dir={EXT_DIR}", f"newest={EXT_DIR}"]
+            scan += [f"seq={ext.seq}", f"seq_source={ext.seq_source}"]
+        scan.append(f"azcmagent={'dir' if self.arc else 'missing'}")
+        scan += list(self.remnants)
+        parts = [section("ext_scan", "".join(f"{line}\n" for line in scan))]
+        load, active, enabled = "not-found", "inactive", "not-found"
+        if ext is not None:
+            parts.append(self._file(f"{EXT_DIR}/config/HandlerState", ext.handler_state))
+            parts.append(self._file(f"{EXT_DIR}/config/{ext.seq}.settings", ext.settings))
+            status = ext_status(ext.status, ext.message) if ext.status else None
+            parts.append(self._file(f"{EXT_DIR}/status/{ext.seq}.status", status))
+            load, active, enabled = ext.hwd
+        parts.append(section("hwd", f"load={load}\nactive={active}\nenabled={enabled}\n"))
+        uid = ext.hwe_uid if ext is not None else None
+        user = f"hweautomation:x:{uid}:{uid}::/home/hweautomation:/bin/bash\n"
+        parts.append(section("hwe_user", "", "2") if uid is None else section("hwe_user", user))
+        if self.imds is None:
+            imds = "curl: (7) Failed to connect to 169.254.169.254 port 80: Network is unreachable"
+            imds += "\nstatus=\ntoken=0\n"
+        elif self.imds == 200:
+            imds = "status=200\ntoken=1\n"  # what the probe prints: never the token
+        else:
+            imds = f'status={self.imds}\ntoken=0\nerror="error_description":"Identity not found"\n'
+        parts.append(section("imds", imds))
+        if self.arc:
+            if self.himds_running:
+                arc = f"status=401\ntoken=0\nchallenge={CHALLENGE}\n"
+            else:
+                arc = "curl: (7) Failed to connect to localhost port 40342: Connection refused"
+                arc += "\nstatus=\ntoken=0\n"
+            parts.append(section("arc_identity", arc))
+        return parts
 
 
 def openssl_ok(host: str, chain: list[str]) -> list[str]:

@@ -129,6 +129,7 @@ up.close()
 sys.exit(child.wait())
 '
 probe() {
+  proxy="$2"  # runs in the pipeline's subshell: the global is left as it was
   if [ -z "$proxy" ]; then
     timeout "$t" openssl s_client -connect "$1:443" -servername "$1" -showcerts $noca </dev/null
   elif [ -n "$HRW_PROXY_USER" ] && [ "$native_proxy" = auth ]; then
@@ -148,9 +149,13 @@ probe() {
   fi
   echo "@@RC $?"
 }
-for host in "$@"; do
+for arg in "$@"; do
+  case "$arg" in
+    =*) host=${arg#=}; via="" ;;
+    *) host=$arg; via=$proxy ;;
+  esac
   # awk reads the output buffered (sh's read takes it a byte at a time); the host name
   # reaches awk through the environment, so no character in it is ever interpreted.
-  probe "$host" 2>&1 | HRW_HOST="$host" awk '{ print ENVIRON["HRW_HOST"] "|" $0; fflush() }' &
+  probe "$host" "$via" 2>&1 | HRW_HOST="$host" awk '{ print ENVIRON["HRW_HOST"] "|" $0; fflush() }' &
 done
 wait

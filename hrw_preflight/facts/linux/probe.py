@@ -29,8 +29,10 @@ from hrw_preflight.facts.framing import (
     tampered_sections,
     utf8_policy,
 )
-from hrw_preflight.facts.kind import derive_kind
+from hrw_preflight.facts.ext_schema import WAAGENT_DIR
+from hrw_preflight.facts.kind import EXTENSION_SECTIONS, derive_kind
 from hrw_preflight.facts.linux import agent_config, dsc_config
+from hrw_preflight.facts.linux.extension import extension_sections
 from hrw_preflight.facts.model import HostUnreachable, Section
 from hrw_preflight.facts.params import ProbeParams
 from hrw_preflight.hosts.proxy_conf import ProxyFormatError, proxy_password
@@ -409,6 +411,8 @@ FACT_SECTIONS = (
     "clock",
     "dsc_config",
     "oms_cert",
+    *EXTENSION_SECTIONS,
+    "kind",
 )
 # The files HRW-L04 reads, judged in their own sections, not the worker's.
 DSC_FILES = (dsc_config.CURRENT_MOF, dsc_config.OMS_CRT)
@@ -480,7 +484,10 @@ def parse_facts(
     if "omsconfig_log" not in blocks:
         return {n: Section.failed(n, "probe output was cut short or garbled") for n in names}
     clock = blocks.get("clock")
-    agent_files = {p: b for p, b in files.items() if p not in DSC_FILES}
+    # The extension's files (/var/lib/waagent) are judged in the extension section only.
+    agent_files = {
+        p: b for p, b in files.items() if p not in DSC_FILES and not p.startswith(WAAGENT_DIR)
+    }
     sections = [
         _worker(agent_files, blocks.get("workspaces")),
         _processes(blocks),
@@ -493,6 +500,13 @@ def parse_facts(
         _dsc_config(files),
         _oms_cert(files),
     ]
+    processes = sections[1].data
+    sections += extension_sections(
+        files,
+        blocks,
+        None if processes is None else list(processes["processes"]),
+        params.automation_account_url,
+    )
     out = {s.name: utf8_policy(s) for s in sections}
     markers, unknown = agent_markers(files)
     out["kind"] = derive_kind(markers, unknown, out)
@@ -598,10 +612,16 @@ def _endpoint_result(lines: list[str], via_proxy: str | None) -> dict[str, Any]:
     return {"via_proxy": via_proxy, "tcp": tcp, "tls": tls, "detail": detail, "chain_pem": chain}
 
 
-def parse_network(result: Result, roles: dict[str, str], via_proxy: str | None) -> Section:
+def parse_network(
+    result: Result,
+    roles: dict[str, str],
+    via_proxy: str | None,
+    direct: frozenset[str] = frozenset(),
+) -> Section:
     """Return the ``network`` section from the output of the network command.
 
-    ``roles`` maps endpoint host -> role. A host with no output at all is an error entry.
+    ``roles`` maps endpoint host -> role; the hosts in ``direct`` were probed without the
+    proxy. A host with no output at all is an error entry.
     """
     output = _text(result)
     if result.rc != 0:
@@ -620,10 +640,10 @@ def parse_network(result: Result, roles: dict[str, str], via_proxy: str | None) 
     data: dict[str, Any] = {}
     for host, lines in per_host.items():
         entry = (
-            _endpoint_result(lines, via_proxy)
+            _endpoint_result(lines, None if host in direct else via_proxy)
             if lines
             else {
-                "via_proxy": via_proxy,
+                "via_proxy": None if host in direct else via_proxy,
                 "tcp": "error",
                 "tls": "not-attempted",
                 "detail": "no output for this endpoint",
@@ -710,7 +730,9 @@ def collect(
         secrets.extend(proxy_conf_secrets(_text(facts), boundary))
     sections = parse_facts(facts, params, (before, time.time()), boundary=boundary)
     worker = sections["worker"].data
-    if worker is None and not (params.workspace_id or params.endpoints):
+    extension = sections["extension"].data or {}
+    ext_roles = {h: r for r, h in (extension.get("endpoints") or {}).items() if h}
+    if worker is None and not (params.workspace_id or params.endpoints or ext_roles):
         sections["network"] = Section.failed(
             "network", f"endpoints unknown: {sections['worker'].error}"
         )
@@ -723,6 +745,12 @@ def collect(
     except ProxyFormatError as exc:  # its message quotes no part of the value
         sections["network"] = Section.failed("network", str(exc))
         return sections
+    # The extension's own proxy (protected Proxy_URL) cannot be read on Linux: its endpoints
+    # go through hrw_proxy when the inventory gives one, else directly, never through the
+    # agent's proxy.conf.
+    direct = {h for h in ext_roles if h not in roles} if params.proxy is None else set()
+    for host, role in ext_roles.items():
+        roles.setdefault(host, role)
     if not roles:
         sections["network"] = Section("network", {}, raw="no endpoints to probe")
         return sections
@@ -733,12 +761,12 @@ def collect(
             f"{params.connect_timeout_s:g}",
             proxy or "",
             creds,
-            *roles,
+            *(f"={h}" if h in direct else h for h in roles),
         )
     except HostUnreachable as exc:
         sections["network"] = Section.failed(
             "network", f"connection lost during the network probe: {exc}"
         )
         return sections
-    sections["network"] = parse_network(network, roles, proxy)
+    sections["network"] = parse_network(network, roles, proxy, frozenset(direct))
     return sections
