@@ -73,6 +73,8 @@ def host_users(sshd_uid: int) -> list[User]:
         User("omsagent", 997, 997, "/var/opt/microsoft/omsagent/run", "/bin/bash", "OMS agent"),
         User("nxautomation", 996, 996, "/home/nxautomation/run", "/bin/bash", "nxOMSAutomation"),
         User("hrwother", 1001, 1001, "/home/hrwother", "/bin/bash", "unrelated account"),
+        User("hweautomation", 994, 994, "/home/hweautomation", "/bin/bash", "hybrid worker"),
+        User("himds", 993, 993, "/var/opt/azcmagent", "/usr/sbin/nologin", "Arc identity"),
         User("nobody", 65534, 65534, "/nonexistent", "/usr/sbin/nologin", "nobody"),
     ]
 
@@ -85,6 +87,8 @@ def group_lines() -> list[str]:
         "nxautomation:x:996:",
         "omiusers:x:995:omsagent,nxautomation",
         "hrwother:x:1001:",
+        "hweautomation:x:994:",
+        "himds:x:993:",
         "nogroup:x:65534:",
     ]
 
@@ -157,7 +161,7 @@ def _worker_processes(host: Host, ws: str, user: str) -> list[Process]:
 def process_plan(host: Host) -> list[Process]:
     """Return the agent and worker processes the host's profile says are running."""
     p = host.profile
-    if not p["agent_running"]:
+    if not p["agent_running"] or not p["agent_installed"]:
         return []
     ws = host.workspace_id
     user = p["worker_user"]
@@ -423,6 +427,12 @@ def build_agent_tree(host: Host, fs: Path, users: list[User], proxy_url: str | N
     ``proxy_url`` is the agent's proxy (with credentials) or None for a direct connection.
     """
     p = host.profile
+    hrwother = user_by_name(users, "hrwother")
+    other = fs / "home" / "hrwother"
+    other.mkdir(parents=True, exist_ok=True)
+    os.chown(other, hrwother.uid, hrwother.gid)
+    if not p["agent_installed"]:
+        return  # an extension-only host, or one with no worker: no agent files at all
     ws = host.workspace_id
     oms = user_by_name(users, "omsagent")
     nxa = user_by_name(users, "nxautomation")
@@ -501,7 +511,3 @@ def build_agent_tree(host: Host, fs: Path, users: list[User], proxy_url: str | N
     os.chown(home, nxa.uid, nxa.gid)
     if is_3x(host) and p["user_worker"]:
         os.chown(fs / diy_worker_conf(host).lstrip("/"), nxa.uid, nxa.gid)
-    hrwother = user_by_name(users, "hrwother")
-    other = fs / "home" / "hrwother"
-    other.mkdir(parents=True, exist_ok=True)
-    os.chown(other, hrwother.uid, hrwother.gid)

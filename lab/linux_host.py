@@ -16,18 +16,31 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from lab.agent_tree import Process, build_agent_tree, group_lines, host_users, process_plan
 from lab.agent_tree import user_by_name as find_user
 from lab.context import LabContext
+from lab.extension_tree import (
+    build_extension_tree,
+    extension_processes,
+    identity_command,
+    systemctl_script,
+)
 from lab.fleet import AZURE_ADDRESS, Host
 from lab.host_sysinfo import cpu_list, write_sysinfo
 from lab.openssl_standin import REAL_OPENSSL, standin_script
 from lab.spawn import spawn_logged
 from lab.sshkeys import write_keypair
 
-BIND_DIRS = ("/opt", "/etc/opt", "/var/opt", "/home", "/root")
+# The guest agent's folder. It is bound over from each host's own tree; the machine needs an
+# empty folder there to bind onto, which the lab makes if it is missing (see prepare).
+WAAGENT = "/var/lib/waagent"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+BIND_DIRS = ("/opt", "/etc/opt", "/var/opt", "/home", "/root", WAAGENT)
 
 
 # What sshd runs instead of a client's command, by the profile's ``ssh_session``.
@@ -133,7 +146,7 @@ def init_script(host: Host, ctx: LabContext, binds: dict[str, Path]) -> str:
         "cd /",
         "hrw_started=''",
     ]
-    for proc in process_plan(host):
+    for proc in [*process_plan(host), *extension_processes(host)]:
         user = find_user(users, proc.user)
         lines.append(_start_line(proc, ctx, user.uid, user.gid))
         # What the process's name (comm) is once hrw-idle has taken its real command line.
@@ -179,6 +192,14 @@ def prepare(host: Host, ctx: LabContext) -> str:
         (fs / sub).mkdir(parents=True, exist_ok=True)
     (fs / "root").chmod(0o700)
     build_agent_tree(host, fs, users, ctx.agent_proxy(host.profile["network"]))
+    build_extension_tree(host, fs, users)
+    Path(WAAGENT).mkdir(mode=0o700, parents=True, exist_ok=True)  # the bind's mount point
+    stand_in = hdir / "sys" / "systemctl"
+    stand_in.write_text(systemctl_script(host), encoding="utf-8")
+    stand_in.chmod(0o755)
+    token = hdir / "identity-token"
+    token.write_text(ctx.imds_token, encoding="utf-8")
+    token.chmod(0o600)
 
     host_key = write_keypair(hdir / "ssh" / "ssh_host_ed25519_key", f"root@{host.name}")
     (hdir / "ssh" / "authorized_keys").write_text(ctx.lab_public_key + "\n", encoding="utf-8")
@@ -195,6 +216,7 @@ def prepare(host: Host, ctx: LabContext) -> str:
     binds.update({target: fs / target.lstrip("/") for target in BIND_DIRS})
     binds.update(write_sysinfo(hdir / "sys", host.profile))
     binds.update(_openssl_cli(hdir, host.profile["openssl_cli"]))
+    binds["/usr/bin/systemctl"] = stand_in
     init = hdir / "init.sh"
     init.write_text(init_script(host, ctx, binds), encoding="utf-8")
     init.chmod(0o755)
@@ -237,4 +259,32 @@ def start(host: Host, ctx: LabContext) -> int:
         "/bin/sh",
         str(hdir / "init.sh"),
     ]
-    return spawn_logged(argv, hdir / "log" / "init.log")
+    pid = spawn_logged(argv, hdir / "log" / "init.log")
+    identity = identity_command(host, sys.executable, str(hdir / "identity-token"))
+    if identity:
+        # Started from outside the host's mount namespace (the interpreter may live under a
+        # folder the host binds over) but inside its network namespace; IMDS's address is put
+        # on the host's own loopback, so a request to it never leaves the namespace.
+        if host.profile["place"] == "azure-vm":
+            subprocess.run(
+                [
+                    "ip",
+                    "netns",
+                    "exec",
+                    host.netns,
+                    "ip",
+                    "addr",
+                    "add",
+                    "169.254.169.254/32",
+                    "dev",
+                    "lo",
+                ],
+                check=False,
+                capture_output=True,
+            )
+        spawn_logged(
+            ["ip", "netns", "exec", host.netns, *identity],
+            hdir / "log" / "identity.log",
+            cwd=REPO_ROOT,
+        )
+    return pid

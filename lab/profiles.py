@@ -67,6 +67,12 @@ PLATFORM_KEYS: dict[str, tuple[str, ...]] = {
         "manager_count",
         "cert_rotated",
         "omsconf_inconsistent",
+        "agent_installed",
+        "extension",
+        "place",
+        "imds_identity",
+        "himds_running",
+        "remnants",
     ),
     "windows": (
         "cpu_load_percent",

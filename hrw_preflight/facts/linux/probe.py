@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Protocol
 
+from hrw_preflight.facts.ext_schema import WAAGENT_DIR
 from hrw_preflight.facts.framing import (
     Tampered,
     decode_output,
@@ -29,7 +30,6 @@ from hrw_preflight.facts.framing import (
     tampered_sections,
     utf8_policy,
 )
-from hrw_preflight.facts.ext_schema import WAAGENT_DIR
 from hrw_preflight.facts.kind import EXTENSION_SECTIONS, derive_kind
 from hrw_preflight.facts.linux import agent_config, dsc_config
 from hrw_preflight.facts.linux.extension import extension_sections

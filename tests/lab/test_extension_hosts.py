@@ -1,0 +1,104 @@
+"""Extension-based Linux lab hosts: each fault is a failure (never an error) that says what
+was seen, the kinds shown per host are right, and the token the lab's IMDS hands out
+reaches no output of the run (terminal, JUnit, HTML, evidence)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.lab.suite_run import INVENTORY, SuiteRun, run_suite
+
+pytestmark = pytest.mark.lab
+
+HOSTS = [
+    "linux-v2-healthy",
+    "linux-v2-arc-healthy",
+    "linux-v2-handler-error",
+    "linux-v2-install-stuck",
+    "linux-v2-hwd-stopped",
+    "linux-v2-no-identity",
+    "linux-v2-arc-himds-stopped",
+    "linux-v2-remnants",
+    "linux-migrating",
+    "linux-no-worker",
+    "linux-healthy",
+]
+# host -> {(scenario, item): a text its failure message must hold}
+FAILURES: dict[str, dict[tuple[str, str], str]] = {
+    "linux-v2-handler-error": {("HRW-X01", "status"): "Invalid Authorization Token"},
+    "linux-v2-install-stuck": {
+        ("HRW-X01", "status"): "stuck",
+        ("HRW-X01", "handler-state"): "HandlerState Installed",
+    },
+    "linux-v2-hwd-stopped": {
+        ("HRW-X02", "running"): "systemctl is-active hwd: inactive",
+        ("HRW-X02", "start"): "systemctl is-enabled hwd: disabled",
+        ("HRW-X02", "worker-user"): "no process runs as hweautomation",
+    },
+    "linux-v2-no-identity": {("HRW-X03", "identity"): "Identity not found"},
+    "linux-v2-arc-himds-stopped": {("HRW-X03", "identity"): "himds is not running"},
+    "linux-v2-remnants": {("HRW-X04", "agent-remnants"): "/home/nxautomation/state/worker_diy.key"},
+    "linux-migrating": {("HRW-R01", "agent-worker"): "migration under way"},
+    "linux-no-worker": {("HRW-K01", "installed"): "no hybrid worker of either kind"},
+    "linux-healthy": {("HRW-R01", "agent-worker"): "31 August 2024"},
+}
+KINDS = {
+    "linux-v2-healthy": "extension-based on Azure VM",
+    "linux-v2-arc-healthy": "extension-based on Arc",
+    "linux-migrating": "agent-based + extension-based on Azure VM",
+    "linux-no-worker": "no worker on neither Azure VM nor Arc",
+    "linux-healthy": "agent-based on neither Azure VM nor Arc",
+}
+
+
+@pytest.fixture(scope="module")
+def v2_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[SuiteRun, Path]:
+    reports = tmp_path_factory.mktemp("v2") / "reports"
+    run = run_suite(
+        [
+            f"--ansible-inventory={INVENTORY}",
+            f"--hosts={','.join('ansible://' + h for h in HOSTS)}",
+        ],
+        reports,
+    )
+    assert run.outcomes, run.output[-3000:]
+    return run, reports
+
+
+def test_faults_are_failures_that_say_what_was_seen(v2_run: tuple[SuiteRun, Path]) -> None:
+    run, _ = v2_run
+    for host in HOSTS:
+        got = {(o.scenario, o.item): o for o in run.outcomes[host]}
+        errors = [f"{k}: {o.message[:300]}" for k, o in got.items() if o.kind == "error"]
+        assert not errors, (host, errors)
+        failed = {k for k, o in got.items() if o.kind == "failed"}
+        assert failed == set(FAILURES.get(host, {})), (host, failed)
+        for key, text in FAILURES.get(host, {}).items():
+            assert text in got[key].message, (host, key, got[key].message[:500])
+
+
+def test_each_host_shows_its_kind(v2_run: tuple[SuiteRun, Path]) -> None:
+    run, reports = v2_run
+    record: dict[str, Any] = json.loads((reports / "latest" / "evidence.json").read_text())
+    for host, text in KINDS.items():
+        assert f"{host} [{text}]:" in run.output
+        assert record["hosts"][host]["worker_kind"]["text"] == text
+    html = (reports / "latest" / "report.html").read_text()
+    assert '<td class="kind">extension-based on Arc</td>' in html
+
+
+def test_the_imds_token_reaches_no_output(
+    v2_run: tuple[SuiteRun, Path], lab_state: dict[str, Any]
+) -> None:
+    run, reports = v2_run
+    token = lab_state["imds_token"]
+    assert token.startswith("hrw-lab-imds-token-")
+    assert token not in run.output
+    files = [p for p in (reports / "latest").resolve().iterdir() if p.is_file()]
+    assert {p.name for p in files} >= {"junit.xml", "report.html", "evidence.json"}
+    for path in files:
+        assert token not in path.read_text(encoding="utf-8", errors="replace"), path.name
