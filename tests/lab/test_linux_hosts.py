@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import codecs
 import configparser
+import json
 import re
 import subprocess
 
@@ -98,7 +99,7 @@ def test_processes_follow_profile(lab_paths: LabPaths, linux_host: Host) -> None
     p = linux_host.profile
     roles = _roles(_sh(lab_paths, linux_host, "ps -ww -eo uid=,args="))
     expected = set()
-    if p["agent_running"]:
+    if p["agent_running"] and p["agent_installed"]:
         expected = {"omsagent", "manager"}
         expected |= {"auto"} if p["update_management"] else set()
         expected |= {"diy"} if p["user_worker"] and p["user_worker_running"] else set()
@@ -136,7 +137,19 @@ def test_cpu_memory_load_follow_profile(lab_paths: LabPaths, linux_host: Host) -
     }
 
 
+def _agent_absent(lab_paths: LabPaths, host: Host) -> bool:
+    """Return True for a host without the agent-based worker, after checking that none of
+    its files exist there."""
+    if host.profile["agent_installed"]:
+        return False
+    out = _sh(lab_paths, host, "ls /etc/opt/microsoft /var/opt/microsoft 2>/dev/null | wc -l")
+    assert out.strip() == "0"
+    return True
+
+
 def test_omsadmin_conf_key_order(lab_paths: LabPaths, linux_host: Host) -> None:
+    if _agent_absent(lab_paths, linux_host):
+        return
     text = _sh(lab_paths, linux_host, "cat /etc/opt/microsoft/omsagent/conf/omsadmin.conf")
     keys = [line.split("=", 1)[0] for line in text.splitlines()]
     assert keys == OMSADMIN_ORDER
@@ -144,6 +157,8 @@ def test_omsadmin_conf_key_order(lab_paths: LabPaths, linux_host: Host) -> None:
 
 
 def test_worker_configs_follow_profile(lab_paths: LabPaths, linux_host: Host) -> None:
+    if _agent_absent(lab_paths, linux_host):
+        return
     p, ws = linux_host.profile, linux_host.workspace_id
     diy = (
         "/home/nxautomation/state/worker.conf"
@@ -198,6 +213,8 @@ def test_proxy_conf_only_behind_a_proxy(lab_paths: LabPaths, linux_host: Host) -
 
 
 def test_omsconfig_log_class_error_only_when_set(lab_paths: LabPaths, linux_host: Host) -> None:
+    if _agent_absent(lab_paths, linux_host):
+        return
     log = _sh(lab_paths, linux_host, "cat /var/opt/microsoft/omsconfig/omsconfig.log")
     has_error = "The specified class does not exist.." in log
     assert has_error == linux_host.profile["omsconfig_class_missing"]
@@ -207,6 +224,8 @@ def test_what_a_real_worker_carries(lab_paths: LabPaths, linux_host: Host) -> No
     """Current.mof (in its encoding), oms.crt whose thumbprint worker.conf holds (unless the
     profile rotated it), omsagent.log, the module's VERSION and configuration.py, and the
     manager's code in the profile's layout."""
+    if _agent_absent(lab_paths, linux_host):
+        return
     p = linux_host.profile
     code = f"{CODE}/3.x/worker" if p["agent_layout"] == "3x" else f"{CODE}/worker"
     files = [
@@ -243,3 +262,45 @@ def test_what_a_real_worker_carries(lab_paths: LabPaths, linux_host: Host) -> No
         worker.read_string(_sh(lab_paths, linux_host, f"cat {STATE}/worker.conf"))
         registered = worker["oms-metadata"]["jrds_cert_thumbprint"]
         assert (registered == thumbprint) is not p["cert_rotated"]
+
+
+def test_extension_files_services_and_identity_follow_profile(
+    lab_paths: LabPaths, linux_host: Host
+) -> None:
+    """The guest agent's files of the extension, what systemctl says of hwd, the processes
+    of hweautomation, and the identity endpoints answer as the profile says."""
+    p = linux_host.profile
+    ext = p["extension"]
+    d = "/var/lib/waagent/Microsoft.Azure.Automation.HybridWorker.HybridWorkerForLinux-1.1.13"
+    out = _sh(lab_paths, linux_host, f"cat {d}/config/HandlerState {d}/mrseq 2>/dev/null; echo")
+    assert out.strip() == (f"{ext['handler_state']}3" if ext else "")
+    if ext:
+        status = json.loads(_sh(lab_paths, linux_host, f"cat {d}/status/3.status"))
+        assert status[0]["status"]["status"] == ext["status"]
+        settings = json.loads(_sh(lab_paths, linux_host, f"cat {d}/config/3.settings"))
+        public = settings["runtimeSettings"][0]["handlerSettings"]["publicSettings"]
+        assert public["AutomationAccountURL"] == linux_host.account_url
+    answers = _sh(
+        lab_paths,
+        linux_host,
+        "systemctl show -p LoadState --value hwd; systemctl is-active hwd; "
+        "systemctl is-enabled hwd; ps -o user= -u hweautomation | wc -l",
+    ).split()
+    if ext:
+        running = 2 if ext["hwd_active"] == "active" else 0
+        assert answers == ["loaded", ext["hwd_active"], ext["hwd_enabled"], str(running)]
+    else:
+        assert answers[:3] == ["not-found", "inactive", "not-found"]
+    code = _sh(
+        lab_paths,
+        linux_host,
+        "curl -s -o /dev/null -w '%{http_code}' --noproxy '*' -m 3 -H 'Metadata: true' "
+        "'http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01"
+        "&resource=https://management.azure.com/'; echo; "
+        "curl -s -o /dev/null -w '%{http_code}' -m 3 -H 'Metadata: true' "
+        "'http://localhost:40342/metadata/identity/oauth2/token'; echo",
+    ).split()
+    imds = {"system": "200", "none": "400"}[p["imds_identity"]]
+    assert code[0] == (imds if p["place"] == "azure-vm" else "000")
+    arc_up = p["place"] == "arc" and p["himds_running"]
+    assert code[1] == ("401" if arc_up else "000")
