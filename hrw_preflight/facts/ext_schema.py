@@ -3,8 +3,9 @@
 Both platforms' probes fill these same shapes (Linux from the guest agent's files under
 ``/var/lib/waagent``, systemd and ``/opt/azcmagent``; Windows from ``C:\\Packages\\Plugins``,
 the service manager, the registry and ``%ProgramData%\\AzureConnectedMachineAgent``), so the
-verdicts judge one shape. Where each fact comes from: ``docs/design.md`` ("Worker kinds and
-the extension-based worker") and the fact sheet it cites.
+verdicts judge one shape. Where each fact comes from: the references of HRW-K01, R01 and
+X01-X05 in ``verdicts/catalogue.yaml`` (Microsoft's extension-based troubleshooting, install
+and migration articles, the Arc documentation, the Linux guest agent Azure/WALinuxAgent).
 
 Sections (name -> shape): ``extension`` -> :class:`ExtensionFacts`, ``ext_service`` ->
 :class:`ServiceFacts`, ``arc`` -> :class:`ArcFacts`, ``identity`` -> :class:`IdentityFacts`,
