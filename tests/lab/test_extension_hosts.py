@@ -87,8 +87,8 @@ def test_each_host_shows_its_kind(v2_run: tuple[SuiteRun, Path]) -> None:
     for host, text in KINDS.items():
         assert f"{host} [{text}]:" in run.output
         assert record["hosts"][host]["worker_kind"]["text"] == text
-    html = (reports / "latest" / "report.html").read_text()
-    assert '<td class="kind">extension-based on Arc</td>' in html
+    # The HTML matrix's kind column is checked by the unit tests (test_plugin, test_evidence):
+    # a fleet this size gets the report's compact rendering, which is not greppable text.
 
 
 def test_the_imds_token_reaches_no_output(
