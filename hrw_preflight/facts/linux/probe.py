@@ -35,6 +35,7 @@ from hrw_preflight.facts.linux import agent_config, dsc_config
 from hrw_preflight.facts.linux.extension import extension_sections
 from hrw_preflight.facts.model import HostUnreachable, Section
 from hrw_preflight.facts.params import ProbeParams
+from hrw_preflight.facts.schema import conform
 from hrw_preflight.hosts.proxy_conf import ProxyFormatError, proxy_password
 from hrw_preflight.hosts.redact import holds_private_key
 
@@ -507,9 +508,9 @@ def parse_facts(
         None if processes is None else list(processes["processes"]),
         params.automation_account_url,
     )
-    out = {s.name: utf8_policy(s) for s in sections}
+    out = {s.name: conform(utf8_policy(s)) for s in sections}
     markers, unknown = agent_markers(files)
-    out["kind"] = derive_kind(markers, unknown, out)
+    out["kind"] = conform(derive_kind(markers, unknown, out))
     return out
 
 
@@ -651,7 +652,7 @@ def parse_network(
             }
         )
         data[host] = {"role": roles[host], **entry}
-    return utf8_policy(Section("network", data, raw=output))
+    return conform(utf8_policy(Section("network", data, raw=output)))
 
 
 def effective_worker(worker: dict[str, Any] | None, params: ProbeParams) -> dict[str, Any] | None:

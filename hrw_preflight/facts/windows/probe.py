@@ -38,6 +38,7 @@ from hrw_preflight.facts.framing import (
 from hrw_preflight.facts.model import Section
 from hrw_preflight.facts.params import ProbeParams
 from hrw_preflight.facts.windows import extension
+from hrw_preflight.facts.schema import conform
 from hrw_preflight.facts.windows.clixml import decode_stderr
 from hrw_preflight.facts.windows.extension import EXTENSION_SECTIONS
 from hrw_preflight.facts.windows.kind_markers import windows_kind
@@ -770,6 +771,6 @@ def parse_output(
         except Unreadable as exc:
             sections[name] = utf8_policy(Section.failed(name, str(exc), raw=raw))
             continue
-        sections[name] = utf8_policy(Section(name=name, data=data, raw=raw))
-    sections["kind"] = windows_kind(sections)
+        sections[name] = conform(utf8_policy(Section(name=name, data=data, raw=raw)))
+    sections["kind"] = conform(windows_kind(sections))
     return sections
