@@ -275,3 +275,18 @@ def test_split_rejects_a_malformed_boundary() -> None:
         split_sections("", "HRW-x")
     with pytest.raises(Tampered):
         split_sections(f"{BOUNDARY} END a\n", BOUNDARY)
+
+
+def test_one_clock_computation_on_both_platforms() -> None:
+    from hrw_preflight.facts.clock import CommandTiming, clock_data
+    from hrw_preflight.facts.linux.probe import clock_section
+    from hrw_preflight.facts.windows.probe import _clock, _parts
+
+    timing = CommandTiming(1000.0, 1003.0)
+    expected = {"host_epoch": 1001.0, "controller_epoch": 1001.5, "uncertainty_s": 2.5}
+    assert clock_data(1001.0, timing) == expected
+    assert clock_section("1001\n", (1000.0, 1003.0), "raw").data == expected
+    lines = ['{"UtcUnixMilliseconds": 1001000}']
+    assert _clock(_parts("clock", lines, BOUNDARY), timing) == expected
+    unknown = clock_section("1001\n", None, "raw")
+    assert unknown.data is None and "controller's time" in str(unknown.error)

@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Protocol
 
+from hrw_preflight.facts.clock import CommandTiming, clock_data
 from hrw_preflight.facts.ext_schema import WAAGENT_DIR
 from hrw_preflight.facts.framing import (
     Tampered,
+    Unreadable,
     decode_output,
     new_boundary,
     printable,
@@ -377,29 +379,22 @@ def _tools(blocks: dict[str, Block]) -> Section:
 
 
 def clock_section(host_text: str, window: tuple[float, float] | None, raw: str) -> Section:
-    """Return the ``clock`` section: the host's UTC time against the controller's.
+    """Return the ``clock`` section: the host's UTC time (``date -u +%s``) against the
+    controller's, computed as on Windows (:func:`hrw_preflight.facts.clock.clock_data`).
 
     ``window`` is the controller's time just before and after the command that read the
-    host's clock; its midpoint is the controller time and half its width (plus the host
-    clock's one-second resolution) the uncertainty.
+    host's clock.
     """
     text = host_text.strip()
-    if window is None:
-        return Section.failed("clock", "the controller's time of the probe is unknown", raw)
     try:
         host_epoch = float(text)
     except ValueError:
         return Section.failed("clock", f"unexpected clock output: {text[:40]!r}", raw)
-    before, after = window
-    return Section(
-        "clock",
-        {
-            "host_epoch": host_epoch,
-            "controller_epoch": (before + after) / 2,
-            "uncertainty_s": (after - before) / 2 + 1.0,
-        },
-        raw=raw,
-    )
+    timing = CommandTiming(*window) if window is not None else None
+    try:
+        return Section("clock", dict(clock_data(host_epoch, timing)), raw=raw)
+    except Unreadable as exc:
+        return Section.failed("clock", str(exc), raw)
 
 
 FACT_SECTIONS = (

@@ -23,6 +23,8 @@ from importlib import resources
 from itertools import pairwise
 from typing import Any, Protocol, TypeVar
 
+from hrw_preflight.facts.clock import CommandTiming as CommandTiming
+from hrw_preflight.facts.clock import clock_data
 from hrw_preflight.facts.ext_schema import EXTENSION_ROLES
 from hrw_preflight.facts.framing import (
     Tampered,
@@ -37,8 +39,8 @@ from hrw_preflight.facts.framing import (
 )
 from hrw_preflight.facts.model import Section
 from hrw_preflight.facts.params import ProbeParams
-from hrw_preflight.facts.windows import extension
 from hrw_preflight.facts.schema import conform
+from hrw_preflight.facts.windows import extension
 from hrw_preflight.facts.windows.clixml import decode_stderr
 from hrw_preflight.facts.windows.extension import EXTENSION_SECTIONS
 from hrw_preflight.facts.windows.kind_markers import windows_kind
@@ -90,9 +92,6 @@ _PROXY_AUTH_HINT = (
     "; the agent's proxy password cannot be read from the MMA configuration,"
     " give the proxy with its credentials in hrw_proxy"
 )
-# Seconds added to half the command's duration: the host's clock reading has a resolution
-# of milliseconds and the controller's time.time() calls bracket more than the read itself.
-CLOCK_SLACK_S = 1.0
 _DWORD = 0xFFFFFFFF
 _DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
 _GUID = "[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
@@ -132,32 +131,6 @@ class Part:
     name: str
     text: str
     error: ErrorRecord | None
-
-
-@dataclass(frozen=True)
-class CommandTiming:
-    """The controller's ``time.time()`` just before and just after the probe command."""
-
-    started: float
-    ended: float
-
-    @property
-    def midpoint(self) -> float:
-        """Return the controller's best estimate of when the host read its clock.
-
-        The host reads its clock somewhere inside the command, so the middle of the
-        command is at most half its duration away from that moment.
-        """
-        return (self.started + self.ended) / 2
-
-    @property
-    def uncertainty_s(self) -> float:
-        """Return how far the host's reading may lie from :attr:`midpoint`, in seconds.
-
-        Half the command's duration (where in the command the host read its clock is
-        unknown) plus :data:`CLOCK_SLACK_S`.
-        """
-        return max(0.0, self.ended - self.started) / 2 + CLOCK_SLACK_S
 
 
 def script_text() -> str:
@@ -697,13 +670,7 @@ def _clock(parts: dict[str, Part], timing: CommandTiming | None) -> dict[str, An
     millis = reading.get("UtcUnixMilliseconds")
     if isinstance(millis, bool) or not isinstance(millis, int | float):
         raise Unreadable(f"clock section: UtcUnixMilliseconds is not a number ({millis!r})")
-    if timing is None:
-        raise Unreadable("clock section: the controller's time around the command is unknown")
-    return {
-        "host_epoch": millis / 1000,
-        "controller_epoch": round(timing.midpoint, 3),
-        "uncertainty_s": round(timing.uncertainty_s, 3),
-    }
+    return dict(clock_data(millis / 1000, timing))
 
 
 _BUILDERS: dict[str, Callable[[dict[str, Part]], dict[str, Any]]] = {
