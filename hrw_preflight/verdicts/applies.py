@@ -6,6 +6,7 @@ Why apart from the verdicts: a scenario of the agent-based worker on an extensio
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from hrw_preflight.facts.kind import describe
@@ -16,7 +17,7 @@ from hrw_preflight.verdicts.catalogue import Scenario
 KIND_WORDS = {"agent": "the agent-based worker", "extension": "the extension-based worker"}
 
 
-def not_probed(kind: dict[str, Any], *sections: str) -> list[str]:
+def not_probed(kind: Mapping[str, Any], *sections: str) -> list[str]:
     """Return those of ``sections`` that this host's platform probe does not read yet."""
     return [s for s in sections if s in (kind.get("not_probed") or [])]
 

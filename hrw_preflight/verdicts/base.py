@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from hrw_preflight.facts.model import HostFacts
+from hrw_preflight.facts.schema import Unreadable as Unreadable
+from hrw_preflight.facts.schema import section_data
 from hrw_preflight.verdicts.certs import TrustedCAs
 
 Outcome = Literal["passed", "failed", "error", "skipped"]
@@ -67,16 +69,10 @@ def skipped(reason: str, *sections: str) -> Verdict:
     return Verdict("skipped", reason, "", sections)
 
 
-class Unreadable(Exception):
-    """A section a verdict needs could not be read; turned into an error verdict."""
-
-
-def need(facts: HostFacts, name: str) -> dict[str, Any]:
-    """Return the data of section ``name`` or raise Unreadable with the probe's reason."""
-    section = facts.section(name)
-    if section.data is None:
-        raise Unreadable(f"could not read {name}: {section.error}")
-    return section.data
+# ``need(facts, name)`` returns the data of section ``name`` typed by its declared shape
+# (hrw_preflight/facts/schema.py), so mypy checks every key a verdict reads, or raises
+# Unreadable with the probe's reason (an error verdict, see guarded).
+need = section_data
 
 
 Judge = Callable[[HostFacts, str, Settings], Verdict]

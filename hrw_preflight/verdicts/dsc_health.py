@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hrw_preflight.facts.model import HostFacts
+from hrw_preflight.facts.schema import ProcessData, WorkerData
 from hrw_preflight.verdicts.base import (
     Settings,
     Unreadable,
@@ -60,11 +61,11 @@ def _microsoft(message: str, fix: str) -> str:
     return f"Microsoft's DSC test: 'Test_Marshall returned [-1]: {message}'; fix: {fix}"
 
 
-def _describe(proc: dict[str, Any]) -> str:
+def _describe(proc: ProcessData) -> str:
     return f"pid {proc['pid']}: {proc['args']}"
 
 
-def _user_processes(facts: HostFacts) -> tuple[int | None, list[dict[str, Any]]]:
+def _user_processes(facts: HostFacts) -> tuple[int | None, list[ProcessData]]:
     """Return nxautomation's uid and its processes (what ``ps -u nxautomation`` lists)."""
     table = need(facts, "processes")
     uid = table["users"].get(WORKER_USER)
@@ -73,7 +74,7 @@ def _user_processes(facts: HostFacts) -> tuple[int | None, list[dict[str, Any]]]
     return int(uid), [p for p in table["processes"] if int(p["uid"]) == int(uid)]
 
 
-def _managers(processes: list[dict[str, Any]], workspace: str) -> list[dict[str, Any]]:
+def _managers(processes: list[ProcessData], workspace: str) -> list[ProcessData]:
     return [
         p
         for p in processes
@@ -81,7 +82,7 @@ def _managers(processes: list[dict[str, Any]], workspace: str) -> list[dict[str,
     ]
 
 
-def _version(proc: dict[str, Any]) -> str:
+def _version(proc: ProcessData) -> str:
     """Return a manager's version: the last word of its command line, as Microsoft reads it."""
     words = str(proc["args"]).split()
     return words[-1] if words else ""
@@ -148,9 +149,9 @@ class _Context:
     """What every criterion is judged on: the host's facts resolved for one workspace."""
 
     facts: HostFacts
-    worker: dict[str, Any]
+    worker: WorkerData
     workspace: str
-    processes: list[dict[str, Any]]
+    processes: list[ProcessData]
     updates: bool
     automation: bool
     note: str

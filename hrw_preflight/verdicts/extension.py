@@ -3,7 +3,8 @@ authenticates with, migration remnants, and the Arc grants of a custom credentia
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from hrw_preflight.facts.ext_schema import (
     LINUX_WORKER_USER,
@@ -30,7 +31,7 @@ STUCK = (
 EXIT_2148734720 = "Win32 Process Exited with code [2148734720]"
 
 
-def _status_text(status: dict[str, Any]) -> str:
+def _status_text(status: Mapping[str, Any]) -> str:
     """Return a status file's element 0 as one text: status, code, operation, message and
     each substatus, as evidence for the failure message."""
     parts = [
@@ -133,7 +134,7 @@ def worker_service(facts: HostFacts, item: str, settings: Settings) -> Verdict:
     return (passed if svc["start"] == want else failed)(seen, expected, "ext_service")
 
 
-def _answer(answer: dict[str, Any]) -> str:
+def _answer(answer: Mapping[str, Any]) -> str:
     if not answer["answered"]:
         return f"no answer ({answer['error'] or 'nothing came back'})"
     text = f"HTTP {answer['status']}"
@@ -207,7 +208,7 @@ def migration_remnants(facts: HostFacts, item: str, settings: Settings) -> Verdi
     if missing:
         return not_probed_skip(facts, missing, "HRW-X04")
     remnants = need(facts, "remnants")
-    which = "agent" if item == "agent-remnants" else "extension"
+    which: Literal["agent", "extension"] = "agent" if item == "agent-remnants" else "extension"
     words = "agent-based worker" if which == "agent" else "hybrid worker extension"
     present = kind[which]
     if present is None:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from hrw_preflight.facts.ext_schema import EXTENSION_ROLES
 from hrw_preflight.facts.kind import describe
 from hrw_preflight.facts.model import HostFacts
+from hrw_preflight.facts.schema import EndpointResult, ProcessData
 from hrw_preflight.verdicts.applies import not_probed, not_probed_skip
 from hrw_preflight.verdicts.base import (
     Settings,
@@ -62,7 +62,7 @@ def _extension_endpoint(facts: HostFacts, role: str, scenario: str) -> str | Ver
 
 def _endpoint(
     facts: HostFacts, role: str, scenario: str = "HRW-G01"
-) -> tuple[str, dict[str, Any]] | Verdict:
+) -> tuple[str, EndpointResult] | Verdict:
     """Return (endpoint host, its network probe result), or the verdict that ends the check."""
     if role in EXTENSION_ROLES:
         found = _extension_endpoint(facts, role, scenario)
@@ -88,6 +88,8 @@ def _endpoint(
             "worker",
         )
     host = worker["endpoints"].get(role)
+    if host is not None and not isinstance(host, str):
+        raise Unreadable(f"the {role} endpoint is not a host name")
     registered = bool(worker["update_management"]) or bool(worker["user_worker"])
     if role == "jrds" and not registered:
         return skipped(
@@ -111,7 +113,7 @@ def _endpoint(
     return host, result
 
 
-def _network_result(facts: HostFacts, host: str) -> dict[str, Any]:
+def _network_result(facts: HostFacts, host: str) -> EndpointResult:
     """Return the network probe's result for ``host``; raise Unreadable when it has none."""
     network = need(facts, "network")
     result = network.get(host)
@@ -120,7 +122,7 @@ def _network_result(facts: HostFacts, host: str) -> dict[str, Any]:
     return result
 
 
-def _route(result: dict[str, Any]) -> str:
+def _route(result: EndpointResult) -> str:
     proxy = result.get("via_proxy")
     return f" through proxy {proxy}" if proxy else " directly"
 
@@ -246,7 +248,7 @@ def resource_pressure(facts: HostFacts, item: str, settings: Settings) -> Verdic
 _RWORKSPACE = re.compile(r"(?:^|\s)rworkspace:(\S+)")
 
 
-def _stray_workers(facts: HostFacts, own: str | None) -> list[dict[str, Any]]:
+def _stray_workers(facts: HostFacts, own: str | None) -> list[ProcessData]:
     """Return the nxautomation processes that run for a workspace other than ``own`` (or, with
     no known workspace, all of them when they name more than one), as Test_Marshall treats
     them."""

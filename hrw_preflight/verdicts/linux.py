@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from hrw_preflight.facts.model import HostFacts
+from hrw_preflight.facts.schema import ProcessData
 from hrw_preflight.verdicts.base import (
     Settings,
     Unreadable,
@@ -49,7 +49,7 @@ DESCRIPTIONS = {
 OMSAGENT = re.compile(r"(?:^|/)ruby\S*\s+\S*/omsagent/bin/omsagent(?:\s|$)|(?:^|/)omsagent(?:\s|$)")
 
 
-def _describe(proc: dict[str, Any]) -> str:
+def _describe(proc: ProcessData) -> str:
     return f"pid {proc['pid']} user {proc['user']} (uid {proc['uid']}): {proc['args']}"
 
 

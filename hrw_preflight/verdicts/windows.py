@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from hrw_preflight.facts.model import HostFacts
+from hrw_preflight.facts.schema import EventData
 from hrw_preflight.verdicts.base import Settings, Unreadable, Verdict, failed, need, passed
 from hrw_preflight.verdicts.registry import check
 
@@ -31,7 +30,7 @@ def healthservice(facts: HostFacts, item: str, settings: Settings) -> Verdict:
     return (passed if state == "Running" and mode == "Auto" else failed)(seen, expected, "service")
 
 
-def _log(facts: HostFacts, name: str) -> list[dict[str, Any]]:
+def _log(facts: HostFacts, name: str) -> list[EventData]:
     """Return the events read from log ``name``; Unreadable when it is missing or unreadable."""
     events = need(facts, "events")
     missing = events.get("missing_logs") or {}
@@ -49,7 +48,7 @@ def _log(facts: HostFacts, name: str) -> list[dict[str, Any]]:
     return list(logs[name])
 
 
-def _undecided(events: list[dict[str, Any]], what: str) -> None:
+def _undecided(events: list[EventData], what: str) -> None:
     """Raise Unreadable when an event's message could not be formatted.
 
     Why: a check that looks for a text in messages cannot call a log clean while some of
@@ -65,13 +64,13 @@ def _undecided(events: list[dict[str, Any]], what: str) -> None:
         )
 
 
-def _summary(events: list[dict[str, Any]]) -> str:
+def _summary(events: list[EventData]) -> str:
     newest = max(events, key=lambda e: str(e["time"]))
     message = " ".join(str(newest["message"]).split())[:300]
     return f"{len(events)} event(s), newest at {newest['time']} (id {newest['id']}): {message}"
 
 
-def _verdict(events: list[dict[str, Any]], what: str, settings: Settings) -> Verdict:
+def _verdict(events: list[EventData], what: str, settings: Settings) -> Verdict:
     expected = f"no {what} in the last {settings.lookback_hours:g} h"
     if events:
         return failed(_summary(events), expected, "events")
