@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hrw_preflight import defaults
+
 
 @dataclass(frozen=True)
 class ProbeParams:
@@ -15,8 +17,8 @@ class ProbeParams:
     data (base64 JSON or shell-quoted), never spliced into code.
     """
 
-    lookback_hours: float = 24.0
-    connect_timeout_s: float = 5.0
+    lookback_hours: float = defaults.LOOKBACK_HOURS
+    connect_timeout_s: float = defaults.ENDPOINT_TIMEOUT_S
     workspace_id: str | None = None
     endpoints: dict[str, str] = field(default_factory=dict)  # role -> host name
     proxy: str | None = None  # "[scheme://][user:pass@]host:port", or "" to force no proxy
@@ -26,10 +28,7 @@ class ProbeParams:
     # The custom Hybrid Worker credential's account (hrw_worker_credential_account): no
     # public source says where a host keeps it, so the inventory names it (HRW-X05).
     worker_credential_account: str | None = None
-    omsconfig_log_max_bytes: int = 64 * 1024 * 1024
+    omsconfig_log_max_bytes: int = defaults.OMSCONFIG_LOG_MAX_BYTES
     event_ids: dict[str, list[int]] = field(
-        default_factory=lambda: {
-            "Operations Manager": [4502, 2127, 2129, 2133, 2138, 4000, 4001, 4002],
-            "Microsoft-SMA/Operational": [15011],
-        }
+        default_factory=lambda: {log: list(ids) for log, ids in defaults.EVENT_IDS.items()}
     )

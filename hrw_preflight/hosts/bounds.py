@@ -16,10 +16,10 @@ import time
 from collections.abc import Callable
 from typing import IO, TypeVar
 
+from hrw_preflight import defaults
 from hrw_preflight.hosts.errors import HostUnreachable
 
-DEFAULT_MAX_OUTPUT_MB = 64
-DEFAULT_MAX_OUTPUT_BYTES = DEFAULT_MAX_OUTPUT_MB * 1024 * 1024
+DEFAULT_MAX_OUTPUT_BYTES = defaults.MAX_OUTPUT_MB * 1024 * 1024
 _CHUNK = 65536
 T = TypeVar("T")
 

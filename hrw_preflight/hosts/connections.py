@@ -31,6 +31,7 @@ from testinfra.backend.base import CommandResult
 from testinfra.backend.paramiko import ParamikoBackend
 from testinfra.backend.ssh import SshBackend
 
+from hrw_preflight import defaults
 from hrw_preflight.hosts.bounds import (
     DEFAULT_MAX_OUTPUT_BYTES,
     DeadlinePassed,
@@ -55,8 +56,8 @@ __all__ = [
 class ConnectOptions:
     """How to connect: timeouts and whether unknown SSH host keys may be accepted."""
 
-    connect_timeout_s: int = 10
-    command_timeout_s: int = 120
+    connect_timeout_s: int = defaults.CONNECT_TIMEOUT_S
+    command_timeout_s: int = defaults.COMMAND_TIMEOUT_S
     accept_unknown_host_keys: bool = False
     max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES
 

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from hrw_preflight.hosts.bounds import DEFAULT_MAX_OUTPUT_MB
+from hrw_preflight import defaults
 from hrw_preflight.hosts.connections import ConnectOptions
 from hrw_preflight.hosts.errors import ConfigError
 from hrw_preflight.hosts.shards import Shard, read_shard
@@ -29,48 +29,62 @@ def add_options(parser: pytest.Parser) -> None:
     add(
         "--hrw-lookback-hours",
         type=float,
-        default=24.0,
-        help="event-log look-back window in hours (default 24)",
+        default=defaults.LOOKBACK_HOURS,
+        help=f"event-log look-back window in hours (default {defaults.LOOKBACK_HOURS:g})",
     )
     add(
         "--hrw-connect-timeout",
         type=int,
-        default=10,
-        help="seconds to wait for a host to accept the connection (default 10)",
+        default=defaults.CONNECT_TIMEOUT_S,
+        help="seconds to wait for a host to accept the connection "
+        f"(default {defaults.CONNECT_TIMEOUT_S})",
     )
     add(
         "--hrw-command-timeout",
         type=int,
-        default=120,
-        help="seconds one probe command may take on a host (default 120)",
+        default=defaults.COMMAND_TIMEOUT_S,
+        help=f"seconds one probe command may take on a host (default {defaults.COMMAND_TIMEOUT_S})",
     )
     add(
         "--hrw-max-output-mb",
         type=_positive_float,
-        default=float(DEFAULT_MAX_OUTPUT_MB),
+        default=float(defaults.MAX_OUTPUT_MB),
         metavar="MB",
-        help=f"most output one probe command may print (default {DEFAULT_MAX_OUTPUT_MB}); "
+        help=f"most output one probe command may print (default {defaults.MAX_OUTPUT_MB}); "
         "a host printing more is stopped and its checks end as errors",
     )
     add(
         "--hrw-endpoint-timeout",
         type=float,
-        default=5.0,
-        help="seconds for TCP 443 + TLS to one Azure endpoint from the host (default 5)",
+        default=defaults.ENDPOINT_TIMEOUT_S,
+        help="seconds for TCP 443 + TLS to one Azure endpoint from the host "
+        f"(default {defaults.ENDPOINT_TIMEOUT_S:g})",
     )
-    add("--hrw-min-cpus", type=int, default=2, help="minimum logical processors (default 2)")
-    add("--hrw-min-memory-gb", type=float, default=4.0, help="minimum RAM in GB (default 4)")
+    add(
+        "--hrw-min-cpus",
+        type=int,
+        default=defaults.MIN_LOGICAL_PROCESSORS,
+        help=f"minimum logical processors (default {defaults.MIN_LOGICAL_PROCESSORS})",
+    )
+    add(
+        "--hrw-min-memory-gb",
+        type=float,
+        default=defaults.MIN_MEMORY_GB,
+        help=f"minimum RAM in GB (default {defaults.MIN_MEMORY_GB:g})",
+    )
     add(
         "--hrw-max-cpu-load",
         type=float,
-        default=0.9,
-        help="CPU load per logical processor counted as pressure (default 0.9)",
+        default=defaults.MAX_CPU_LOAD,
+        help="CPU load per logical processor counted as pressure "
+        f"(default {defaults.MAX_CPU_LOAD:g})",
     )
     add(
         "--hrw-min-memory-available",
         type=float,
-        default=10.0,
-        help="percent of memory that must be available (default 10)",
+        default=defaults.MIN_MEMORY_AVAILABLE_PCT,
+        help="percent of memory that must be available "
+        f"(default {defaults.MIN_MEMORY_AVAILABLE_PCT:g})",
     )
     add(
         "--hrw-trusted-ca",
@@ -103,14 +117,14 @@ def add_options(parser: pytest.Parser) -> None:
     )
     add(
         "--hrw-reports",
-        default="reports",
+        default=defaults.REPORTS_DIR,
         metavar="DIR",
         help="folder for run reports (default ./reports); each run gets DIR/<run-id>/",
     )
     add(
         "--hrw-parallel",
         type=int,
-        default=16,
+        default=defaults.PARALLEL_HOSTS,
         help="hosts probed at once, ahead of the tests, in a child process (default 16; "
         "0 = in this process, one at a time)",
     )

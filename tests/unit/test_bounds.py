@@ -216,3 +216,24 @@ def test_network_output_full_of_certificate_starts_parses_in_linear_time() -> No
     section = linux.parse_network(Out("\n".join(lines)), {OMS: "oms"}, None)
     assert time.process_time() - started < 5
     assert section.data is not None and section.data[OMS]["chain_pem"] == []
+
+
+def test_every_default_comes_from_one_place(pytester: pytest.Pytester) -> None:
+    from hrw_preflight import defaults
+    from hrw_preflight.verdicts.base import Settings
+    from hrw_preflight.verdicts.certs import TrustedCAs
+
+    options = read_options(pytester.parseconfig("-p", "hrw_preflight.plugin"))
+    params = ProbeParams()
+    settings = Settings(trusted=TrustedCAs.__new__(TrustedCAs))
+    assert options.lookback_hours == params.lookback_hours == settings.lookback_hours
+    assert options.lookback_hours == defaults.LOOKBACK_HOURS
+    assert options.endpoint_timeout_s == params.connect_timeout_s == defaults.ENDPOINT_TIMEOUT_S
+    assert options.connect == ConnectOptions()
+    assert (options.min_cpus, settings.min_logical_processors) == (
+        defaults.MIN_LOGICAL_PROCESSORS,
+    ) * 2
+    assert options.min_memory_gb == settings.min_memory_gb == defaults.MIN_MEMORY_GB
+    assert options.max_cpu_load == settings.max_cpu_load == defaults.MAX_CPU_LOAD
+    assert options.min_memory_available_pct == settings.min_memory_available_pct
+    assert options.parallel == defaults.PARALLEL_HOSTS
