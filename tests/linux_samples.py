@@ -63,6 +63,16 @@ class Out:
     rc: int = 0
     stderr: str = ""
 
+    @property
+    def stdout_bytes(self) -> bytes:
+        """Return stdout as the bytes the host sent."""
+        return self.stdout.encode("utf-8", "surrogateescape")
+
+    @property
+    def stderr_bytes(self) -> bytes:
+        """Return stderr as the bytes the host sent."""
+        return self.stderr.encode("utf-8", "surrogateescape")
+
 
 def omsadmin(ws: str = WS) -> str:
     """Return an omsadmin.conf in the agent's key order."""

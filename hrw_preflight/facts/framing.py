@@ -19,13 +19,28 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from hrw_preflight.facts.model import Section
 
 BOUNDARY_PREFIX = "HRW"
 _BOUNDARY = re.compile(r"^HRW[0-9a-f]{32}$")
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
+
+
+class CommandResult(Protocol):
+    """What running one probe command returns, on either platform (testinfra's
+    CommandResult fits): the exit status and the raw bytes of both streams, which the
+    probes decode themselves (:func:`decode_output`)."""
+
+    @property
+    def rc(self) -> int: ...
+
+    @property
+    def stdout_bytes(self) -> bytes: ...
+
+    @property
+    def stderr_bytes(self) -> bytes: ...
 
 
 class Unreadable(Exception):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from hrw_preflight import defaults
@@ -32,3 +33,25 @@ class ProbeParams:
     event_ids: dict[str, list[int]] = field(
         default_factory=lambda: {log: list(ids) for log, ids in defaults.EVENT_IDS.items()}
     )
+
+    @property
+    def endpoint_overrides(self) -> dict[str, str]:
+        """Return the endpoints the inventory sets for this host (see
+        :func:`endpoint_overrides`)."""
+        return endpoint_overrides(self.workspace_id, self.endpoints)
+
+
+def endpoint_overrides(workspace_id: str | None, endpoints: Mapping[str, str]) -> dict[str, str]:
+    """Return role -> host name as the inventory sets them: the agentsvc and oms hosts of
+    ``workspace_id`` (``hrw_workspace_id``), then ``endpoints`` (``hrw_endpoints``) on top.
+
+    Why one function on the controller: both probes receive its result as data and put it
+    over what they discover, so an override means the same on Linux and Windows.
+    """
+    found: dict[str, str] = {}
+    if workspace_id:
+        found["agentsvc"] = f"{workspace_id}.agentsvc.azure-automation.net"
+        found["oms"] = f"{workspace_id}.oms.opinsights.azure.com"
+        found["ods"] = f"{workspace_id}.ods.opinsights.azure.com"
+    found.update(endpoints)
+    return found

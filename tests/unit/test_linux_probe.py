@@ -138,3 +138,15 @@ def test_proxy_credentials_are_read_from_the_proxy_conf_that_exists() -> None:
     worker = linux.parse_facts(Out(text), ProbeParams(), boundary=BOUNDARY)["worker"].data
     _, proxy, creds = linux.network_plan(worker, ProbeParams())
     assert proxy == "10.1.2.3:3128" and creds == legacy
+
+
+def test_both_platforms_receive_the_same_endpoint_overrides() -> None:
+    from hrw_preflight.facts.windows.probe import params_document
+
+    params = ProbeParams(workspace_id="ws-1", endpoints={"jrds": "j.example", "oms": "o.example"})
+    expected = {"agentsvc": "ws-1.agentsvc.azure-automation.net", "oms": "o.example",
+                "ods": "ws-1.ods.opinsights.azure.com", "jrds": "j.example"}  # fmt: skip
+    assert params.endpoint_overrides == expected
+    assert params_document(params, BOUNDARY)["endpoints"] == expected
+    effective = linux.effective_worker(None, params)
+    assert effective is not None and effective["endpoints"] == expected

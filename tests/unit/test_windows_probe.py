@@ -125,7 +125,11 @@ def test_hostile_inventory_values_never_reach_the_script_text() -> None:
     command, stdin = build_invocation(params, RECORDED_BOUNDARY)
     first, _, script = stdin.decode("ascii").split("\r\n", 2)
     assert hostile not in script and hostile not in command
-    assert json.loads(base64.b64decode(first))["endpoints"] == {"agentsvc": hostile}
+    assert json.loads(base64.b64decode(first))["endpoints"] == {
+        "agentsvc": hostile,
+        "oms": f"{hostile}.oms.opinsights.azure.com",
+        "ods": f"{hostile}.ods.opinsights.azure.com",
+    }
     # A proxy the agent would not accept is refused before anything is sent.
     with pytest.raises(ProxyFormatError, match=r"^inventory value hrw_proxy: ") as info:
         build_invocation(ProbeParams(proxy=hostile), RECORDED_BOUNDARY)

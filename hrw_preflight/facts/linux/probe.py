@@ -18,11 +18,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Protocol
+from typing import Any
 
 from hrw_preflight.facts.clock import CommandTiming, clock_data
 from hrw_preflight.facts.ext_schema import WAAGENT_DIR
 from hrw_preflight.facts.framing import (
+    CommandResult,
     Tampered,
     Unreadable,
     decode_output,
@@ -48,18 +49,7 @@ OMSCONFIG_LOG = "/var/opt/microsoft/omsconfig/omsconfig.log"
 ACCOUNTS = ("nxautomation", "omsagent")
 
 
-class Result(Protocol):
-    """What a command runner returns (testinfra's CommandResult fits)."""
-
-    @property
-    def rc(self) -> int: ...
-    @property
-    def stdout(self) -> str: ...
-    @property
-    def stderr(self) -> str: ...
-
-
-Runner = Callable[..., Result]
+Runner = Callable[..., CommandResult]
 
 
 @dataclass(frozen=True)
@@ -91,16 +81,16 @@ def _block(name: str, encoded: str) -> Block:
     return Block(name, body, rc.strip())
 
 
-def _text(result: Result, stream: str = "stdout") -> str:
-    data = getattr(result, f"{stream}_bytes", None)
-    return decode_output(data) if isinstance(data, bytes) else str(getattr(result, stream))
+def _text(result: CommandResult, stream: str = "stdout") -> str:
+    data = result.stdout_bytes if stream == "stdout" else result.stderr_bytes
+    return decode_output(data)
 
 
 def _script(name: str) -> str:
     return resources.files("hrw_preflight.facts.linux").joinpath(name).read_text("utf-8")
 
 
-def _failed_result(name: str, result: Result) -> Section | None:
+def _failed_result(name: str, result: CommandResult) -> Section | None:
     """Return an error section when a probe command itself failed, else None."""
     if result.rc != 0:
         tail = printable((_text(result, "stderr") or _text(result)).strip()[-400:])
@@ -455,7 +445,7 @@ def proxy_conf_secrets(output: str, boundary: str) -> list[str]:
 
 
 def parse_facts(
-    result: Result,
+    result: CommandResult,
     params: ProbeParams,
     window: tuple[float, float] | None = None,
     *,
@@ -609,7 +599,7 @@ def _endpoint_result(lines: list[str], via_proxy: str | None) -> dict[str, Any]:
 
 
 def parse_network(
-    result: Result,
+    result: CommandResult,
     roles: dict[str, str],
     via_proxy: str | None,
     direct: frozenset[str] = frozenset(),
@@ -669,14 +659,9 @@ def effective_worker(worker: dict[str, Any] | None, params: ProbeParams) -> dict
             "endpoints": {},
         }
     )
-    endpoints = dict(effective.get("endpoints") or {})
     if params.workspace_id:
         effective["workspace_id"] = params.workspace_id
-        endpoints["agentsvc"] = f"{params.workspace_id}.agentsvc.azure-automation.net"
-        endpoints["oms"] = f"{params.workspace_id}.oms.opinsights.azure.com"
-        endpoints["ods"] = f"{params.workspace_id}.ods.opinsights.azure.com"
-    endpoints.update(params.endpoints)
-    effective["endpoints"] = endpoints
+    effective["endpoints"] = {**(effective.get("endpoints") or {}), **params.endpoint_overrides}
     return effective
 
 

@@ -21,12 +21,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from itertools import pairwise
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from hrw_preflight.facts.clock import CommandTiming as CommandTiming
 from hrw_preflight.facts.clock import clock_data
 from hrw_preflight.facts.ext_schema import EXTENSION_ROLES
 from hrw_preflight.facts.framing import (
+    CommandResult,
     Tampered,
     Unreadable,
     check_boundary,
@@ -99,19 +100,6 @@ _GUID = "[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]
 _SYSTEM_GROUP = re.compile(rf"^.+_{_GUID}$")
 
 
-class CommandResult(Protocol):
-    """What a transport returns for one command (testinfra's CommandResult fits)."""
-
-    @property
-    def stdout_bytes(self) -> bytes: ...
-
-    @property
-    def stderr_bytes(self) -> bytes: ...
-
-    @property
-    def rc(self) -> int: ...
-
-
 R = TypeVar("R", bound=CommandResult)
 
 
@@ -150,7 +138,9 @@ def params_document(params: ProbeParams, boundary: str) -> dict[str, Any]:
         "lookback_hours": float(params.lookback_hours),
         "connect_timeout_ms": max(1, round(params.connect_timeout_s * 1000)),
         "workspace_id": params.workspace_id,
-        "endpoints": {role: host for role, host in params.endpoints.items() if role in _ROLES},
+        "endpoints": {
+            role: host for role, host in params.endpoint_overrides.items() if role in _ROLES
+        },
         "automation_account_url": params.automation_account_url,
         "worker_credential_account": params.worker_credential_account,
         "proxy": _proxy_param(params.proxy),
