@@ -173,6 +173,10 @@ def test_facts_script_frames_its_output_on_a_real_shell(shell: str) -> None:
     hardware = sections["hardware"].data
     assert hardware is not None and hardware["memory_bytes"] > 0, sections["hardware"].error
     assert sections["tools"].data is not None and sections["clock"].error is not None
+    # What a real shell prints has the declared shapes (the schema is checked on it).
+    assert not [s.error for s in sections.values() if "unexpected shape" in str(s.error)]
+    timed = linux.parse_facts(result, ProbeParams(), (0.0, 1.0), boundary=boundary)
+    assert timed["clock"].data is not None and timed["processes"].data is not None
 
 
 def _hrw_read(shell: str, root: Path, path: str) -> str:
