@@ -152,3 +152,47 @@ def test_section_data_is_the_data_or_unreadable() -> None:
     assert section_data(facts, "hardware") == {"logical_processors": 2}
     with pytest.raises(Unreadable, match="could not read clock"):
         section_data(facts, "clock")
+
+
+def _windows_profiles() -> list[Any]:
+    from lab.profiles import load_profiles
+
+    return [p for p in load_profiles().ordered() if p.platform == "windows"]
+
+
+@pytest.mark.parametrize("profile", _windows_profiles(), ids=lambda p: p.name)
+def test_the_emulator_answers_every_lab_profile_in_the_declared_shapes(profile: Any) -> None:
+    # The emulator answers from each lab profile; whatever it says must parse into the
+    # declared shapes (endpoints point at a closed loopback port: the network is not the point).
+    from hrw_preflight.facts.windows.probe import build_invocation, parse_output
+    from lab.winrm_emulator.engine import run_command
+    from tests.windows_recorded import (
+        RECORDED_BOUNDARY,
+        endpoint_names,
+        loopback_engine_host,
+        workspace_of,
+    )
+    from tests.windows_tls_servers import closed_port
+
+    workspace = workspace_of(profile.name)
+    names = endpoint_names(workspace)
+    values = {k: v for k, v in profile.as_dict().items() if k not in ("name", "platform")}
+    values["endpoint_port"] = closed_port()
+    host = loopback_engine_host(
+        profile.name, workspace, names, dict.fromkeys(names.values(), "127.0.0.1"), None, values
+    )
+    command, stdin = build_invocation(ProbeParams(connect_timeout_s=0.5), RECORDED_BOUNDARY)
+    output = run_command(command, [], stdin, host)
+    sections = parse_output(
+        output.stdout, output.stderr, output.exit_code, boundary=RECORDED_BOUNDARY
+    )
+    for section in sections.values():
+        assert "unexpected shape" not in str(section.error), section.error
+    assert {n for n, s in sections.items() if s.data is not None} >= {
+        "service",
+        "hardware",
+        "pressure",
+        "worker",
+        "events",
+        "network",
+    }
