@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from hrw_preflight import defaults
 from hrw_preflight.facts.model import HostFacts
 from hrw_preflight.facts.schema import Unreadable as Unreadable
 from hrw_preflight.facts.schema import section_data
@@ -23,11 +24,11 @@ class Settings:
     """Thresholds and trust the verdicts use; all configurable from the command line."""
 
     trusted: TrustedCAs
-    min_logical_processors: int = 2
-    min_memory_gb: float = 4.0
-    max_cpu_load: float = 0.9
-    min_memory_available_pct: float = 10.0
-    lookback_hours: float = 24.0
+    min_logical_processors: int = defaults.MIN_LOGICAL_PROCESSORS
+    min_memory_gb: float = defaults.MIN_MEMORY_GB
+    max_cpu_load: float = defaults.MAX_CPU_LOAD
+    min_memory_available_pct: float = defaults.MIN_MEMORY_AVAILABLE_PCT
+    lookback_hours: float = defaults.LOOKBACK_HOURS
 
 
 @dataclass(frozen=True)
