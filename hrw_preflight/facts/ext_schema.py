@@ -13,9 +13,7 @@ Sections (name -> shape): ``extension`` -> :class:`ExtensionFacts`, ``ext_servic
 ``kind`` -> :class:`KindFacts` (derived from the others by :mod:`hrw_preflight.facts.kind`).
 """
 
-from __future__ import annotations
-
-from typing import Literal, TypedDict
+from typing import Literal, NotRequired, TypedDict
 from urllib.parse import urlsplit
 
 LINUX_HANDLER = "Microsoft.Azure.Automation.HybridWorker.HybridWorkerForLinux"
@@ -160,12 +158,22 @@ class IdentityFacts(TypedDict):
     arc: EndpointAnswer | None
 
 
+class V2Registration(TypedDict):
+    """One extension-based worker registration in the registry (empty: value absent)."""
+
+    key: str
+    jrds_uri: str
+    azure_resource_id: str
+
+
 class RemnantFacts(TypedDict):
     """Section ``remnants``: leftovers of each kind found on the host (paths or registry
     keys); whether they matter depends on the kind installed (HRW-X04)."""
 
     agent: list[str]
     extension: list[str]
+    # Windows: the registrations under HybridRunbookWorkerV2 (key, JRDS URI, resource id).
+    v2_registrations: NotRequired[list[V2Registration]]
 
 
 class AclGrant(TypedDict):
