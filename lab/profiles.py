@@ -261,24 +261,26 @@ EXTENSION_KEYS = {
 }
 
 
+def _validate_choices(where: str, name: str, value: Any, keys: dict[str, tuple[str, ...]]) -> None:
+    """Raise ProfileError unless ``value`` is null or a mapping of exactly ``keys``, each set to
+    one of its allowed words; the extension blocks of both platforms take this shape."""
+    if value is None:
+        return
+    wanted = ", ".join(f"{k}: {' | '.join(v)}" for k, v in keys.items())
+    _check(isinstance(value, dict), where, name, value, f"null or a mapping of {wanted}")
+    for key in value:
+        if key not in keys:
+            raise ProfileError(f"{where}: unknown key {name}.{key}; use {wanted}")
+    for key, allowed in keys.items():
+        _check(
+            value.get(key) in allowed, where, f"{name}.{key}", value.get(key), " | ".join(allowed)
+        )
+
+
 def _validate_extension(where: str, value: Any) -> None:
     """The hybrid worker extension of a Linux host: null (not installed) or a mapping of
     handler_state, status, hwd_active and hwd_enabled."""
-    if value is None:
-        return
-    wanted = ", ".join(f"{k}: {' | '.join(v)}" for k, v in EXTENSION_KEYS.items())
-    _check(isinstance(value, dict), where, "extension", value, f"null or a mapping of {wanted}")
-    for key in value:
-        if key not in EXTENSION_KEYS:
-            raise ProfileError(f"{where}: unknown key extension.{key}; use {wanted}")
-    for key, allowed in EXTENSION_KEYS.items():
-        _check(
-            value.get(key) in allowed,
-            where,
-            f"extension.{key}",
-            value.get(key),
-            " | ".join(allowed),
-        )
+    _validate_choices(where, "extension", value, EXTENSION_KEYS)
 
 
 WIN_EXTENSION_KEYS = {
@@ -292,21 +294,7 @@ CREDENTIAL_GRANTS = ("direct", "group", "none")
 def _validate_win_extension(where: str, value: Any) -> None:
     """The HybridWorkerForWindows extension of a Windows host: null (not installed) or a
     mapping of its newest status, HybridWorkerService's State and its StartMode."""
-    if value is None:
-        return
-    wanted = ", ".join(f"{k}: {' | '.join(v)}" for k, v in WIN_EXTENSION_KEYS.items())
-    _check(isinstance(value, dict), where, "win_extension", value, f"null or a mapping of {wanted}")
-    for key in value:
-        if key not in WIN_EXTENSION_KEYS:
-            raise ProfileError(f"{where}: unknown key win_extension.{key}; use {wanted}")
-    for key, allowed in WIN_EXTENSION_KEYS.items():
-        _check(
-            value.get(key) in allowed,
-            where,
-            f"win_extension.{key}",
-            value.get(key),
-            " | ".join(allowed),
-        )
+    _validate_choices(where, "win_extension", value, WIN_EXTENSION_KEYS)
 
 
 def _validate_credential(where: str, value: Any) -> None:
