@@ -58,6 +58,10 @@ _CODEPAGE_UTF8 = 65001
 # Stdin goes in pieces well below the smallest MaxEnvelopeSize a Windows host accepts.
 _STDIN_CHUNK = 64 * 1024
 _SHELL_NOT_FOUND = 2150858843
+# pywinrm's session set-up asks requests for the environment's proxy settings, which
+# requests answers by writing and deleting os.environ["no_proxy"]: from several threads at
+# once that raises KeyError. One session is built at a time (see _quiet_session).
+_SESSION_BUILD = threading.Lock()
 _SAFE_ARG = re.compile(r"^[\w@%+=:,./\\-]+$", re.ASCII)
 
 
@@ -315,6 +319,7 @@ class WinRMBackend(base.BaseBackend):  # type: ignore[misc]
         # fast without cutting short the long-polling Receive.
         timeouts = (s.connect_timeout_s, s.read_timeout_s)
         protocol.transport.read_timeout_sec = timeouts  # type: ignore[assignment]
+        _quiet_session(protocol.transport)
         self._protocol = protocol
         self._shell_id = protocol.open_shell(codepage=_CODEPAGE_UTF8, noprofile=True)
         log.debug("%s: opened WinRM shell %s", self.where, self._shell_id)
@@ -435,3 +440,42 @@ class WinRMBackend(base.BaseBackend):  # type: ignore[misc]
         if s.password:
             text = text.replace(s.password, "***")
         return WinRMError(s.host, cause, text)
+
+
+def _quiet_session(transport: winrm.transport.Transport) -> requests.Session:
+    """Build ``transport``'s requests session now, once, and return it with ``trust_env`` off.
+
+    Why: with ``trust_env`` on, requests consults the environment for every request it sends
+    (proxies through ``os.environ["no_proxy"]``, which it sets and then deletes, and
+    ``~/.netrc``); the probe threads of a fleet run race on os.environ and a Windows host
+    fails with ``KeyError: 'no_proxy'``. The WinRM connection takes no proxy and its trust
+    comes from the host's own settings, so the environment has nothing to give it. Building
+    the session still reads the environment once, so builds take turns; message encryption
+    (over HTTP its set-up is a round trip to the host) is set up after, outside the lock, so
+    a slow host cannot hold up the others.
+    """
+    wanted = transport.message_encryption
+    with _SESSION_BUILD:
+        transport.message_encryption = "never"
+        try:
+            session = transport.build_session()
+        finally:
+            transport.message_encryption = wanted
+    session.trust_env = False
+    if _encrypts(transport, session):
+        transport.setup_encryption(session)
+    return session
+
+
+def _encrypts(transport: winrm.transport.Transport, session: requests.Session) -> bool:
+    """Return whether pywinrm would wrap this session's messages in the auth's encryption:
+    always when asked to, and on "auto" over plain HTTP, where the auth supports it (NTLM
+    and CredSSP here; Kerberos is refused earlier where it is not installed)."""
+    mode = transport.message_encryption
+    available = transport.auth_method == "credssp" or hasattr(session.auth, "session_security")
+    if mode == "always" and not available:
+        raise winrm.exceptions.WinRMError(
+            f"message encryption is required but {transport.auth_method} cannot provide it"
+        )
+    plain_http = not transport.endpoint.lower().startswith("https")
+    return available and (mode == "always" or (mode == "auto" and plain_http))

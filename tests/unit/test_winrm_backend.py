@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -86,6 +87,52 @@ def test_ntlm_over_http_is_encrypted(server: WinRMServer, tls: TlsFiles) -> None
         backend.close()
     assert server.stats.get("encrypted_request") >= 5
     assert server.stats.get("plain_request") == 0
+
+
+class SlowEnviron(dict[str, str]):
+    """os.environ whose writes take a while: widens the window in which requests' set-then-
+    delete of ``no_proxy`` from one thread meets another's, as a loaded controller does."""
+
+    writes = 0
+
+    def __setitem__(self, key: str, value: str) -> None:
+        SlowEnviron.writes += 1
+        time.sleep(0.005)
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        time.sleep(0.005)
+        super().__delitem__(key)
+
+
+@pytest.mark.parametrize("scheme", ["https", "http"])
+def test_hosts_opened_at_once_do_not_race_on_the_environment(
+    server: WinRMServer, tls: TlsFiles, scheme: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Regression: requests writes and deletes os.environ["no_proxy"] around each request it
+    # sends; eight hosts at once failed with "KeyError: 'no_proxy'".
+    environ = SlowEnviron({k: v for k, v in os.environ.items() if "proxy" not in k.lower()})
+    monkeypatch.setattr(os, "environ", environ)
+    port = server.https_port if scheme == "https" else server.http_port
+    errors: list[str] = []
+
+    def one(n: int) -> None:
+        backend = WinRMBackend(https_settings(server, tls, scheme=scheme, port=port))
+        try:
+            for i in range(3):
+                assert backend.run(f"c{n}-{i}").stdout_bytes.strip() == f"c{n}-{i}".encode()
+        except Exception as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+        finally:
+            backend.close()
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert "no_proxy" not in environ  # left as it was found
 
 
 def test_two_threads_never_share_the_shell_at_once(tls: TlsFiles) -> None:
