@@ -32,6 +32,7 @@ from hrw_preflight.run.case import Case, CaseKey
 from hrw_preflight.run.options import RunOptions, account_url, add_options, read_options
 from hrw_preflight.run.run_dir import create_run_dir, new_run_id, point_latest
 from hrw_preflight.run.run_order import run_ready_first
+from hrw_preflight.run.terminal_speed import index_teardown_reports
 from hrw_preflight.run.terminal_text import terminal_safe
 from hrw_preflight.run.xdist_groups import HostGroups
 from hrw_preflight.verdicts import Settings, judge
@@ -177,6 +178,14 @@ def pytest_configure(config: pytest.Config) -> None:
             config.option.self_contained_html = True
         if not config.getoption("xmlpath", None):
             config.option.xmlpath = str(run.run_dir / "junit.xml")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Make the terminal's FAILURES section cost one pass over the reports, not one per
+    failure (see terminal_speed.py)."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        index_teardown_reports(reporter)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
