@@ -29,6 +29,7 @@ from hrw_preflight.hosts.selection import parse_hosts_option
 from hrw_preflight.hosts.shards import host_list_sha256
 from hrw_preflight.hosts.targets import HostDefaults, Target, weakened_summary
 from hrw_preflight.run.case import Case, CaseKey
+from hrw_preflight.run.gc_tuning import settle_garbage_collector
 from hrw_preflight.run.options import RunOptions, account_url, add_options, read_options
 from hrw_preflight.run.run_dir import create_run_dir, new_run_id, point_latest
 from hrw_preflight.run.run_order import run_ready_first
@@ -60,6 +61,7 @@ class Run:
     run_dir: Path | None = None
     outcomes: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     kinds: dict[str, str] = field(default_factory=dict)  # host -> worker kind text
+    own_marks: frozenset[str] = frozenset()  # marks the plugin itself puts on checks
 
     def params_for(self, target: Target) -> ProbeParams:
         """Return the probe inputs for ``target``: run options plus its inventory overrides."""
@@ -106,6 +108,9 @@ class Run:
 
 
 RUN_KEY = pytest.StashKey[Run]()
+# Marks a generated check carries (and its scenario's profiles); any other, a user's skipif,
+# xfail or usefixtures say, needs pytest's own run protocol.
+_OWN_MARKS = frozenset({"scenario", "xdist_group", "parametrize", "linux", "windows", *SEVERITIES})
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -158,6 +163,7 @@ def pytest_configure(config: pytest.Config) -> None:
         cache=FactsCache(chosen, options.connect, lambda t: run.params_for(t)),
         host_list_sha256=host_list_sha256(t.name for t in targets),
         host_count=len(targets),
+        own_marks=_OWN_MARKS | {p for s in catalogue.scenarios for p in s.profiles},
     )
     try:  # bad override values stop the run here (every shard: they read one inventory)
         for target in targets:
@@ -300,6 +306,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if config.option.collectonly:  # listing the checks contacts no host
         return
     hosts = [key.host for item in session.items if (key := _key(item))]
+    settle_garbage_collector()
     run.cache.prefetch(hosts, run.options.parallel)
 
 
@@ -310,12 +317,49 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
     run = session.config.stash.get(RUN_KEY, None)
     if run is None or session.config.option.collectonly or not run.cache.prefetching:
         return None
-    return run_ready_first(session, _host_of, run.cache.ready)
+    return run_ready_first(
+        session, _host_of, run.cache.ready, functools.partial(_skips_quickly, run), _skip_reason
+    )
 
 
 def _host_of(item: pytest.Item) -> str | None:
     key = _key(item)
     return key.host if key else None
+
+
+def _prepare_case(run: Run, item: pytest.Item, key: CaseKey) -> Case:
+    """Return the judged check of ``item``, judging it on first call and keeping it on the
+    item (the quick-skip decision and the fixture then share one verdict)."""
+    case = item.stash.get(CASE_KEY, None)
+    if case is not None:
+        return case
+    target = run.targets[key.host]
+    facts = run.cache.get(key.host)
+    for secret in facts.secrets:  # before anything about this host is printed or written
+        run.redact.add(secret)
+    verdict = judge(key.scenario, key.item, facts, run.settings_for(target))
+    case = Case(target, run.catalogue.get(key.scenario), key.item, facts, verdict, run.redact)
+    item.stash[CASE_KEY] = case
+    # Carried to the controller on the report (also from xdist workers) for the host line.
+    item.user_properties.append(("worker_kind", describe(facts.section("kind").data)))
+    return case
+
+
+def _skips_quickly(run: Run, item: pytest.Item) -> bool:
+    """Return True when ``item`` is a check its host's facts skip and nothing but the
+    ``hrw_case`` fixture would run for it: it can be reported without the run protocol."""
+    key = _key(item)
+    if key is None or set(getattr(item, "fixturenames", ())) - {"hrw_case", "request"}:
+        return False
+    if any(mark.name not in run.own_marks for mark in item.iter_markers()):
+        return False
+    return _prepare_case(run, item, key).verdict.outcome == "skipped"
+
+
+def _skip_reason(item: pytest.Item) -> str:
+    """Return the skip reason the fixture would give (the verdict's redacted text)."""
+    case = item.stash[CASE_KEY]
+    return terminal_safe(case.redact(case.verdict.seen))
 
 
 @pytest.fixture
@@ -326,20 +370,11 @@ def hrw_case(request: pytest.FixtureRequest) -> Case:
     that does not apply to the host's configuration is skipped with the reason.
     """
     run = request.config.stash[RUN_KEY]
-    key: CaseKey = request.param
-    target = run.targets[key.host]
-    facts = run.cache.get(key.host)
-    for secret in facts.secrets:  # before anything about this host is printed or written
-        run.redact.add(secret)
-    verdict = judge(key.scenario, key.item, facts, run.settings_for(target))
-    case = Case(target, run.catalogue.get(key.scenario), key.item, facts, verdict, run.redact)
-    request.node.stash[CASE_KEY] = case
-    # Carried to the controller on the report (also from xdist workers) for the host line.
-    request.node.user_properties.append(("worker_kind", describe(facts.section("kind").data)))
-    if verdict.outcome == "error":
+    case = _prepare_case(run, request.node, request.param)
+    if case.verdict.outcome == "error":
         pytest.fail(case.explain(), pytrace=False)
-    if verdict.outcome == "skipped":
-        pytest.skip(terminal_safe(run.redact(verdict.seen)))
+    if case.verdict.outcome == "skipped":
+        pytest.skip(_skip_reason(request.node))
     return case
 
 

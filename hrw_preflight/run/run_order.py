@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from hrw_preflight.run.quick_skip import report_skipped, split_quick
+
 HostOf = Callable[[pytest.Item], str | None]
 
 
@@ -68,8 +70,17 @@ def ready_first(
         current = upcoming
 
 
-def run_ready_first(session: pytest.Session, host_of: HostOf, ready: queue.Queue[str]) -> bool:
+def run_ready_first(
+    session: pytest.Session,
+    host_of: HostOf,
+    ready: queue.Queue[str],
+    quick: Callable[[pytest.Item], bool] = lambda item: False,
+    quick_reason: Callable[[pytest.Item], str] = lambda item: "",
+) -> bool:
     """Run the session's items in :func:`ready_first` order; return True (the loop ran).
+
+    An item for which ``quick`` answers True (a check that does not apply to its host) is
+    reported as skipped with ``quick_reason`` without pytest's run protocol (quick_skip.py).
 
     Mirrors pytest's own ``pytest_runtestloop``: collection errors stop the run, and
     ``-x``/``--maxfail`` and interrupts are honoured after every item.
@@ -79,8 +90,12 @@ def run_ready_first(session: pytest.Session, host_of: HostOf, ready: queue.Queue
             f"{session.testsfailed} error{'s' if session.testsfailed != 1 else ''} "
             "during collection"
         )
-    for item, nextitem in ready_first(list(session.items), host_of, ready):
-        item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+    steps = split_quick(ready_first(list(session.items), host_of, ready), quick)
+    for item, nextitem, is_quick in steps:
+        if is_quick:
+            report_skipped(item, quick_reason(item))
+        else:
+            item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
         if session.shouldfail:
             raise session.Failed(session.shouldfail)
         if session.shouldstop:

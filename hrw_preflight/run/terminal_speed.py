@@ -17,7 +17,8 @@ import pytest
 
 def _node_key(report: pytest.TestReport) -> Hashable:
     # pytest 9 looks reports up by their structured ``id``; pytest 8 by ``nodeid``.
-    return getattr(report, "id", report.nodeid)  # type: ignore[no-any-return]
+    key: Hashable = getattr(report, "id", report.nodeid)
+    return key
 
 
 def teardown_index(reports: list[pytest.TestReport]) -> dict[Hashable, list[pytest.TestReport]]:
