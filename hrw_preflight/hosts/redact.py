@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 import urllib.parse
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -142,7 +143,9 @@ class Redactor:
         self._values: set[str] = set()
         self._infix: re.Pattern[str] | None = None
         # Reports redact the same probe output once per check of a host; remember results.
-        self._memo: dict[str, str] = {}
+        # Least recently used first: a host's sections are asked for again by each of its
+        # checks, while the one-off texts of other hosts age out.
+        self._memo: OrderedDict[str, str] = OrderedDict()
         for secret in secrets:
             self.add(secret)
 
@@ -187,10 +190,11 @@ class Redactor:
             return text
         done = self._memo.get(text)
         if done is not None:
+            self._memo.move_to_end(text)
             return done
         masked = self._mask(text)
         if len(self._memo) >= _MEMO_SIZE:
-            self._memo.clear()
+            self._memo.popitem(last=False)
         self._memo[text] = masked
         return masked
 

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-from collections.abc import Mapping, Sequence
+import time
+from collections import OrderedDict
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -143,7 +145,34 @@ def parse_chain(chain_pem: Sequence[str]) -> list[x509.Certificate]:
     return certs
 
 
+# (chain, server name, id of the trusted set, minute) -> (the trusted set, judgement).
+_JUDGED: OrderedDict[tuple[Hashable, ...], tuple[TrustedCAs, ChainJudgement]] = OrderedDict()
+_JUDGED_SIZE = 512
+
+
 def judge_chain(chain_pem: list[str], trusted: TrustedCAs, server_name: str) -> ChainJudgement:
+    """Return :func:`judge_chain_now` for these arguments, remembered for the minute.
+
+    Why: a fleet's hosts mostly receive the same few chains, and each of a host's endpoint
+    checks asks again; verifying every signature and policy each time was a large part of
+    the controller's verdict work. A judgement is reused only for the same chain, name and
+    trusted set within the same wall-clock minute, so a certificate that expires during a
+    run is judged expired from the next minute on.
+    """
+    key = (tuple(chain_pem), server_name, id(trusted), int(time.time() // 60))
+    hit = _JUDGED.get(key)
+    if hit is not None and hit[0] is trusted:
+        _JUDGED.move_to_end(key)
+        return hit[1]
+    judgement = judge_chain_now(chain_pem, trusted, server_name)
+    if len(_JUDGED) >= _JUDGED_SIZE:
+        _JUDGED.popitem(last=False)
+    # The trusted set is kept with the judgement, so its id cannot be reused by another.
+    _JUDGED[key] = (trusted, judgement)
+    return judgement
+
+
+def judge_chain_now(chain_pem: list[str], trusted: TrustedCAs, server_name: str) -> ChainJudgement:
     """Return whether ``chain_pem`` (as received, leaf first) is fit for ``server_name``.
 
     The chain passes when every certificate from the leaf up is directly issued by the

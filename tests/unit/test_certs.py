@@ -457,3 +457,28 @@ def test_what_the_readable_checks_miss_the_path_validation_catches(
     verdict = judge_chain([cn_only.pem, pki["inter"].pem], _azure_listed(pki["inter"]), host)
     assert not verdict.ok
     assert "does not validate as a TLS client validates it" in verdict.reason
+
+
+def test_a_chain_is_verified_once_per_minute_and_trusted_set(
+    pki: dict[str, Issued], lab_trusted: TrustedCAs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hrw_preflight.verdicts.certs as certs
+
+    calls: list[str] = []
+    real = certs.judge_chain_now
+
+    def counting(chain: list[str], trusted: TrustedCAs, name: str) -> certs.ChainJudgement:
+        calls.append(name)
+        return real(chain, trusted, name)
+
+    monkeypatch.setattr(certs, "judge_chain_now", counting)
+    now = [1_000_000.0]
+    monkeypatch.setattr("hrw_preflight.verdicts.certs.time.time", lambda: now[0])
+    chain = [pki["leaf"].pem, pki["inter"].pem, pki["root"].pem]
+    first = judge_chain(chain, lab_trusted, SERVER)
+    assert judge_chain(list(chain), lab_trusted, SERVER) == first and len(calls) == 1
+    other = load_trusted_cas([])  # the shipped list only: the lab root is not in it
+    assert not judge_chain(chain, other, SERVER).ok and len(calls) == 2
+    assert judge_chain(chain, lab_trusted, "other." + SERVER) != first and len(calls) == 3
+    now[0] += 60  # a new minute: judged again (a certificate may have expired since)
+    assert judge_chain(chain, lab_trusted, SERVER) == first and len(calls) == 4

@@ -149,6 +149,8 @@ def test_junit_properties_html_evidence_and_no_secrets(
     assert f'<td class="kind">{kind}</td>' in html
     attached = [base64.b64decode(b).decode() for b in re.findall(r"base64,([A-Za-z0-9+/=]+)", html)]
     assert "probe output (win1)" in html and any("State Stopped" in a for a in attached)
+    # Only the failed check carries its probe output; the passed ones are in evidence.json.
+    assert attached and all("State Stopped" in a for a in attached)
     assert SECRET not in html and not any(SECRET in a for a in attached)
     assert SECRET not in (pytester.path / "reports" / "latest" / "junit.xml").read_text()
 

@@ -177,3 +177,24 @@ def test_private_keys_are_removed_whole_even_when_cut_off() -> None:
     assert "MIIE" not in redact.mask_known(escaped)
     certificate = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
     assert redact(certificate) == certificate
+
+
+def test_a_text_in_use_stays_remembered_while_one_off_texts_age_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    redact = Redactor()
+    masked: list[str] = []
+    real_mask = redact._mask
+
+    def counting(text: str) -> str:
+        masked.append(text)
+        return real_mask(text)
+
+    monkeypatch.setattr(redact, "_mask", counting)
+    section = "a host's section, asked for by each of its checks\n" * 50
+    redact(section)
+    for n in range(10_000):  # far more one-off texts than the memo holds
+        redact(f"check {n} reason")
+        if n % 100 == 0:
+            redact(section)
+    assert masked.count(section) == 1

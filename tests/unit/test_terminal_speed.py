@@ -65,6 +65,7 @@ def test_failures_section_is_the_same_with_the_index(pytester: pytest.Pytester) 
 
 def test_a_pytest_without_the_method_is_left_alone() -> None:
     class Reporter:
-        stats: dict[str, list[object]] = {}
+        def __init__(self) -> None:
+            self.stats: dict[str, list[object]] = {}
 
     assert index_teardown_reports(Reporter()) is False  # type: ignore[arg-type]
