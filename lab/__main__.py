@@ -39,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m lab",
         description="Manage the lab of simulated Hybrid Runbook Workers. "
-        "LAB_HOSTS=N starts N hosts (profiles repeated in fleet order).",
+        "LAB_HOSTS=N starts N hosts (profiles repeated in fleet order); "
+        "LAB_WITHOUT=GLOB[,GLOB] leaves out the profiles whose names match.",
     )
     parser.add_argument("command", choices=["up", "down", "status", "docs"])
     parser.add_argument("--check", action="store_true", help="docs: exit 1 if the table is stale")

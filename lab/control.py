@@ -22,7 +22,7 @@ from typing import Any
 
 from lab import linux_host, windows_host
 from lab.context import LabContext, new_proxy_password, new_secret
-from lab.fleet import Host, count_from_env, expand_fleet
+from lab.fleet import Host, count_from_env, expand_fleet, without_from_env
 from lab.inventory_writer import write_inventory
 from lab.netns import (
     Namespace,
@@ -368,14 +368,15 @@ def _start_fleet(hosts: list[Host], ctx: LabContext, log: Log) -> StartResult:
 
 
 def up(paths: LabPaths, log: Log) -> StartResult:
-    """Start the fleet (LAB_HOSTS hosts, default one per profile) and write the inventory.
+    """Start the fleet (LAB_HOSTS hosts, default one per profile, without the profiles
+    LAB_WITHOUT names) and write the inventory.
 
     Returns the start result; hosts that failed are listed in it and in ``lab status``.
     The inventory lists every host of the fleet, failed ones included, so that a failed host
     shows up as a failed check rather than vanishing from the run.
     """
     preflight()
-    hosts = expand_fleet(load_profiles(), count_from_env())
+    hosts = expand_fleet(load_profiles(), count_from_env(), without_from_env())
     if is_up(paths):
         log("lab: already up or left over; tearing it down first")
         down(paths, log)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from fnmatch import fnmatch
 from typing import Any
 
 from lab.profiles import Profile, ProfileError, ProfileSet
@@ -132,9 +134,17 @@ class Host:
         return data
 
 
-def expand_fleet(profiles: ProfileSet, count: int | None = None) -> list[Host]:
-    """Return the fleet: one host per profile, or ``count`` hosts cycling through the profiles."""
-    order = profiles.ordered()
+def expand_fleet(
+    profiles: ProfileSet, count: int | None = None, without: Sequence[str] = ()
+) -> list[Host]:
+    """Return the fleet: one host per profile, or ``count`` hosts cycling through the profiles,
+    leaving out the profiles whose names match a glob of ``without``."""
+    order = [p for p in profiles.ordered() if not any(fnmatch(p.name, g) for g in without)]
+    for glob in without:
+        if not any(fnmatch(p.name, glob) for p in profiles.ordered()):
+            raise ProfileError(f"LAB_WITHOUT: {glob!r} matches no profile in lab/profiles/")
+    if not order:
+        raise ProfileError("LAB_WITHOUT leaves no profile: name fewer profiles to leave out")
     total = len(order) if count is None else count
     if not 1 <= total <= MAX_HOSTS:
         raise ProfileError(f"LAB_HOSTS={total} is out of range; use 1 .. {MAX_HOSTS}")
@@ -155,3 +165,10 @@ def count_from_env(environ: dict[str, str] | None = None) -> int | None:
     if not raw.isdigit():
         raise ProfileError(f"LAB_HOSTS={raw!r} is not a number; use e.g. LAB_HOSTS=200")
     return int(raw)
+
+
+def without_from_env(environ: dict[str, str] | None = None) -> list[str]:
+    """Return LAB_WITHOUT's comma-separated profile-name globs (empty when unset): the
+    profiles a fleet leaves out, e.g. ``*443-blocked*`` for a fleet whose endpoints answer."""
+    raw = (os.environ if environ is None else environ).get("LAB_WITHOUT", "")
+    return [glob.strip() for glob in raw.split(",") if glob.strip()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import uuid
 from pathlib import Path
@@ -9,7 +10,13 @@ from pathlib import Path
 import pytest
 
 from hrw_preflight.verdicts.catalogue import load_catalogue
-from lab.fleet import count_from_env, expand_fleet, host_address, workspace_id
+from lab.fleet import (
+    count_from_env,
+    expand_fleet,
+    host_address,
+    without_from_env,
+    workspace_id,
+)
 from lab.profiles import PROFILES_DIR, ProfileError, catalogue_ids, load_profiles
 from lab.readme_table import README, update_readme
 
@@ -179,3 +186,26 @@ def test_state_moves_out_of_directories_the_hosts_replace() -> None:
     assert default_state(Path("/work/repo")) == Path("/work/repo/.lab")
     assert default_state(Path("/tmp/clone")) == RELOCATED_STATE
     assert default_state(Path("/root/src/hrw")) == RELOCATED_STATE
+
+
+def test_lab_without_leaves_out_the_matching_profiles() -> None:
+    profiles = load_profiles()
+    without = without_from_env({"LAB_WITHOUT": " *443-blocked* , linux-healthy"})
+    assert without == ["*443-blocked*", "linux-healthy"]
+    fleet = expand_fleet(profiles, 120, without)
+    names = {h.profile.name for h in fleet}
+    assert len(fleet) == 120 and names
+    assert not any("443-blocked" in n for n in names) and "linux-healthy" not in names
+    assert names == {p.name for p in profiles.ordered()} - {
+        p.name for p in profiles.ordered() if "443-blocked" in p.name or p.name == "linux-healthy"
+    }
+    assert without_from_env({}) == []
+
+
+@pytest.mark.parametrize(
+    ("globs", "message"),
+    [(["no-such-*"], "'no-such-*' matches no profile"), (["*"], "leaves no profile")],
+)
+def test_lab_without_refuses_what_cannot_be_meant(globs: list[str], message: str) -> None:
+    with pytest.raises(ProfileError, match=re.escape(message)):
+        expand_fleet(load_profiles(), None, globs)
