@@ -48,7 +48,8 @@ test: setup
 demo: setup
 	bash lab/demo.sh
 
-# Takes the lab over for about 14 minutes (fleets of 25/50/100/200); not alongside `make test`.
+# Takes the lab over for about 17 minutes (fleets of 25/50/100/200 and 200 without blocked
+# endpoints); not alongside `make test`.
 # Ends with bench-reports' figures (the 200-host page from its own 200-host run).
 bench: setup
 	$(VPY) -m bench.run

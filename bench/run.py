@@ -10,8 +10,12 @@ lab's profiles repeated), then measures three runs against the same hosts:
 - **textbook**: ``bench/textbook/`` with testinfra's own backends and ``pytest -n W``
   (capped to the sizes up to ``--textbook-max``: it grows far slower than the others).
 
+Then one more fleet (``--clean-hosts``, 200 by default) without the profiles whose endpoints
+drop TCP 443 (``LAB_WITHOUT``), suite and floor only.
+
 It prints and writes a Markdown table to ``bench/results.md``: wall time, remote commands
-per host, peak memory (PSS) of the controller's process tree, and the machine it ran on.
+per host, peak memory (PSS) of the controller's process tree, and the machine it ran on,
+then the issue-13 targets judged from those rows (``bench/targets.py``).
 Then ``bench.reports`` adds the reports' figures (merge at 2,000 and 10,000 synthetic hosts,
 the fleet page's size and render time, the 200-host page being this run's own). When done
 it leaves the lab up with the default fleet, as it found it.
@@ -20,6 +24,7 @@ it leaves the lab up with the default fleet, as it found it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -36,21 +41,33 @@ import yaml
 
 from bench import reports as bench_reports
 from bench.measure import Measured, run_measured
+from bench.targets import judge_targets, targets_table
 
 ROOT = Path(__file__).resolve().parent.parent
 INVENTORY = ROOT / "inventories" / "lab.yml"
 PY = sys.executable
+# The lab's profiles whose endpoints drop TCP 443 (LAB_WITHOUT globs), and how the table
+# names the fleet that leaves them out.
+BLOCKED_PROFILES = "*443-blocked*"
+CLEAN = "no blocked endpoints"
 
 
 @dataclass(frozen=True)
 class Row:
-    """One measured run of one kind against one fleet size."""
+    """One measured run of one kind against one fleet."""
 
     hosts: int
     kind: str
     measured: Measured
     commands: dict[str, int]
     detail: str
+    checks: int = 0  # test cases in the suite's JUnit (suite rows only)
+    fleet: str = ""  # "" for the lab's mix, else what the fleet leaves out
+
+    @property
+    def label(self) -> str:
+        """Return the fleet as the table names it: its size, and what it leaves out."""
+        return f"{self.hosts}" + (f" ({self.fleet})" if self.fleet else "")
 
     def commands_text(self) -> str:
         """Return remote commands per host as 'Linux / Windows' maxima (the round-trip budget)."""
@@ -73,12 +90,16 @@ def machine() -> str:
     )
 
 
-def lab(command: str, hosts: int | None) -> float:
-    """Run ``python -m lab COMMAND`` (with LAB_HOSTS when given); return its wall time."""
+def lab(command: str, hosts: int | None, without: str = "") -> float:
+    """Run ``python -m lab COMMAND`` (with LAB_HOSTS and LAB_WITHOUT when given); return its
+    wall time."""
     env = dict(os.environ)
     env.pop("LAB_HOSTS", None)
+    env.pop("LAB_WITHOUT", None)
     if hosts is not None:
         env["LAB_HOSTS"] = str(hosts)
+    if without:
+        env["LAB_WITHOUT"] = without
     started = time.monotonic()
     proc = subprocess.run(
         [PY, "-m", "lab", command], cwd=ROOT, env=env, capture_output=True, text=True, check=False
@@ -133,7 +154,8 @@ def run_suite(n: int, args: argparse.Namespace, work: Path) -> Row:
     errors = _error_hosts(junit)
     if errors:
         outcome += "; errors on " + ", ".join(f"{h} ({why})" for h, why in errors.items())
-    return Row(n, "suite", measured, _counts(out, "suite"), outcome)
+    checks = junit.read_bytes().count(b"<testcase ") if junit.exists() else 0
+    return Row(n, "suite", measured, _counts(out, "suite"), outcome, checks)
 
 
 def _error_hosts(junit: Path) -> dict[str, str]:
@@ -265,16 +287,20 @@ def table(rows: list[Row], args: argparse.Namespace, started: str) -> str:
         "| commands per host (Linux / Windows) | peak memory MiB | suite vs this | outcome |",
         "|---:|---|---:|---:|---:|---|---:|---:|---|",
     ]
-    suite = {r.hosts: r.measured.seconds for r in rows if r.kind == "suite"}
+    suite = {r.label: r.measured.seconds for r in rows if r.kind == "suite"}
     for r in rows:
-        ratio = suite.get(r.hosts, 0.0) / r.measured.seconds if r.measured.seconds else 0.0
+        ratio = suite.get(r.label, 0.0) / r.measured.seconds if r.measured.seconds else 0.0
         versus = "" if r.kind == "suite" else f"{ratio:.2f}x"
         lines.append(
-            f"| {r.hosts} | {r.kind} | {r.measured.seconds:.1f} | {r.measured.cpu_seconds:.1f} | "
+            f"| {r.label} | {r.kind} | {r.measured.seconds:.1f} | {r.measured.cpu_seconds:.1f} | "
             f"{r.measured.machine_cpu_seconds:.1f} | {r.commands_text()} | "
             f"{r.measured.peak_rss_bytes / 2**20:.0f} | {versus} | {r.detail} |"
         )
     lines += [
+        "",
+        "Targets (issue 13; `bench/targets.py`), from the rows above:",
+        "",
+        *targets_table(judge_targets(list(rows), args.endpoint_timeout)),
         "",
         "`suite vs this` is the suite's wall time divided by this run's: below 1 means the "
         "suite is faster (textbook), the floor's figure is how far above the floor it is.",
@@ -294,6 +320,17 @@ def table(rows: list[Row], args: argparse.Namespace, started: str) -> str:
     return "\n".join(lines)
 
 
+def write_keeping_reports(path: Path, text: str) -> None:
+    """Write the fleet table to ``path``, keeping the reports section that ``bench.reports``
+    wrote there (it is replaced only when that bench runs again)."""
+    old = path.read_text(encoding="utf-8") if path.is_file() else ""
+    begin, end = bench_reports.BEGIN, bench_reports.END
+    if begin in old and end in old:
+        kept = old[old.index(begin) : old.index(end) + len(end)]
+        text = text.rstrip("\n") + "\n\n" + kept + "\n"
+    path.write_text(text, encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; return 0 when every run produced a result."""
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
@@ -302,23 +339,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--textbook-workers", default="auto")
     parser.add_argument("--parallel", type=int, default=32)
     parser.add_argument("--endpoint-timeout", type=float, default=5.0)
+    parser.add_argument(
+        "--clean-hosts",
+        type=int,
+        default=200,
+        help="also measure a fleet of this size without blocked endpoints (0: skip)",
+    )
     parser.add_argument("--out", default=str(ROOT / "bench" / "results.md"))
+    parser.add_argument(
+        "--skip-reports", action="store_true", help="do not run bench.reports at the end"
+    )
     args = parser.parse_args(argv)
     if shutil.which("ssh") is None:
         raise SystemExit("bench: needs the OpenSSH client (make setup)")
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     rows: list[Row] = []
     work = Path(tempfile.mkdtemp(prefix="hrw-bench-"))
+    fleets = [(int(size), "") for size in args.sizes.split(",")]
+    if args.clean_hosts:
+        fleets.append((args.clean_hosts, CLEAN))
     try:
-        for n in (int(s) for s in args.sizes.split(",")):
-            up_s = lab("up", n)
-            print(f"bench: lab of {n} hosts up in {up_s:.1f}s", flush=True)
+        for n, fleet in fleets:
+            up_s = lab("up", n, BLOCKED_PROFILES if fleet else "")
+            print(f"bench: lab of {n} hosts {fleet} up in {up_s:.1f}s", flush=True)
             kinds = [run_suite, run_floor]
-            if n <= args.textbook_max:
+            if n <= args.textbook_max and not fleet:
                 kinds.append(run_textbook)
+            where = work / "clean" if fleet else work
+            where.mkdir(exist_ok=True)
             for kind in kinds:
                 fingerprint = lab_fingerprint()
-                row = kind(n, args, work)
+                row = dataclasses.replace(kind(n, args, where), fleet=fleet)
                 if lab_fingerprint() != fingerprint or fingerprint[0] != n:
                     raise SystemExit(
                         f"bench: the lab changed during the {row.kind} run at {n} hosts "
@@ -326,22 +377,23 @@ def main(argv: list[str] | None = None) -> int:
                     )
                 rows.append(row)
                 print(
-                    f"bench: {n:>4} hosts {row.kind:<9} {row.measured.seconds:7.1f}s "
+                    f"bench: {row.label:>4} hosts {row.kind:<9} {row.measured.seconds:7.1f}s "
                     f"cpu {row.measured.cpu_seconds:6.1f}s "
                     f"machine {row.measured.machine_cpu_seconds:6.1f}s "
                     f"commands {row.commands_text():<8} "
                     f"peak memory {row.measured.peak_rss_bytes / 2**20:6.0f} MiB  {row.detail}",
                     flush=True,
                 )
-            text = table(rows, args, started)
-            Path(args.out).write_text(text, encoding="utf-8")
+            write_keeping_reports(Path(args.out), table(rows, args, started))
     finally:
         lab("up", None)
         print(f"bench: run files (reports, command counts) kept in {work}", flush=True)
     print(table(rows, args, started))
     # Then the reports at fleet scale (bench/reports.py), its 200-host page from the largest
     # suite run above: a real lab run's report.html.
-    largest = max((r.hosts for r in rows if r.kind == "suite"), default=0)
+    if args.skip_reports:
+        return 0
+    largest = max((r.hosts for r in rows if r.kind == "suite" and not r.fleet), default=0)
     run_folder = (work / f"suite-{largest}" / "reports" / "latest").resolve()
     reports_argv = ["--out", str(args.out)]
     if largest >= 200 and (run_folder / "report.html").is_file():
