@@ -12,6 +12,7 @@ Kept apart from ``bench.run`` (which measures) so the arithmetic is unit-tested.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -64,11 +65,11 @@ class Target:
         return f"| {self.what} | {self.figure} | {'met' if self.met else 'MISSED'} |"
 
 
-def _find(rows: list[RowLike], hosts: int, kind: str, fleet: str) -> RowLike | None:
+def _find(rows: Sequence[RowLike], hosts: int, kind: str, fleet: str) -> RowLike | None:
     return next((r for r in rows if r.hosts == hosts and r.kind == kind and r.fleet == fleet), None)
 
 
-def judge_targets(rows: list[RowLike], endpoint_timeout_s: float) -> list[Target]:
+def judge_targets(rows: Sequence[RowLike], endpoint_timeout_s: float) -> list[Target]:
     """Return every target that the rows allow to judge, in the issue's order."""
     found: list[Target] = []
     for suite in (r for r in rows if r.kind == "suite"):
