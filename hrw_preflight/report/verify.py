@@ -40,6 +40,9 @@ class Verdict:
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     summary: str = ""
+    # The parsed evidence.json, for a caller that reads the record next (the merge), so a
+    # large record is parsed once; only with verify_bundle(keep_record=True).
+    record: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -102,9 +105,22 @@ def _check_signature(base: Path, allowed_signers: str | None, verdict: Verdict) 
     return f"signed by {check.detail}"
 
 
-def verify_bundle(folder: str | Path, allowed_signers: str | None = None) -> Verdict:
+def verify_bundle(
+    folder: str | Path,
+    allowed_signers: str | None = None,
+    *,
+    keep_record: bool = False,
+    junit: bool = True,
+) -> Verdict:
     """Return the verdict on the bundle in ``folder`` (a run folder or ``reports/latest``);
-    with ``allowed_signers``, its signature must be good and by one of those keys."""
+    with ``allowed_signers``, its signature must be good and by one of those keys.
+
+    ``keep_record`` keeps the parsed ``evidence.json`` in the verdict. ``junit=False``
+    leaves out the comparison of ``junit.xml`` with the record: for the merge, which reads
+    each shard's ``junit.xml`` once, as a stream, and compares it there
+    (:func:`crosscheck.case_outcome`, :func:`crosscheck.outcome_problems`); the comparison's
+    lines would come last but for the "incomplete" line, which fails the bundle anyway.
+    """
     verdict = Verdict()
     base = Path(folder)
     if not base.is_dir():
@@ -142,9 +158,10 @@ def verify_bundle(folder: str | Path, allowed_signers: str | None = None) -> Ver
         if isinstance(name, str) and name not in listed:
             verdict.problems.append(f"{name}: recorded by {EVIDENCE} but not listed in {SUMS}")
     verdict.problems.extend(summary_problems(record))
-    junit = base / "junit.xml"
-    if "junit.xml" in listed and junit.is_file():
-        verdict.problems.extend(junit_problems(junit, record))
+    if keep_record:
+        verdict.record = record
+    if junit and "junit.xml" in listed and (base / "junit.xml").is_file():
+        verdict.problems.extend(junit_problems(base / "junit.xml", record))
     run_id = record.get("run_id")
     if record.get("status") != "complete":
         reason = record.get("status_reason") or "no reason recorded"
