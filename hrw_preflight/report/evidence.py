@@ -19,7 +19,7 @@ import platform
 import re
 import socket
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -43,6 +43,7 @@ CHECKS_PAGE = "checks.html"  # pytest-html's page: every check with its log and 
 REPORT_FILES = (FLEET_PAGE, CHECKS_PAGE, "junit.xml")
 COMPACT_ABOVE = 20_000  # checks in a record above which evidence.json is written compact
 OUTCOMES = ("passed", "failed", "error", "skipped", "waived")
+_VERIFIED = ("hosts", "checks")  # the fields a merge takes from verified, redacted shards
 # Words that make an option or a mapping key carry a secret ("key" alone is too broad:
 # --accept-unknown-host-keys is no secret).
 _SECRET_WORDS = {"password", "passwd", "pass", "pwd", "passphrase", "secret", "token"}
@@ -340,15 +341,16 @@ def build_record(
     waivers: dict[str, Any] | None,
     redact: Redactor,
     merged: dict[str, Any] | None = None,
-    checks_redacted: bool = False,
+    verified: bool = False,
 ) -> dict[str, Any]:
     """Return the whole run record, redacted, in the shape of the evidence schema.
 
     ``merged`` is set on the record that ``python -m hrw_preflight merge`` writes: the
-    shards it joined and the hashes of their files. ``checks_redacted`` says the checks come
-    from verified records that the runs which knew the secrets already redacted (a merge's
-    redactor knows none), so they are not walked again: at 10,000 hosts that walk is most
-    of a merge's time.
+    shards it joined and the hashes of their files. ``verified`` says the hosts and checks
+    come from verified records that the runs which knew the secrets already redacted (a
+    merge's redactor knows none), so they are not walked again: at 10,000 hosts that walk
+    is most of a merge's time. Everything else (the merge's own command line, options,
+    waivers and shard table) is redacted here.
     """
     summary = dict.fromkeys(OUTCOMES, 0)
     for check in checks:
@@ -385,12 +387,13 @@ def build_record(
         "files": files,
         "summary": summary,
         "hosts": hosts,
-        "checks": [] if checks_redacted else [c.as_dict() for c in checks],
+        "checks": [c.as_dict() for c in checks],
     }
-    result: dict[str, Any] = redact_data(record, redact)
-    if checks_redacted:
-        result["checks"] = [c.as_dict() for c in checks]
-    return result
+    if not verified:
+        result: dict[str, Any] = redact_data(record, redact)
+        return result
+    own = redact_data({k: v for k, v in record.items() if k not in _VERIFIED}, redact)
+    return {k: record[k] if k in _VERIFIED else own[k] for k in record}
 
 
 def dump_record(record: dict[str, Any], redact: Redactor) -> str:
@@ -431,6 +434,30 @@ def record_chunks(record: dict[str, Any], redact: Redactor) -> Iterator[str]:
     yield head[:-1] + ', "checks": ['  # the head's closing brace comes after the checks
     for index, check in enumerate(checks):
         yield ("," if index else "") + _masked(json.dumps(check, ensure_ascii=False), redact)
+    yield "]}\n"
+
+
+def record_stream(
+    head: dict[str, Any], checks: Iterable[str], count: int, redact: Redactor
+) -> Iterator[str]:
+    """Return the pieces of ``evidence.json`` for the record ``head`` (whose last key is
+    ``checks``, its value ignored) holding ``count`` checks that ``checks`` yields one by
+    one as compact JSON: the same text :func:`record_chunks` writes for the whole record.
+
+    Exists for the merge, whose checks come from spill files and never are in memory all
+    at once; a record small enough to be indented (:data:`COMPACT_ABOVE`) is put together
+    and written as :func:`dump_record` writes it.
+    """
+    if count <= COMPACT_ABOVE:
+        record = dict(head)
+        record["checks"] = [json.loads(c) for c in checks]
+        yield dump_record(record, redact)
+        return
+    rest = {k: v for k, v in head.items() if k != "checks"}
+    text = _masked(json.dumps(rest, ensure_ascii=False), redact)
+    yield text[:-1] + ', "checks": ['  # the head's closing brace comes after the checks
+    for index, check in enumerate(checks):
+        yield ("," if index else "") + _masked(check, redact)
     yield "]}\n"
 
 
