@@ -64,9 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     merge = commands.add_parser(
         "merge",
         help="join the bundles of the N shards of one run (--hrw-shard K/N) into one bundle",
-        description="Verify every shard bundle, refuse shards that cannot be merged (one line "
-        "each), write OUT/ (report.html, junit.xml, evidence.json, SHA256SUMS) and exit as a "
-        "single run over every host would (0, 1; 4 when refused).",
+        description="Verify every shard bundle (and its signature, with --allowed-signers), "
+        "refuse shards that cannot be merged (one line each), write OUT/ (report.html, "
+        "junit.xml, evidence.json, SHA256SUMS, and SHA256SUMS.sig with --sign-key) and exit "
+        "as a single run over every host would (0, 1; 4 when refused).",
     )
     merge.add_argument("out", metavar="OUT", help="new folder for the merged bundle")
     merge.add_argument(
@@ -84,6 +85,22 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="waivers applied to the merged checks, as in a run (shards' waivers are not kept)",
     )
+    merge.add_argument(
+        "--allowed-signers",
+        metavar="FILE",
+        default=None,
+        help="require every shard's SHA256SUMS.sig to be a good signature by a key of this "
+        "ssh-keygen allowed-signers file (shards made with --hrw-sign-key); refused otherwise",
+    )
+    merge.add_argument(
+        "--sign-key",
+        "--hrw-sign-key",
+        dest="sign_key",
+        metavar="FILE",
+        default=None,
+        help="SSH private key that signs the merged SHA256SUMS (SHA256SUMS.sig, as a run's "
+        "--hrw-sign-key); check with verify --allowed-signers",
+    )
     args = parser.parse_args(argv)
     if args.command == "verify":
         return verify_main(args.folder, allowed_signers=args.allowed_signers)
@@ -96,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             fail_on=args.hrw_fail_on,
             waivers_file=args.hrw_waivers,
             argv=list(sys.argv[1:] if argv is None else argv),
+            allowed_signers=args.allowed_signers,
+            sign_key=args.sign_key,
         )
     parser.error(f"unknown command {args.command}")
     return 2  # pragma: no cover - parser.error exits

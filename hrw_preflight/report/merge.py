@@ -1,10 +1,11 @@
 """``python -m hrw_preflight merge OUT SHARD...``: one fleet bundle from the bundles of N shards.
 
-Each shard bundle (the run folder of one ``--hrw-shard K/N`` job) is verified first; the
-merge is refused, one line per reason naming the shard, when the shards cannot be joined
-(:mod:`merge_shards`). Otherwise it writes ``OUT/`` with ``report.html``, ``junit.xml``,
-``evidence.json`` (recording the shards and the hashes of their files) and ``SHA256SUMS``, a
-bundle that ``verify`` accepts, and returns the exit code a single run over every host would have
+Each shard bundle (the run folder of one ``--hrw-shard K/N`` job) is verified first, and with
+``--allowed-signers`` its signature too; the merge is refused, one line per reason naming the
+shard, when the shards cannot be joined (:mod:`merge_shards`). Otherwise it writes ``OUT/``
+with ``report.html``, ``junit.xml``, ``evidence.json`` (recording the shards and the hashes of
+their files) and ``SHA256SUMS`` (signed into ``SHA256SUMS.sig`` with ``--sign-key``), a bundle
+that ``verify`` accepts, and returns the exit code a single run over every host would have
 had: ``--hrw-waivers`` and ``--hrw-fail-on`` are applied to the merged checks exactly as the
 plugin applies them to one run's.
 
@@ -53,6 +54,7 @@ from hrw_preflight.report.merge_shards import (
 )
 from hrw_preflight.report.merge_spill import ShardSpill, merged_cases, merged_checks, spill_shard
 from hrw_preflight.report.merge_tally import FleetTally, gate_record, notes
+from hrw_preflight.report.signing import SIGNATURE, check_sign_key, sign_sums
 from hrw_preflight.report.waivers import Waivers, load_waivers
 from hrw_preflight.verdicts.catalogue import Catalogue, load_catalogue
 
@@ -66,16 +68,22 @@ _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 @dataclass
 class MergeResult:
-    """What a merge wrote and decided: the folder, the gate and the exit code."""
+    """What a merge wrote and decided: the folder, the gate, the exit code and whether the
+    bundle was signed as asked (``sign_error`` says why not)."""
 
     out: Path
     gate: GateResult
     summary: dict[str, int]
     shards: list[ShardBundle] = field(default_factory=list)
+    signed: bool = False
+    sign_error: str | None = None
 
     @property
     def exit(self) -> int:
-        """Return the exit code: that of a single run over every host."""
+        """Return the exit code: that of a single run over every host, or 1 when a
+        signature was asked for and not made (as in a run)."""
+        if self.sign_error is not None and self.gate.exit == 0:
+            return int(pytest.ExitCode.TESTS_FAILED)
         return self.gate.exit
 
 
@@ -89,6 +97,14 @@ def _out_folder(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
+def _allowed_signers(path: str | None) -> None:
+    if path is not None and not Path(path).is_file():
+        raise ConfigError(
+            f"--allowed-signers {path}: no such file: give an allowed-signers file "
+            "(one '<principal> <key type> <public key>' per line)"
+        )
+
+
 def merge(
     out: str | Path,
     folders: Sequence[str | Path],
@@ -96,24 +112,30 @@ def merge(
     fail_on: str | None = None,
     waivers_file: str | None = None,
     argv: Sequence[str] = (),
+    allowed_signers: str | None = None,
+    sign_key: str | None = None,
 ) -> MergeResult:
     """Merge the shard bundles in ``folders`` into the new bundle ``out``; return the result.
 
     Raises MergeRefused (lines naming each shard and reason) or ConfigError (a bad
-    ``fail_on`` or waiver file, one line) before anything is written to ``out``.
+    ``fail_on``, waiver file, allowed-signers file or signing key, one line) before anything
+    is written to ``out``.
     """
     severity = parse_fail_on(fail_on)
     catalogue = load_catalogue()
     waivers = (
         load_waivers(waivers_file, {s.id for s in catalogue.scenarios}) if waivers_file else None
     )
+    _allowed_signers(allowed_signers)
+    if sign_key is not None:
+        check_sign_key(sign_key, option="--sign-key")
     tally = FleetTally()
     with tempfile.TemporaryDirectory(prefix="hrw-merge-") as spill_dir:
         spills: list[ShardSpill] = []
         problems: list[str] = []
         for number, folder in enumerate(folders):
             try:
-                shard = load_shard(Path(folder))
+                shard = load_shard(Path(folder), allowed_signers)
                 spills.append(spill_shard(shard, waivers, tally, Path(spill_dir), number))
             except MergeRefused as exc:
                 problems.extend(exc.lines)
@@ -127,7 +149,14 @@ def merge(
             raise MergeRefused([f"{out}: is one of the shards: merge into a new folder"])
         _out_folder(target)
         spills.sort(key=lambda s: s.shard.index)
-        return _write(target, spills, catalogue, severity, waivers, argv, tally)
+        result = _write(target, spills, catalogue, severity, waivers, argv, tally)
+    if sign_key is not None:
+        try:
+            write_atomic_chunks(target / SIGNATURE, [sign_sums(target / SUMS, sign_key)])
+            result.signed = True
+        except ConfigError as exc:
+            result.sign_error = str(exc)
+    return result
 
 
 def _hashed(chunks: Iterable[str] | Iterable[bytes], digest: Any) -> Iterator[bytes]:
@@ -239,6 +268,7 @@ def _merged(shards: Sequence[ShardBundle]) -> dict[str, Any]:
                 "gate": s.record.get("gate"),
                 "sha256sums": s.sums_sha256,
                 "files": dict(sorted(s.sums.items())),
+                "signature": s.signature,
             }
             for s in shards
         ],
@@ -252,6 +282,8 @@ def main(
     fail_on: str | None,
     waivers_file: str | None,
     argv: Sequence[str],
+    allowed_signers: str | None = None,
+    sign_key: str | None = None,
     stream: TextIO | None = None,
 ) -> int:
     """Run the merge, print what it did (or one line per refusal) and return the exit code:
@@ -259,7 +291,15 @@ def main(
     err = stream or sys.stderr
     outp = stream or sys.stdout
     try:
-        result = merge(out, folders, fail_on=fail_on, waivers_file=waivers_file, argv=argv)
+        result = merge(
+            out,
+            folders,
+            fail_on=fail_on,
+            waivers_file=waivers_file,
+            argv=argv,
+            allowed_signers=allowed_signers,
+            sign_key=sign_key,
+        )
     except MergeRefused as exc:
         for line in exc.lines:
             print(f"REFUSED {line}", file=err)
@@ -273,6 +313,17 @@ def main(
         f"SHA256SUMS covers report.html, junit.xml, {EVIDENCE}",
         file=outp,
     )
+    if allowed_signers is not None:
+        principals = sorted({str((s.signature or {}).get("principal")) for s in result.shards})
+        print(
+            f"every shard is signed by an allowed signer ({', '.join(principals)}, "
+            f"{allowed_signers})",
+            file=outp,
+        )
+    if result.signed:
+        print(f"bundle: signed, {result.out}/{SIGNATURE} (ssh-keygen -Y, hrw-preflight)", file=outp)
+    elif result.sign_error is not None:
+        print(f"bundle: NOT signed, {result.sign_error}", file=err)
     gate = result.gate
     if gate.fail_on is not None:
         print(

@@ -1,11 +1,11 @@
-"""Which shard bundles a merge may join: each one sound, all of one run split N ways, each
-host in exactly its own shard.
+"""Which shard bundles a merge may join: each one sound (and signed, when asked), all of one
+run split N ways, each host in exactly its own shard.
 
 The merge is refused, one line per reason naming the shard, when a bundle fails ``verify`` or
-is no shard's, a shard is missing or given twice, a host is in two shards or in the wrong
-one, or the shards differ in what decides a verdict: catalogue, tool, options (thresholds,
-timeouts, look-back, trusted CAs, workspace, selection, waivers) or inventory (the hash of
-the full host list).
+is no shard's, is not signed by an allowed signer (``--allowed-signers``), a shard is missing
+or given twice, a host is in two shards or in the wrong one, or the shards differ in what
+decides a verdict: catalogue, tool, options (thresholds, timeouts, look-back, trusted CAs,
+workspace, selection, waivers) or inventory (the hash of the full host list).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 from hrw_preflight.hosts.shards import host_list_sha256, shard_of
 from hrw_preflight.report.atomic import sha256_file
 from hrw_preflight.report.evidence import EVIDENCE, SUMS
+from hrw_preflight.report.signing import SIGNATURE, verify_sums
 from hrw_preflight.report.verify import verify_bundle
 from hrw_preflight.verdicts.catalogue import Catalogue
 
@@ -53,7 +54,8 @@ class MergeRefused(Exception):
 
 @dataclass
 class ShardBundle:
-    """One verified shard bundle: its folder, record and the hashes its SHA256SUMS lists.
+    """One verified shard bundle: its folder, record, the hashes its SHA256SUMS lists and,
+    when it was checked, who signed it.
 
     ``record`` holds the shard's checks until they are spilled; from then on ``checks`` is
     their number and the record keeps everything else (hosts, options, ...).
@@ -63,6 +65,7 @@ class ShardBundle:
     record: dict[str, Any]
     sums: dict[str, str]
     sums_sha256: str
+    signature: dict[str, str] | None = None  # {"principal", "sha256"} of SHA256SUMS.sig
     checks: int = 0
 
     @property
@@ -96,11 +99,36 @@ def _read_sums(folder: Path) -> dict[str, str]:
     return listed
 
 
-def load_shard(folder: Path) -> ShardBundle:
+def _signature(folder: Path, allowed_signers: str) -> dict[str, str]:
+    """Return the principal and hash of the shard's good signature, or raise MergeRefused.
+
+    Checked before the bundle is read at all: a shard that cannot show who sealed it is
+    not parsed.
+    """
+    signature = folder / SIGNATURE
+    if not signature.is_file():
+        raise MergeRefused(
+            [
+                f"{folder}: not signed (no {SIGNATURE}): with --allowed-signers every shard "
+                f"must be signed; run the shards with --hrw-sign-key and a key listed in "
+                f"{allowed_signers}"
+            ]
+        )
+    check = verify_sums(folder / SUMS, signature, allowed_signers)
+    if not check.ok:
+        raise MergeRefused([f"{folder}: not signed by an allowed signer: {check.detail}"])
+    return {"principal": check.detail, "sha256": sha256_file(signature)}
+
+
+def load_shard(folder: Path, allowed_signers: str | None = None) -> ShardBundle:
     """Return the verified shard bundle in ``folder``, its checks included, or raise
-    MergeRefused naming it."""
+    MergeRefused naming it; with ``allowed_signers``, its signature must be good and by one
+    of those keys."""
+    signed = None
+    if allowed_signers is not None and (folder / SUMS).is_file():
+        signed = _signature(folder, allowed_signers)
     # junit.xml is compared with the record as the merge streams it (merge_spill): a shard's
-    # files are read once.
+    # files are read once. A bundle without SHA256SUMS fails here: nothing was signed.
     verdict = verify_bundle(folder, keep_record=True, junit=False)
     if not verdict.ok:
         verdict = verify_bundle(folder)  # every line `verify` prints, in its order
@@ -117,7 +145,7 @@ def load_shard(folder: Path) -> ShardBundle:
             ]
         )
     sums = _read_sums(folder)
-    return ShardBundle(folder, record, sums, sha256_file(folder / SUMS))
+    return ShardBundle(folder, record, sums, sha256_file(folder / SUMS), signed)
 
 
 def refusal(folder: Path, problems: Sequence[str]) -> list[str]:

@@ -54,18 +54,18 @@ def _first_line(data: bytes) -> str:
     return text.splitlines()[0] if text else "no message"
 
 
-def check_sign_key(path: str) -> None:
-    """Raise ConfigError (one line) unless ``path`` is an SSH private key usable without a
-    passphrase prompt; called when the run starts, so a bad key stops it before any host
-    is probed instead of leaving an unsigned bundle at the end."""
+def check_sign_key(path: str, option: str = "--hrw-sign-key") -> None:
+    """Raise ConfigError (one line, naming ``option``) unless ``path`` is an SSH private key
+    usable without a passphrase prompt; called when the run (or merge) starts, so a bad key
+    stops it before any host is probed instead of leaving an unsigned bundle at the end."""
     key = Path(path)
     if not key.is_file():
-        raise ConfigError(f"--hrw-sign-key {path}: no such file: give an SSH private key")
+        raise ConfigError(f"{option} {path}: no such file: give an SSH private key")
     # -y prints the public half; -P "" makes an encrypted key fail instead of prompting.
     done = _ssh_keygen(["-y", "-P", "", "-f", str(key)], b"")
     if done.returncode != 0:
         raise ConfigError(
-            f"--hrw-sign-key {path}: not an SSH private key usable without a passphrase "
+            f"{option} {path}: not an SSH private key usable without a passphrase "
             f"({_first_line(done.stderr)}): give an unencrypted key file readable by this user"
         )
 
