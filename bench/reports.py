@@ -73,6 +73,7 @@ class Merge:
     cpu_seconds: float
     peak_bytes: int
     returncode: int
+    load: str  # the machine's 1-minute load average when the merge started
 
     def row(self) -> str:
         """Return the Markdown table row; the 60 s / 1 GiB target applies at 10,000 hosts."""
@@ -81,7 +82,7 @@ class Merge:
         verdict = ("met" if ok else "MISSED") if target else "-"
         return (
             f"| {self.hosts} | {self.shards} | {self.checks} | {self.seconds:.1f} | "
-            f"{self.cpu_seconds:.1f} | {self.peak_bytes / MIB:.0f} | "
+            f"{self.cpu_seconds:.1f} | {self.peak_bytes / MIB:.0f} | {self.load} | "
             f"{'60 s, 1 GiB' if target else '-'} | {verdict} |"
         )
 
@@ -133,6 +134,7 @@ def measure_merge(hosts: int, shards: int, work: Path) -> tuple[Merge, Path]:
     folders = make_fleet(work / f"fleet-{hosts}", hosts, shards)
     out = work / f"merged-{hosts}"
     argv = [PY, "-m", "hrw_preflight", "merge", str(out), *map(str, folders)]
+    load = load_average()
     measured = run_measured(argv, ROOT)
     if measured.returncode not in (0, 1):
         raise SystemExit(f"bench.reports: merge failed: {measured.output_tail}")
@@ -145,6 +147,7 @@ def measure_merge(hosts: int, shards: int, work: Path) -> tuple[Merge, Path]:
         measured.cpu_seconds,
         measured.peak_rss_bytes,
         measured.returncode,
+        load,
     )
     shutil.rmtree(work / f"fleet-{hosts}")
     return figures, out
@@ -168,8 +171,8 @@ def table(merges: list[Merge], renders: list[Render], run_source: str, load: str
         f"200-host run: {run_source}. 1-minute load average of this 2-core machine: {load}.",
         "",
         "| hosts | shards | checks | merge wall s | merge CPU s | merge peak memory MiB "
-        "| target | |",
-        "|---:|---:|---:|---:|---:|---:|---|---|",
+        "| load at start | target | |",
+        "|---:|---:|---:|---:|---:|---:|---:|---|---|",
         *(m.row() for m in merges),
         "",
         "| report.html of | size MB | on screen s (in page) | Chromium process s | target | |",
@@ -179,7 +182,10 @@ def table(merges: list[Merge], renders: list[Render], run_source: str, load: str
         "On screen: `performance.now()` when the load event fired and the page was laid out "
         "(the matrix and the failures), as the page records it in `data-rendered-ms`; median "
         f"of {RENDERS} loads in `chromium --headless --dump-dom` after one warm-up. Chromium "
-        "process: the whole headless run (start, load, dump, exit).",
+        "process: the whole headless run (start, load, dump, exit). Merge: wall time, CPU "
+        "time (the merge's own, user + system) and peak PSS of `python -m hrw_preflight "
+        "merge` over the synthetic shards; load at start: the machine's 1-minute load "
+        "average when that merge began (the wall time carries whatever else ran).",
         END,
     ]
     return "\n".join(lines) + "\n"

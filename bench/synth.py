@@ -165,7 +165,8 @@ def host_record(host: str, profile: Profile) -> dict[str, Any]:
 
 
 def junit(checks: Sequence[CheckResult]) -> bytes:
-    """Return a JUnit document for ``checks`` with the properties the merge reads."""
+    """Return a JUnit document for ``checks`` with the properties the merge reads, laid out
+    as a run's (one element a line, as the plugin's ``rewrite_junit`` writes it)."""
     suite = ET.Element("testsuite", {"name": "pytest", "tests": str(len(checks))})
     for check in checks:
         case = ET.SubElement(
@@ -182,6 +183,7 @@ def junit(checks: Sequence[CheckResult]) -> bytes:
             ET.SubElement(case, "skipped", {"message": check.reason})
     root = ET.Element("testsuites")
     root.append(suite)
+    ET.indent(root, space="")
     return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
 
 
