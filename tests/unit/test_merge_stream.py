@@ -12,6 +12,7 @@ import random
 import re
 import shutil
 import xml.etree.ElementTree as ET
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from hrw_preflight.hosts.redact import Redactor
 from hrw_preflight.report import atomic, evidence
 from hrw_preflight.report.evidence import EVIDENCE, SUMS, record_chunks
 from hrw_preflight.report.merge import REFUSED, main, merge
-from hrw_preflight.report.merge_junit import set_outcome, shard_cases
+from hrw_preflight.report.merge_junit import CheckKey, _parsed, set_outcome, shard_cases
 from hrw_preflight.report.merge_spill import escape_key, unescape_key
 from hrw_preflight.report.merge_tally import _judged, judge
 from hrw_preflight.report.verify import verify_bundle
@@ -228,6 +229,49 @@ def test_a_case_is_copied_as_elementtree_would_write_it(shards: list[Path], tmp_
     odd.write_bytes(source.read_bytes().replace(b"<testsuites>", b"<testsuites><!-- x -->", 1))
     serialized = shard_cases(odd, {}, None).cases
     assert copied == serialized and len(copied) > 100
+
+
+def _odd_junit(path: Path, *, nested: bool) -> None:
+    """Write a JUnit file as ElementTree writes one, with cases that test the copying:
+    empty elements, text and attributes that need escaping, one case waived in the file."""
+    suite = ET.Element("testsuite", {"name": "pytest"})
+    for n, (outcome, text) in enumerate(
+        [("passed", None), ("failed", 'a <b> & "c"\n\tend'), ("waived", "")]
+    ):
+        case = ET.SubElement(
+            suite, "testcase", {"classname": f"h{n}", "name": f't[h{n}:"x">\n]', "time": "0.5"}
+        )
+        props = ET.SubElement(case, "properties")
+        for name, value in (("scenario_id", "HRW-L02"), ("host", f"h{n}"), ("outcome", outcome)):
+            ET.SubElement(props, "property", {"name": name, "value": value})
+        ET.SubElement(props, "property", {"name": "item"})  # no value: "None" to the merge
+        if text is not None:
+            ET.SubElement(case, "failure" if text else "skipped", {"message": "m"}).text = text
+        if nested and n == 1:
+            ET.SubElement(case, "testcase", {"classname": "inner", "name": "i"})
+    ET.SubElement(suite, "testcase", {"classname": "empty", "name": "e"})
+    root = ET.Element("testsuites")
+    root.append(suite)
+    ET.indent(root, space="")
+    path.write_bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
+
+
+@pytest.mark.parametrize("nested", [False, True], ids=["flat", "nested"])
+def test_copied_cases_are_what_elementtree_reads_and_writes(tmp_path: Path, nested: bool) -> None:
+    path = tmp_path / "junit.xml"
+    _odd_junit(path, nested=nested)
+    _, waivers = _waivers(tmp_path)
+    failed = {"outcome": "failed", "reason": "r", "waiver": None, "scenario_id": "HRW-L02"}
+    checks: dict[CheckKey, Any] = {("h2", "HRW-L02", "None"): {**failed, "host": "h2"}}
+    # Waived in the file, failed as the merge judges it: rewritten.
+    fast, slow = shard_cases(path, checks, waivers), _parsed(path.read_bytes(), checks, waivers)
+    assert fast == slow and len(fast.cases) == 4 + nested
+    assert fast.counts == Counter(properties=3, failure=2, testcase=int(nested))
+    cases = dict(fast.cases)
+    assert b'<failure message="r">r</failure>' in cases[("h2", 't[h2:"x">\n]')]  # rewritten
+    one = cases[("h1", 't[h1:"x">\n]')]
+    assert b'<failure message="m">a &lt;b&gt; &amp; "c"\n\tend</failure>' in one
+    assert (b'<testcase classname="inner" name="i" />' in one) is nested
 
 
 def test_a_shard_whose_junit_disagrees_with_its_record_is_refused_as_verify_says(
