@@ -14,6 +14,7 @@ from pathlib import Path
 
 from hrw_preflight import __version__
 from hrw_preflight.hosts.errors import ConfigError
+from hrw_preflight.report.merge import JOBS as MERGE_JOBS
 from hrw_preflight.report.merge import main as merge_main
 from hrw_preflight.report.scenario_tables import README, update_readme
 from hrw_preflight.report.verify import main as verify_main
@@ -38,6 +39,13 @@ def _docs(readme: Path, *, check: bool) -> int:
         return 1
     print(f"{readme}: scenario tables rewritten from the catalogue")
     return 0
+
+
+def _jobs(text: str) -> int:
+    """Return ``--jobs`` as a count of at least 1 (argparse says what is wrong otherwise)."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return int(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,6 +101,14 @@ def main(argv: list[str] | None = None) -> int:
         "ssh-keygen allowed-signers file (shards made with --hrw-sign-key); refused otherwise",
     )
     merge.add_argument(
+        "--jobs",
+        metavar="N",
+        type=_jobs,
+        default=MERGE_JOBS,
+        help=f"shards read at once, each in a worker process holding one shard (default "
+        f"{MERGE_JOBS}; 1: none, in this process)",
+    )
+    merge.add_argument(
         "--sign-key",
         "--hrw-sign-key",
         dest="sign_key",
@@ -115,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             argv=list(sys.argv[1:] if argv is None else argv),
             allowed_signers=args.allowed_signers,
             sign_key=args.sign_key,
+            jobs=args.jobs,
         )
     parser.error(f"unknown command {args.command}")
     return 2  # pragma: no cover - parser.error exits

@@ -17,7 +17,7 @@ import xml.etree.ElementTree as ET
 import xml.parsers.expat as expat
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,8 @@ from hrw_preflight.report.waivers import Waivers
 
 CaseKey = tuple[str, str]  # (classname, name): the order of the merged cases
 CheckKey = tuple[str | None, str | None, str | None]  # (host, scenario_id, item)
-Check = Mapping[str, Any]  # a check as the merged record holds it
+Check = Mapping[str, Any]  # a check as the merged record holds it (these fields at least:)
+REWRITE_FIELDS = ("outcome", "waiver", "scenario_id", "host", "reason")
 _CASES = "@@hrw-preflight-cases@@"
 
 
@@ -86,8 +87,8 @@ class _Unusual(Exception):
 
 @dataclass
 class _Case:
-    """A test case as the scan saw it: where it starts, its attributes, its properties (name
-    -> value, as the file has them) and its child elements' tags."""
+    """A test case as the scan saw it: where its text starts and ends, its attributes, its
+    properties (name -> value, as the file has them) and its child elements' tags."""
 
     start: int
     depth: int
@@ -97,15 +98,14 @@ class _Case:
     end: int = 0
 
 
-def _scan(data: bytes) -> list[_Case]:
-    """Return every test case of JUnit text ``data`` with where its text ends; raises
+def _scan(data: bytes, take: Callable[[_Case], None]) -> None:
+    """Hand every test case of JUnit text ``data`` to ``take`` as its end is read; raises
     ``expat.ExpatError`` for text that is not XML and _Unusual for nested test cases.
 
     Exists for speed: expat's callbacks see each element once, without the tree ElementTree
     builds (at 400,000 cases, half the merge's JUnit time).
     """
     parser = expat.ParserCreate()
-    cases: list[_Case] = []
     depth = 0
     current: _Case | None = None
 
@@ -129,14 +129,13 @@ def _scan(data: bytes) -> list[_Case]:
             # At "</testcase"; after an empty element tag, the text after its "/>".
             at = parser.CurrentByteIndex
             current.end = data.index(b">", at) + 1 if data.startswith(b"</testcase", at) else at
-            cases.append(current)
+            take(current)
             current = None
         depth -= 1
 
     parser.StartElementHandler = start
     parser.EndElementHandler = end
     parser.Parse(data, True)
-    return cases
 
 
 @dataclass
@@ -167,18 +166,18 @@ def shard_cases(
     data = source.read_bytes()
     if _copyable(data):
         try:
-            return _copied(data, _scan(data), checks, waivers)
+            return _copied(data, checks, waivers)
         except (_Unusual, expat.ExpatError):
             pass  # ElementTree reads it, and says why it cannot, as verify does
     return _parsed(data, checks, waivers)
 
 
-def _copied(
-    data: bytes, scanned: list[_Case], checks: Mapping[CheckKey, Check], waivers: Waivers | None
-) -> ShardCases:
-    """Return the shard's cases from the scan of ``data``: each copied, or rewritten."""
+def _copied(data: bytes, checks: Mapping[CheckKey, Check], waivers: Waivers | None) -> ShardCases:
+    """Return the shard's cases as :func:`_scan` finds them in ``data``: each copied, or
+    rewritten."""
     found = ShardCases()
-    for case in scanned:
+
+    def take(case: _Case) -> None:
         values, tags = case.values, case.tags
         if (outcome := outcome_of(values, set(tags))) is not None:  # as the shard wrote it
             found.outcomes[outcome[0]] = outcome[1]
@@ -195,6 +194,8 @@ def _copied(
         found.times.append(float(case.attributes.get("time") or 0))
         key = (case.attributes.get("classname", ""), case.attributes.get("name", ""))
         found.cases.append((key, xml))
+
+    _scan(data, take)
     found.cases.sort(key=lambda c: c[0])
     return found
 

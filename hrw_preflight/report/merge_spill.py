@@ -24,8 +24,8 @@ from operator import itemgetter
 from pathlib import Path
 
 from hrw_preflight.report.crosscheck import outcome_problems, recorded_outcomes, unreadable
-from hrw_preflight.report.merge_junit import CaseKey, ShardCases, shard_cases
-from hrw_preflight.report.merge_shards import MergeRefused, ShardBundle, refusal
+from hrw_preflight.report.merge_junit import REWRITE_FIELDS, CaseKey, ShardCases, shard_cases
+from hrw_preflight.report.merge_shards import MergeRefused, ShardBundle, load_shard, refusal
 from hrw_preflight.report.merge_tally import FleetTally, judge
 from hrw_preflight.report.waivers import Waivers
 
@@ -103,7 +103,11 @@ def spill_shard(
         handle.writelines(
             f"{escape_key(c['nodeid'])}\t{json.dumps(c, ensure_ascii=False)}\n" for c in checks
         )
-    by_key = {(c["host"], c["scenario_id"], c["item"]): c for c in checks}
+    # What a JUnit case's rewrite needs of each check; the checks themselves (their evidence
+    # most of a shard's memory) are let go before junit.xml is read.
+    by_key = {
+        (c["host"], c["scenario_id"], c["item"]): {f: c[f] for f in REWRITE_FIELDS} for c in checks
+    }
     del checks
     try:
         cases = shard_cases(shard.folder / "junit.xml", by_key, waivers)
@@ -122,6 +126,33 @@ def spill_shard(
     count = len(cases.cases)
     cases.cases = []  # on disk now
     return ShardSpill(shard, path, junit, cases, count)
+
+
+@dataclass
+class ShardRead:
+    """What reading one shard gave: its spill (None when refused), what it counted, and the
+    lines saying why it was refused."""
+
+    spill: ShardSpill | None
+    tally: FleetTally
+    refused: list[str]
+
+
+def read_shard(
+    folder: Path, number: int, spills: Path, waivers: Waivers | None, allowed_signers: str | None
+) -> ShardRead:
+    """Verify the shard bundle in ``folder`` and spill it into ``spills`` (its signature
+    checked against ``allowed_signers`` when given); return what it gave.
+
+    Exists as one call so a worker process can read a shard whole and hand back only its
+    head and counts: the shard's checks never cross between processes.
+    """
+    tally = FleetTally()
+    try:
+        shard = load_shard(folder, allowed_signers)
+        return ShardRead(spill_shard(shard, waivers, tally, spills, number), tally, [])
+    except MergeRefused as exc:
+        return ShardRead(None, tally, exc.lines)
 
 
 def merged_checks(spills: Sequence[ShardSpill]) -> Iterator[str]:

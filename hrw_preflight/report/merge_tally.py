@@ -124,6 +124,16 @@ class FleetTally:
             else:
                 self.cells.add((check["host"], check["scenario_id"], outcome))
 
+    def absorb(self, other: FleetTally) -> None:
+        """Add what ``other`` counted (a worker's tally of one shard) to this tally."""
+        self.outcomes.update(other.outcomes)
+        self.failures.update(other.failures)
+        self.applied.update(other.applied)
+        self.blocked.update(other.blocked)
+        for index, listed in other.listed.items():
+            self.listed.setdefault(index, []).extend(listed)
+        self.cells.update(other.cells)
+
     @property
     def checks(self) -> int:
         """Return how many checks were counted."""

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from bench.synth import make_fleet
+from hrw_preflight.__main__ import main as cli
 from hrw_preflight.hosts.redact import Redactor
 from hrw_preflight.report import atomic, evidence
 from hrw_preflight.report.evidence import EVIDENCE, SUMS, record_chunks
@@ -170,9 +171,27 @@ def test_the_same_shards_make_the_same_bytes_but_for_the_time(
     shards: list[Path], tmp_path: Path
 ) -> None:
     path, _ = _waivers(tmp_path)
-    merge(tmp_path / "a" / "fleet", shards, waivers_file=str(path))
-    merge(tmp_path / "b" / "fleet", shards[::-1], waivers_file=str(path))
+    merge(tmp_path / "a" / "fleet", shards, waivers_file=str(path), jobs=1)
+    merge(tmp_path / "b" / "fleet", shards[::-1], waivers_file=str(path), jobs=3)
     assert _without_times(tmp_path / "a" / "fleet") == _without_times(tmp_path / "b" / "fleet")
+
+
+@pytest.mark.parametrize("jobs", ["1", "3"])
+def test_refusals_come_in_the_order_the_shards_were_given_however_many_are_read_at_once(
+    shards: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], jobs: str
+) -> None:
+    for folder in shards[1:]:
+        (folder / "report.html").write_text("edited")
+    code = cli(["merge", str(tmp_path / "fleet"), *map(str, shards[::-1]), "--jobs", jobs])
+    assert code == REFUSED
+    assert capsys.readouterr().err.splitlines() == [
+        f"REFUSED {folder}: not a sound bundle: report.html: changed since the run (sha256 "
+        "does not match SHA256SUMS)"
+        for folder in shards[:0:-1]
+    ]
+    with pytest.raises(SystemExit):
+        cli(["merge", str(tmp_path / "fleet"), *map(str, shards), "--jobs", "0"])
+    assert "--jobs: '0' is not a whole number of 1 or more" in capsys.readouterr().err
 
 
 def test_a_shard_whose_checks_and_cases_are_out_of_order_merges_the_same(
