@@ -1,15 +1,16 @@
 """Spill files: each shard's checks and JUnit cases, judged and sorted, on disk until the
 merged files are written as one k-way merge of them.
 
-A merge reads one shard at a time (:func:`spill_shard`): its checks are judged against the
-merge's waivers, counted into the :class:`FleetTally`, sorted by node id and written one per
-line as ``<node id>\\t<the check as compact JSON>``; its JUnit cases, sorted by (classname,
-name), as a ``<bytes>\\t<classname>\\t<name>`` line followed by the case's XML. Keys are
-escaped (:func:`escape_key`) so a tab or newline in one cannot break a line; JSON has neither.
-Only the shard's record without its checks stays in memory. The merged ``evidence.json`` and
-``junit.xml`` are then ``heapq.merge`` of the spill files (:func:`merged_checks`,
-:func:`merged_cases`): the order one sort of every shard's checks together gives, equal keys
-in shard order.
+A merge reads each shard on its own (:func:`read_shard`, in a worker process when it reads
+several at once): the shard is verified, its checks judged against the merge's waivers,
+counted into a :class:`FleetTally`, sorted by node id and written one per line as
+``<node id>\\t<the check as compact JSON>``; its JUnit cases, sorted by (classname, name), as
+a ``<bytes>\\t<classname>\\t<name>`` line followed by the case's XML (:func:`spill_shard`).
+Keys are escaped (:func:`escape_key`) so a tab or newline in one cannot break a line; JSON
+has neither. Only the shard's record without its checks is kept. The merged
+``evidence.json`` and ``junit.xml`` are then ``heapq.merge`` of the spill files
+(:func:`merged_checks`, :func:`merged_cases`): the order one sort of every shard's checks
+together gives, equal keys in shard order.
 """
 
 from __future__ import annotations
