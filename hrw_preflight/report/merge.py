@@ -24,8 +24,10 @@ import os
 import re
 import sys
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
@@ -178,25 +180,41 @@ def _read_shards(
     shards at a time, in worker processes (none when ``jobs`` is 1).
 
     Why processes: verifying and spilling a shard is all CPU (JSON, the schema, XML), and
-    shards are independent. A worker holds one shard at a time; forked, it starts without
-    importing anything again (the merge runs no threads that a fork could catch mid-way).
+    shards are independent. A worker holds one shard at a time.
     """
     paths = [Path(f) for f in folders]
     if jobs <= 1 or len(paths) <= 1:
         return [read_shard(p, n, spills, waivers, allowed_signers) for n, p in enumerate(paths)]
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    with ProcessPoolExecutor(max_workers=min(jobs, len(paths)), mp_context=context) as pool:
-        return list(
-            pool.map(
-                read_shard,
-                paths,
-                range(len(paths)),
-                repeat(spills),
-                repeat(waivers),
-                repeat(allowed_signers),
+    context = multiprocessing.get_context(_start_method())
+    try:
+        with ProcessPoolExecutor(max_workers=min(jobs, len(paths)), mp_context=context) as pool:
+            return list(
+                pool.map(
+                    read_shard,
+                    paths,
+                    range(len(paths)),
+                    repeat(spills),
+                    repeat(waivers),
+                    repeat(allowed_signers),
+                )
             )
-        )
+    except BrokenProcessPool:  # a worker could not start, or was killed: read them here
+        return _read_shards(folders, spills, waivers, allowed_signers, 1)
+
+
+def _start_method() -> str | None:
+    """Return how worker processes are started: forked when this process runs one thread
+    (the command line), as it then starts at once with nothing to import again; else from a
+    fork server, since a fork can catch another thread holding a lock the worker then waits
+    on forever (pytest-xdist's workers run such threads)."""
+    methods = multiprocessing.get_all_start_methods()
+    try:
+        threads = len(os.listdir("/proc/self/task"))
+    except OSError:
+        threads = threading.active_count()
+    if threads == 1 and "fork" in methods:
+        return "fork"
+    return "forkserver" if "forkserver" in methods else None
 
 
 def _hashed(chunks: Iterable[str] | Iterable[bytes], digest: Any) -> Iterator[bytes]:

@@ -13,6 +13,8 @@ import re
 import shutil
 import xml.etree.ElementTree as ET
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from bench.synth import make_fleet
 from hrw_preflight.__main__ import main as cli
 from hrw_preflight.hosts.redact import Redactor
 from hrw_preflight.report import atomic, evidence
+from hrw_preflight.report import merge as merge_module
 from hrw_preflight.report.evidence import EVIDENCE, SUMS, record_chunks
 from hrw_preflight.report.merge import REFUSED, main, merge
 from hrw_preflight.report.merge_junit import CheckKey, _parsed, set_outcome, shard_cases
@@ -173,6 +176,20 @@ def test_the_same_shards_make_the_same_bytes_but_for_the_time(
     path, _ = _waivers(tmp_path)
     merge(tmp_path / "a" / "fleet", shards, waivers_file=str(path), jobs=1)
     merge(tmp_path / "b" / "fleet", shards[::-1], waivers_file=str(path), jobs=3)
+    assert _without_times(tmp_path / "a" / "fleet") == _without_times(tmp_path / "b" / "fleet")
+
+
+def test_shards_are_read_in_this_process_when_no_worker_can_start(
+    shards: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    merge(tmp_path / "a" / "fleet", shards, jobs=1)
+
+    class NoWorkers(ProcessPoolExecutor):
+        def map(self, *args: Any, **kwargs: Any) -> Any:
+            raise BrokenProcessPool("no worker")
+
+    monkeypatch.setattr(merge_module, "ProcessPoolExecutor", NoWorkers)
+    merge(tmp_path / "b" / "fleet", shards, jobs=2)
     assert _without_times(tmp_path / "a" / "fleet") == _without_times(tmp_path / "b" / "fleet")
 
 
