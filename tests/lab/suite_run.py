@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,3 +125,32 @@ def write_inventory(path: Path, linux: dict[str, Any], windows: dict[str, Any]) 
     path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     path.chmod(0o600)
     return path
+
+
+def run_inventory_hosts(hosts: Iterable[str], reports: Path) -> SuiteRun:
+    """Return the suite's run against the named hosts of the lab inventory, reports under
+    ``reports``; fails the calling test when no check ran."""
+    names = ",".join(f"ansible://{h}" for h in hosts)
+    run = run_suite([f"--ansible-inventory={INVENTORY}", f"--hosts={names}"], reports)
+    assert run.outcomes, run.output[-3000:]
+    return run
+
+
+def assert_judged(
+    run: SuiteRun,
+    hosts: Iterable[str],
+    failures: Mapping[str, Mapping[tuple[str, str], str]],
+    passing: Mapping[str, Iterable[tuple[str, str]]] | None = None,
+) -> None:
+    """Assert each host's checks: no errors, exactly ``failures[host]`` failed (each message
+    holding its text), and every check of ``passing[host]`` passed."""
+    for host in hosts:
+        got = {(o.scenario, o.item): o for o in run.outcomes[host]}
+        errors = [f"{k}: {o.message[:300]}" for k, o in got.items() if o.kind == "error"]
+        assert not errors, (host, errors)
+        failed = {k for k, o in got.items() if o.kind == "failed"}
+        assert failed == set(failures.get(host, {})), (host, failed)
+        for key, text in failures.get(host, {}).items():
+            assert text in got[key].message, (host, key, got[key].message[:500])
+        for key in (passing or {}).get(host, []):
+            assert got[key].kind == "passed", (host, key, got[key].message[:500])

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.lab.suite_run import INVENTORY, SuiteRun, run_suite
+from tests.lab.suite_run import SuiteRun, assert_judged, run_inventory_hosts
 
 pytestmark = pytest.mark.lab
 
@@ -58,27 +58,11 @@ KINDS = {
 @pytest.fixture(scope="module")
 def v2_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[SuiteRun, Path]:
     reports = tmp_path_factory.mktemp("v2") / "reports"
-    run = run_suite(
-        [
-            f"--ansible-inventory={INVENTORY}",
-            f"--hosts={','.join('ansible://' + h for h in HOSTS)}",
-        ],
-        reports,
-    )
-    assert run.outcomes, run.output[-3000:]
-    return run, reports
+    return run_inventory_hosts(HOSTS, reports), reports
 
 
 def test_faults_are_failures_that_say_what_was_seen(v2_run: tuple[SuiteRun, Path]) -> None:
-    run, _ = v2_run
-    for host in HOSTS:
-        got = {(o.scenario, o.item): o for o in run.outcomes[host]}
-        errors = [f"{k}: {o.message[:300]}" for k, o in got.items() if o.kind == "error"]
-        assert not errors, (host, errors)
-        failed = {k for k, o in got.items() if o.kind == "failed"}
-        assert failed == set(FAILURES.get(host, {})), (host, failed)
-        for key, text in FAILURES.get(host, {}).items():
-            assert text in got[key].message, (host, key, got[key].message[:500])
+    assert_judged(v2_run[0], HOSTS, FAILURES)
 
 
 def test_each_host_shows_its_kind(v2_run: tuple[SuiteRun, Path]) -> None:
