@@ -16,11 +16,9 @@ import gc
 YOUNG_THRESHOLD = 20_000
 
 
-def settle_garbage_collector() -> tuple[int, int, int]:
-    """Freeze every object alive now, raise the young-generation threshold; return the
-    thresholds now in force (for the caller's log)."""
+def settle_garbage_collector() -> None:
+    """Freeze every object alive now and raise the young-generation threshold."""
     gc.collect()
     gc.freeze()
     _, middle, old = gc.get_threshold()
     gc.set_threshold(YOUNG_THRESHOLD, middle, old)
-    return gc.get_threshold()

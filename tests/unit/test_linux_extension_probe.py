@@ -29,6 +29,20 @@ SCRIPT = Path(linux.__file__).with_name("linux_facts.sh")
 TOKEN = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.fake-curl-token-never-shown"
 
 
+# The checks an extension-based Linux host answers from its own facts.
+EXTENSION_CHECKS = [
+    ("HRW-K01", "installed"),
+    ("HRW-R01", "agent-worker"),
+    ("HRW-X01", "handler-state"),
+    ("HRW-X01", "status"),
+    ("HRW-X02", "running"),
+    ("HRW-X02", "start"),
+    ("HRW-X02", "worker-user"),
+    ("HRW-X03", "identity"),
+    ("HRW-X04", "agent-remnants"),
+]
+
+
 def facts_of(host: LinuxHost, params: ProbeParams | None = None) -> HostFacts:
     sections = linux.parse_facts(
         Out(host.facts_output()), params or ProbeParams(), host.window(), boundary=BOUNDARY
@@ -56,17 +70,7 @@ def test_healthy_extension_host_is_read_and_passes() -> None:
     assert ext["automation_account_url"] == ACCOUNT_URL
     assert ext["endpoints"]["ext-jrds"] == "0f7c.jrds.eus.azure-automation.net"
     assert "MIIB-encrypted" not in facts.sections["extension"].raw  # protected part never kept
-    for sid, item in [
-        ("HRW-K01", "installed"),
-        ("HRW-R01", "agent-worker"),
-        ("HRW-X01", "handler-state"),
-        ("HRW-X01", "status"),
-        ("HRW-X02", "running"),
-        ("HRW-X02", "start"),
-        ("HRW-X02", "worker-user"),
-        ("HRW-X03", "identity"),
-        ("HRW-X04", "agent-remnants"),
-    ]:
+    for sid, item in EXTENSION_CHECKS:
         assert outcome(sid, item, facts) == "passed", (sid, item)
     assert outcome("HRW-L01", "manager", facts) == "skipped"
     assert outcome("HRW-X04", "extension-remnants", facts) == "skipped"
@@ -95,18 +99,8 @@ def test_each_extension_fault_fails_its_check(
     host: LinuxHost, failing: set[tuple[str, str]]
 ) -> None:
     facts = facts_of(host)
-    checks = [
-        ("HRW-K01", "installed"),
-        ("HRW-R01", "agent-worker"),
-        ("HRW-X01", "handler-state"),
-        ("HRW-X01", "status"),
-        ("HRW-X02", "running"),
-        ("HRW-X02", "start"),
-        ("HRW-X02", "worker-user"),
-        ("HRW-X03", "identity"),
-        ("HRW-X04", "agent-remnants"),
-    ]
-    assert {c for c in checks if outcome(*c, facts) == "failed"} == failing
+
+    assert {c for c in EXTENSION_CHECKS if outcome(*c, facts) == "failed"} == failing
 
 
 def test_arc_host_passes_with_the_challenge() -> None:
